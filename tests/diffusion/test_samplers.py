@@ -1,0 +1,133 @@
+"""Samplers driven by the exact denoiser of a Gaussian residual (design-space.md §5d)."""
+import math
+
+import pytest
+import torch
+
+from benchmark.diffusion.samplers import EDM, build_sampler, sample
+from benchmark.diffusion.sdes import build_sde
+
+from .conftest import BRIDGES, SDE_CASES, SIGMA_D, case_id, oracle, pf_ode_std
+
+Y = torch.randn(8, 64, 64, dtype=torch.complex128, generator=torch.Generator().manual_seed(5))
+OU_CASES = [c for c in SDE_CASES if c[0] not in BRIDGES]
+
+
+def _std(name, sde, **settings):
+    x = sample(build_sampler(name, sde, **settings), oracle, sde, Y, torch.Generator().manual_seed(1)).x
+    return float((x - Y).abs().pow(2).mean().sqrt())
+
+
+@pytest.mark.parametrize("case", OU_CASES, ids=case_id)
+def test_deterministic_heun_in_x_space_keeps_the_data_std(case):
+    name, kw = case
+    if name == "oucosine":
+        kw = {**kw, "beta_clamp": math.inf}   # the clamp biases the x-space ODE: next test
+    sde = build_sde(name, **kw)
+    assert _std("edm", sde, steps=32, churn=0) == pytest.approx(pf_ode_std(sde), rel=0.03)
+
+
+def test_cosine_beta_clamp_biases_the_x_space_ode():
+    # With β clamped at 10 (brever), a and g are too small for t ≳ 0.87, where σ runs from ~1 to 90,
+    # so the x-space ODE under-contracts x − y there: +13% std with the exact denoiser, at any N.
+    # The σ-space solver (scaling=none) never reads a or g, so it is unaffected.
+    sde = build_sde("oucosine", stiffness=0.0)
+    for steps in (32, 128):
+        assert 1.10 < _std("edm", sde, steps=steps, churn=0) / pf_ode_std(sde) < 1.17
+    assert _std("edm", sde, steps=32, churn=0, scaling="none") == pytest.approx(pf_ode_std(sde), rel=0.03)
+
+
+@pytest.mark.parametrize("case", SDE_CASES, ids=case_id)
+def test_deterministic_heun_in_sigma_space_keeps_the_data_std(case):
+    sde = build_sde(case[0], **case[1])
+    assert _std("edm", sde, steps=64, churn=0, scaling="none") == pytest.approx(pf_ode_std(sde), rel=0.03)
+
+
+@pytest.mark.parametrize("case", SDE_CASES, ids=case_id)
+def test_predictor_corrector_keeps_the_data_std(case):
+    # The Langevin corrector pulls samples toward the true marginal, so PC also undoes the prior
+    # mismatch that the ODE keeps (bbls: σ(1) ≈ σ_d): compare with σ_d itself.
+    sde = build_sde(case[0], **case[1])
+    assert _std("pc", sde, steps=30) == pytest.approx(SIGMA_D, rel=0.03)
+
+
+@pytest.mark.parametrize("case", OU_CASES, ids=case_id)
+def test_maximal_churn(case):
+    # S_churn = ∞ (γ = √2 − 1 on every step) at brever's N = 16 under-disperses on schedules that
+    # spend few steps near σ_d (ouvp: about −8%): noise added at σ̂ is removed by a single Heun step
+    # whose error contracts it. The effect is a discretisation error: it is gone by N = 64.
+    sde = build_sde(case[0], **case[1])
+    ratio16 = _std("edm", sde, steps=16) / pf_ode_std(sde)
+    assert 0.88 < ratio16 < 1.03
+    if case[0] == "ouvp":
+        assert ratio16 < 0.95
+    assert _std("edm", sde, steps=64) == pytest.approx(pf_ode_std(sde), rel=0.03)
+
+
+def test_euler_first_order_and_heun_second_order():
+    # Per-sample error against the exact PF-ODE solution x̃(0) = x̃(1)·σ_d/√(σ(1)² + σ_d²).
+    cases = [("richter-ouve", {}), ("ouve", {"stiffness": 0.0}), ("ouvp", {}),
+             ("oucosine", {"stiffness": 0.0, "beta_clamp": math.inf})]
+    for name, kw in cases:
+        sde = build_sde(name, **kw)
+        s1 = float(sde.sigma(torch.tensor(1.0, dtype=torch.float64)))
+        n0 = torch.randn(Y.shape, dtype=Y.dtype, generator=torch.Generator().manual_seed(1))
+        exact = Y + n0 * s1 * SIGMA_D / math.sqrt(s1 ** 2 + SIGMA_D ** 2)
+        for solver, (lo, hi), steps in (("heun", (3.4, 5.0), (32, 64, 128)), ("euler", (1.7, 2.4), (64, 128, 256))):
+            errs = []
+            for n in steps:
+                x = sample(EDM(steps=n, churn=0, solver=solver), oracle, sde, Y, torch.Generator().manual_seed(1)).x
+                errs.append(float((x - exact).abs().max()))
+            ratios = [errs[i] / errs[i + 1] for i in range(len(errs) - 1)]
+            assert all(lo < r < hi for r in ratios), (name, solver, errs)
+
+
+def test_nfe_is_counted_not_computed():
+    sde = build_sde("oucosine", stiffness=0.0)
+    y = Y[:1, :8, :8]
+    for n in (1, 2, 5, 8):
+        assert sample(EDM(steps=n, churn=0), oracle, sde, y).nfe == 2 * n - 1
+        assert sample(EDM(steps=n), oracle, sde, y).nfe == 2 * n - 1
+        assert sample(EDM(steps=n, solver="euler"), oracle, sde, y).nfe == n
+        if n > 1:
+            assert sample(EDM(steps=n, first_step="euler"), oracle, sde, y).nfe == 2 * n - 2
+        for c in (0, 1, 2):
+            pc = build_sampler("pc", sde, steps=n, corrector_steps=c)
+            assert sample(pc, oracle, sde, y).nfe == n * (c + 1)
+
+
+def test_one_euler_step_in_sigma_space_is_the_denoiser():
+    # x̃ + (0 − σ)(x̃ − D)/σ = D: the one-step posterior mean of cpu-prototype.md.
+    sde = build_sde("oucosine", stiffness=0.0)
+    g = torch.Generator().manual_seed(3)
+    x = sample(build_sampler("euler", sde, steps=1, scaling="none"), oracle, sde, Y, g).x
+    s1 = sde.sigma(torch.tensor(1.0, dtype=torch.float64))
+    n0 = torch.randn(Y.shape, dtype=Y.dtype, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(x, Y + oracle(s1 * n0, Y, s1, 1.0))
+
+
+def test_rho_grid_spans_sigma_max_to_training_minimum():
+    sde = build_sde("oucosine", stiffness=0.0)
+    t, sigma = EDM(steps=8, grid="rho").time_grid(sde)
+    assert float(sigma[0]) == pytest.approx(90.017, rel=1e-4)
+    assert float(sigma[-2]) == pytest.approx(float(sde.sigma(torch.tensor(0.01))), rel=1e-4)
+    assert float(sigma[-1]) == 0 and float(t[-1]) == 0
+    assert torch.all(torch.diff(sigma) < 0) and torch.allclose(sde.sigma(t[:-1]), sigma[:-1])
+
+
+def test_config_time_errors():
+    bbed = build_sde("bbed")
+    with pytest.raises(ValueError, match="needs σ⁻¹"):
+        build_sampler("edm", bbed, churn=1.0, scaling="none")
+    with pytest.raises(ValueError, match="needs σ⁻¹"):
+        build_sampler("edm", bbed, churn=0.0, grid="rho", scaling="none")
+    with pytest.raises(ValueError, match="unstable"):
+        build_sampler("edm", bbed, churn=0.0)
+    build_sampler("edm", bbed, churn=0.0, scaling="none")     # needs no σ⁻¹: allowed
+    build_sampler("pc", bbed)
+    with pytest.raises(ValueError, match="not one of"):
+        build_sampler("ddim")
+    with pytest.raises(ValueError, match="no setting"):
+        build_sampler("pc", steps=4, churn=1)
+    with pytest.raises(ValueError, match="scaling"):
+        build_sampler("edm", scaling="vp")
