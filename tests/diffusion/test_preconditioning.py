@@ -114,3 +114,15 @@ def test_sigma_data_and_bad_names():
         Preconditioning.from_config("karras")
     with pytest.raises(ValueError, match="unknown preconditioning term"):
         Preconditioning.from_config("edm", c_skip="edm")
+
+
+def test_edm_denoiser_is_karras_table_1():
+    # D = σ_d²/(σ² + σ_d²)·x̃ + σσ_d/√(σ² + σ_d²)·F (Karras et al. 2022, Table 1, with σ_d = 0.1).
+    D, net = _denoiser("edm", sde="ouvp")
+    d0, y, n, t = _batch(5)
+    sigma = D.sde.sigma(t)
+    sig = sigma[:, None, None]
+    x_tilde = d0 + sig * n
+    out = D(x_tilde, y, sigma, t)
+    expect = 0.01 / (sig ** 2 + 0.01) * x_tilde + sig * 0.1 / torch.sqrt(sig ** 2 + 0.01) * _net_output(net)
+    assert torch.allclose(out, expect)

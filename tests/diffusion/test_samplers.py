@@ -131,3 +131,23 @@ def test_config_time_errors():
         build_sampler("pc", steps=4, churn=1)
     with pytest.raises(ValueError, match="scaling"):
         build_sampler("edm", scaling="vp")
+
+
+def test_one_pc_step_follows_annealed_langevin_then_probability_flow():
+    # N = 1: prior, one corrector step with ε = 2(r·s·σ)², then the noise-free last predictor step.
+    sde, r = build_sde("ouve", stiffness=1.5), 0.5
+    y = Y[:2, :8, :8]
+    x = sample(build_sampler("pc", sde, steps=1, snr=r), oracle, sde, y, torch.Generator().manual_seed(9)).x
+    g = torch.Generator().manual_seed(9)
+    t = torch.tensor(1.0, dtype=torch.float64)
+    s, sig = sde.s(t), sde.sigma(t)
+    x_ref = y + s * sig * torch.randn(y.shape, dtype=y.dtype, generator=g)
+
+    def score(x):
+        xt = (x - y) / s
+        return (oracle(xt, y, sig, t) - xt) / (s * sig ** 2)
+
+    eps = 2 * (r * s * sig) ** 2
+    x_ref = x_ref + eps * score(x_ref) + torch.sqrt(2 * eps) * torch.randn(y.shape, dtype=y.dtype, generator=g)
+    x_ref = x_ref - (sde.a(t) * (y - x_ref) - 0.5 * sde.g(t) ** 2 * score(x_ref))
+    assert torch.allclose(x, x_ref)
