@@ -1,0 +1,130 @@
+import pytest
+import torch
+
+from benchmark.nets import build_net, count_parameters
+
+
+@pytest.fixture
+def tiny():
+    torch.manual_seed(0)
+    return build_net("tiny")
+
+
+def test_ncsnpp_m_has_the_papers_parameter_count_and_runs():
+    net = build_net("ncsnpp_m")
+    assert count_parameters(net) == 27_756_186
+    with torch.no_grad():
+        out = net(torch.randn(1, 4, 256, 3), torch.zeros(1))
+    assert out.shape == (1, 2, 256, 3)
+    assert torch.isfinite(out).all()
+
+
+def test_ncsnpp_has_the_papers_parameter_count():
+    assert count_parameters(build_net("ncsnpp")) == 65_590_694
+
+
+def test_dropout_does_not_change_the_parameter_count():
+    assert count_parameters(build_net("tiny", dropout=0.1)) == count_parameters(build_net("tiny"))
+
+
+def test_tiny_is_well_under_100k_parameters(tiny):
+    assert count_parameters(tiny) < 100_000
+
+
+@pytest.mark.parametrize("freqs", [256, 128])
+@pytest.mark.parametrize("frames", [1, 2, 3, 17, 32, 189])
+def test_output_has_two_channels_and_the_input_size(tiny, freqs, frames):
+    with torch.no_grad():
+        out = tiny(torch.randn(2, 4, freqs, frames), torch.randn(2))
+    assert out.shape == (2, 2, freqs, frames)
+    assert torch.isfinite(out).all()
+
+
+def test_odd_frame_counts_work_with_four_levels():
+    net = build_net("tiny", channel_mult=(1, 1, 1, 1))
+    with torch.no_grad():
+        assert net(torch.randn(1, 4, 128, 37), torch.zeros(1)).shape == (1, 2, 128, 37)
+
+
+def test_gradient_reaches_every_parameter(tiny):
+    out = tiny(torch.randn(2, 4, 64, 16), torch.randn(2))
+    out.square().mean().backward()
+    for name, p in tiny.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_noise_level_changes_the_output(tiny):
+    x = torch.randn(1, 4, 64, 16)
+    with torch.no_grad():
+        a, b = tiny(x, torch.tensor([-1.0])), tiny(x, torch.tensor([1.0]))
+    assert (a - b).abs().max() > 1e-3
+
+
+def test_scalar_noise_level_is_broadcast(tiny):
+    x = torch.randn(3, 4, 64, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(tiny(x, torch.tensor(0.3)), tiny(x, torch.full((3,), 0.3)))
+
+
+def test_batch_items_are_processed_independently(tiny):
+    x, c = torch.randn(2, 4, 64, 10), torch.tensor([0.2, -0.5])
+    with torch.no_grad():
+        both = tiny(x, c)
+        torch.testing.assert_close(both[1:], tiny(x[1:], c[1:]), rtol=1e-4, atol=1e-5)
+
+
+def test_progressive_paths_feed_the_input_to_every_level():
+    # With the main path's first conv zeroed, the input still reaches the output through the
+    # progressive input path; without it the output no longer depends on the input at all.
+    x1, x2, c = torch.randn(1, 4, 32, 8), torch.randn(1, 4, 32, 8), torch.zeros(1)
+    for enc, depends in [("skip", True), ("standard", False)]:
+        torch.manual_seed(0)
+        net = build_net("tiny", encoder_type=enc)
+        with torch.no_grad():
+            net.input_conv.weight.zero_()
+            net.input_conv.bias.zero_()
+            differs = (net(x1, c) - net(x2, c)).abs().max() > 1e-6
+        assert bool(differs) == depends, enc
+
+
+def test_dropout_setting_is_respected():
+    x, c = torch.randn(1, 4, 64, 16), torch.zeros(1)
+    torch.manual_seed(0)
+    plain = build_net("tiny")
+    assert all(m.p == 0.0 for m in plain.modules() if isinstance(m, torch.nn.Dropout))
+    plain.train()
+    torch.testing.assert_close(plain(x, c), plain(x, c))
+
+    torch.manual_seed(0)
+    dropped = build_net("tiny", dropout=0.5)
+    assert all(m.p == 0.5 for m in dropped.modules() if isinstance(m, torch.nn.Dropout))
+    dropped.train()
+    assert (dropped(x, c) - dropped(x, c)).abs().max() > 1e-4
+    dropped.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(dropped(x, c), plain(x, c))
+
+
+def test_bf16_autocast_forward_is_close_to_fp32(tiny):
+    x, c = torch.randn(2, 4, 256, 32), torch.randn(2)
+    with torch.no_grad():
+        ref = tiny(x, c)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = tiny(x, c)
+    assert low.dtype == torch.bfloat16
+    rel = (low.float() - ref).norm() / ref.norm()
+    assert rel < 0.03, rel
+
+
+@pytest.mark.parametrize(
+    "x, c, match",
+    [
+        (torch.randn(1, 3, 64, 8), torch.zeros(1), r"\[B, 4, F, T\]"),
+        (torch.randn(4, 64, 8), torch.zeros(1), r"\[B, 4, F, T\]"),
+        (torch.randn(2, 4, 64, 8), torch.zeros(3), "c_noise"),
+        (torch.randint(0, 3, (1, 4, 64, 8)), torch.zeros(1), "floating"),
+    ],
+)
+def test_bad_input_is_named(tiny, x, c, match):
+    with pytest.raises(ValueError, match=match):
+        tiny(x, c)
