@@ -1,0 +1,22 @@
+"""Data: the embedded synthetic default, paired folders, VoiceBank-DEMAND, and batching.
+
+    load_split(data_cfg, split) -> PairedDataset
+    data_cfg: a mapping (OmegaConf or dict) with `name` in {synthetic, folder, vbdmd} plus that
+    group's keys (benchmark/configs/data/<name>.yaml gives every key and its default).
+    split: train, valid, test, and for synthetic also test_mismatched.
+"""
+from __future__ import annotations
+
+from .paired import Pair, PairedDataset
+from .settings import resolve
+
+__all__ = ["load_split", "resolve", "PairedDataset", "Pair"]
+
+
+def load_split(data_cfg, split: str) -> PairedDataset:
+    cfg = resolve(data_cfg)
+    if cfg["name"] == "synthetic":
+        from .synthetic import load
+        return load(cfg, split)
+    from .corpora import load_folder, load_vbdmd
+    return (load_folder if cfg["name"] == "folder" else load_vbdmd)(cfg, split)

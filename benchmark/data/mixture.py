@@ -1,0 +1,137 @@
+"""One utterance of the embedded dataset: TTS speech, procedural noise, mixed at a P.56 SNR.
+
+Everything random about an utterance comes from its own seed, drawn in a fixed order, and its
+speech comes from its own pristine espeak-ng session (tts.py), so an utterance depends on its
+seed and the settings only: never on the other utterances, their order or the worker count.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+
+import numpy as np
+from scipy.signal import firwin, resample_poly
+
+from . import noise, tts
+from .p56 import active_level
+from .text import sentence
+
+SR = 16_000
+PEAK_LIMIT = 0.99          # mixtures are scaled down if they would exceed this (16-bit files)
+SILENCE_S = (0.1, 0.3)     # silence before and after the speech, like read-speech corpora
+
+
+@lru_cache(maxsize=1)
+def _resampling_filter() -> np.ndarray:
+    # resample_poly's own default design (Kaiser, beta 5, 10 zero crossings), made once: designing
+    # it on every call cost more than the filtering
+    return firwin(2 * 10 * 441 + 1, 1.0 / 441, window=("kaiser", 5.0))
+
+
+def _to_16k(x: np.ndarray) -> np.ndarray:
+    # 22,050 -> 16,000 Hz is exactly 320/441
+    return resample_poly(np.asarray(x, dtype=np.float64), 320, 441, window=_resampling_filter())
+
+
+def _trim(x: np.ndarray, floor: float = 1e-4) -> np.ndarray:
+    idx = np.nonzero(np.abs(x) > floor)[0]
+    return x[idx[0]:idx[-1] + 1] if idx.size else x[:0]
+
+
+def _uniform_int(rng: np.random.Generator, bounds: Sequence[int]) -> int:
+    return int(rng.integers(int(bounds[0]), int(bounds[1]) + 1))
+
+
+def speech(rng: np.random.Generator, engine: tts.Session, cfg: Mapping, accents: Sequence[str],
+           variants: Sequence[str]) -> tuple[np.ndarray, dict]:
+    """Clean speech at 16 kHz lasting cfg['seconds'] (min, max), with its description."""
+    accent = accents[int(rng.integers(len(accents)))]
+    variant = variants[int(rng.integers(len(variants)))]
+    rate, pitch = _uniform_int(rng, cfg["rate"]), _uniform_int(rng, cfg["pitch"])
+    pitch_range = _uniform_int(rng, cfg["pitch_range"])
+    lo, hi = (float(v) for v in cfg["seconds"])
+    lead, tail = rng.uniform(*SILENCE_S), rng.uniform(*SILENCE_S)
+    voiced_target = max(rng.uniform(lo, hi) - lead - tail, 0.5)
+    words = max(2, round(voiced_target * rate / 60.0))   # espeak's rate is in words per minute
+    voice = f"{accent}+{variant}"
+    for _ in range(8):
+        text = sentence(rng, words)
+        x = _trim(_to_16k(engine.synth(text, voice, rate, pitch, pitch_range)))
+        seconds = x.size / SR + lead + tail
+        if lo <= seconds <= hi and x.size:
+            break
+        # aim again with the speaking rate this voice actually produced
+        words = max(2, round(words * voiced_target / max(x.size / SR, 0.1)))
+    # a rare miss after 8 tries: crop with a short fade, or pad with silence
+    room = int((hi - lead - tail) * SR)
+    if x.size > room:
+        x = x[:room].copy()
+        fade = min(int(0.02 * SR), room)
+        x[room - fade:] *= np.linspace(1.0, 0.0, fade)
+    x = np.concatenate([np.zeros(int(lead * SR)), x, np.zeros(int(tail * SR))])
+    if x.size < int(lo * SR):
+        x = np.concatenate([x, np.zeros(int(lo * SR) - x.size)])
+    meta = dict(voice=voice, accent=accent, variant=variant, rate=rate, pitch=pitch,
+                pitch_range=pitch_range, text=text)
+    return x, meta
+
+
+def babble(rng: np.random.Generator, engine: tts.Session, cfg: Mapping, n: int) -> np.ndarray:
+    """Unit-RMS babble of 'babble_talkers' (min, max) voices that never speak clean speech."""
+    langs, variants = cfg["babble_languages"], cfg["babble_variants"]
+    native_n = int(np.ceil(n * tts.NATIVE_RATE / SR)) + 1
+    talkers = []
+    for _ in range(_uniform_int(rng, cfg["babble_talkers"])):
+        lang = langs[int(rng.integers(len(langs)))]
+        voice = f"{lang}+{variants[int(rng.integers(len(variants)))]}"
+        rate, pitch = _uniform_int(rng, cfg["rate"]), _uniform_int(rng, cfg["pitch"])
+        pitch_range = _uniform_int(rng, cfg["pitch_range"])
+        pieces, total = [], 0
+        while total < native_n:
+            words = max(4, round((native_n - total) / tts.NATIVE_RATE * rate / 60.0) + 2)
+            piece = _trim(engine.synth(sentence(rng, words), voice, rate, pitch,
+                                       pitch_range).astype(np.float64))
+            pieces.append(piece)
+            total += piece.size
+        talkers.append(np.concatenate(pieces))
+    mixed = noise.babble_mix(talkers, native_n, rng)
+    return noise.unit_rms(_to_16k(mixed)[:n])
+
+
+def noise_signal(rng: np.random.Generator, engine: tts.Session, cfg: Mapping,
+                 kinds: Sequence[str], n: int) -> tuple[np.ndarray, str]:
+    """Unit-RMS noise of one kind, or of two kinds with probability cfg['second_noise_prob']."""
+    chosen = [kinds[int(rng.integers(len(kinds)))]]
+    if len(kinds) > 1 and rng.random() < float(cfg["second_noise_prob"]):
+        others = [k for k in kinds if k != chosen[0]]
+        chosen.append(others[int(rng.integers(len(others)))])
+    total = np.zeros(n)
+    for i, kind in enumerate(chosen):
+        x = babble(rng, engine, cfg, n) if kind == "babble" else noise.procedural(kind, n, rng, SR)
+        # the second source sits 0..10 dB below the first
+        total += x if i == 0 else 10 ** (-rng.uniform(0.0, 10.0) / 20) * x
+    return noise.unit_rms(total), "+".join(chosen)
+
+
+def make(seed: int, cfg: Mapping, accents: Sequence[str], variants: Sequence[str],
+         kinds: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(clean, noisy, metadata) for one utterance; float32 at 16 kHz, peaks below PEAK_LIMIT."""
+    rng = np.random.default_rng(seed)
+    with tts.Session() as engine:
+        clean, meta = speech(rng, engine, cfg, accents, variants)
+        level = active_level(clean, SR)
+        if level.power <= 0:
+            raise RuntimeError(f"espeak-ng produced silence for {meta}")
+        noise_x, noise_name = noise_signal(rng, engine, cfg, kinds, clean.size)
+    snr = rng.uniform(*(float(v) for v in cfg["snr_db"]))
+    # SNR against the P.56 active speech level (VoiceBank-DEMAND's convention): the noise power
+    # is the active speech power divided by 10^(SNR/10)
+    noisy = clean + np.sqrt(level.power / 10 ** (snr / 10)) * noise_x
+    gain = 10 ** ((rng.uniform(*(float(v) for v in cfg["speech_level_db"])) - level.db) / 20)
+    peak = np.max(np.abs(noisy)) * gain
+    if peak > PEAK_LIMIT:
+        gain *= PEAK_LIMIT / peak
+    meta.update(noise=noise_name, snr_db=round(snr, 3),
+                speech_level_db=round(level.db + 20 * np.log10(gain), 3),
+                seconds=round(clean.size / SR, 4), seed=seed)
+    return (clean * gain).astype(np.float32), (noisy * gain).astype(np.float32), meta

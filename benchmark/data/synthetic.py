@@ -1,0 +1,246 @@
+"""The embedded default dataset (`data=synthetic`): made on first use into a cache, then reused.
+
+Layout, the same as `data=folder` plus metadata:
+    <cache_dir>/synthetic-<hash>/{train,valid,test,test_mismatched}/{clean,noisy}/<name>.wav
+    <cache_dir>/synthetic-<hash>/<split>/metadata.csv     voice, text, noise type, SNR, seed...
+    <cache_dir>/synthetic-<hash>/settings.json            what the hash covers
+The hash covers every setting that changes the audio, the generator version and the espeak-ng
+wheel version; `cache_dir` and `workers` are left out because they do not change a sample: each
+utterance depends only on its seed and the settings (mixture.py), so the files are bit-identical
+whatever the number of worker processes or their scheduling.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from . import mixture, noise, tts
+from .corpora import pair_folders
+from .paired import PairedDataset
+
+GENERATOR_VERSION = 1      # bump when a change to the generator changes any sample
+SPLITS = ("train", "valid", "test", "test_mismatched")
+CHUNK = 20                 # utterances per job sent to a worker process
+_NOT_HASHED = ("name", "cache_dir", "workers")
+METADATA_FIELDS = ("name", "voice", "accent", "variant", "rate", "pitch", "pitch_range", "text",
+                   "noise", "snr_db", "speech_level_db", "seconds", "seed")
+
+
+def cache_root(cfg: Mapping) -> Path:
+    """data.cache_dir, else $BENCHMARK_CACHE, else ~/.cache/benchmark."""
+    root = cfg.get("cache_dir") or os.environ.get("BENCHMARK_CACHE") or "~/.cache/benchmark"
+    return Path(root).expanduser()
+
+
+def _hashed_settings(cfg: Mapping) -> dict:
+    try:
+        espeak = version("espeakng-loader")
+    except PackageNotFoundError:
+        espeak = "missing"
+    settings = {k: v for k, v in cfg.items() if k not in _NOT_HASHED}
+    return {"settings": settings, "generator_version": GENERATOR_VERSION,
+            "espeakng_loader": espeak}
+
+
+def dataset_dir(cfg: Mapping) -> Path:
+    blob = json.dumps(_hashed_settings(cfg), sort_keys=True).encode()
+    return cache_root(cfg) / f"synthetic-{hashlib.sha256(blob).hexdigest()[:12]}"
+
+
+def check_settings(cfg: Mapping) -> None:
+    """Clear errors for settings that would make a broken or leaky dataset."""
+    def fail(msg):
+        raise ValueError(f"data=synthetic: {msg}")
+
+    sizes = cfg["sizes"]
+    for split in SPLITS:
+        if int(sizes.get(split, 0)) < 0:
+            fail(f"sizes.{split} must be >= 0")
+    for key in ("seconds", "snr_db", "speech_level_db", "rate", "pitch", "pitch_range",
+                "babble_talkers"):
+        lo, hi = cfg[key]
+        if lo > hi:
+            fail(f"{key} is a [min, max] range, got {list(cfg[key])}")
+    if cfg["seconds"][0] < 1.0:
+        fail("seconds: utterances shorter than 1 s leave no room for speech")
+    if cfg["speech_level_db"][1] > -6:
+        fail("speech_level_db above -6 dBFS would clip most mixtures")
+    if not 0 <= cfg["second_noise_prob"] <= 1:
+        fail("second_noise_prob must be in [0, 1]")
+    unknown = set(cfg["noise_types"]) - set(noise.KINDS)
+    if unknown:
+        fail(f"unknown noise types {sorted(unknown)}; known: {', '.join(noise.KINDS)}")
+    if not set(cfg["heldout_noise_types"]) <= set(cfg["noise_types"]):
+        fail("heldout_noise_types must be a subset of noise_types")
+    if not _kinds(cfg, "train"):
+        fail("holding out every noise type leaves nothing to train on")
+    splits = {s: set(cfg["variants"][s]) for s in SPLITS}
+    splits["babble"] = set(cfg["babble_variants"])
+    names = list(splits)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            both = splits[a] & splits[b]
+            if both:  # a shared voice would leak speakers between splits
+                fail(f"voice variants {sorted(both)} are in both {a} and {b}")
+    for split in SPLITS:
+        if int(sizes.get(split, 0)) > 0 and not splits[split]:
+            fail(f"variants.{split} is empty but sizes.{split} > 0")
+    known = set(tts.variants())
+    missing = set().union(*splits.values()) - known
+    if missing:
+        fail(f"espeak-ng has no voice variants {sorted(missing)}")
+    if set(cfg["accents"]) & set(cfg["heldout_accents"]):
+        fail("an accent is both in accents and heldout_accents")
+
+
+def _kinds(cfg: Mapping, split: str) -> list[str]:
+    held = list(cfg["heldout_noise_types"])
+    if split == "test_mismatched":
+        return held or list(cfg["noise_types"])
+    return [k for k in cfg["noise_types"] if k not in held]
+
+
+def _accents(cfg: Mapping, split: str) -> list[str]:
+    if split == "test_mismatched":
+        return list(cfg["heldout_accents"]) or list(cfg["accents"])
+    return list(cfg["accents"])
+
+
+def utterance_seed(seed: int, split: str, index: int) -> int:
+    return int(np.random.SeedSequence([int(seed), SPLITS.index(split), index]).generate_state(1)[0])
+
+
+def _encode_wav(x: np.ndarray) -> bytes:
+    # one write per file: soundfile writing straight to disk makes many small writes (5x slower)
+    buf = io.BytesIO()
+    sf.write(buf, x, mixture.SR, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def _make_chunk(cfg: dict, split: str, start: int, stop: int, out: str) -> list[dict]:
+    """Make utterances [start, stop) of a split; return their metadata rows."""
+    accents, kinds = _accents(cfg, split), _kinds(cfg, split)
+    variants = list(cfg["variants"][split])
+    rows = []
+    for i in range(start, stop):
+        name = f"{split}_{i:05d}"
+        seed = utterance_seed(cfg["seed"], split, i)
+        clean, noisy, meta = mixture.make(seed, cfg, accents, variants, kinds)
+        for kind, x in (("clean", clean), ("noisy", noisy)):
+            Path(out, split, kind, f"{name}.wav").write_bytes(_encode_wav(x))
+        rows.append({"name": name, **meta})
+    return rows
+
+
+def _default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _run(jobs: list, cfg: dict, out: str, workers: int):
+    """Yield (split, start, stop, rows) per job, in parallel when workers > 1."""
+    if workers <= 1 or len(jobs) <= 1:
+        for split, start, stop in jobs:
+            yield split, start, stop, _make_chunk(cfg, split, start, stop, out)
+        return
+    # fork: the workers run numpy and espeak only, and fork needs no importable __main__
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
+        futures = {pool.submit(_make_chunk, cfg, *job, out): job for job in jobs}
+        for fut in as_completed(futures):
+            yield (*futures[fut], fut.result())
+
+
+def build(cfg: dict, target: Path) -> None:
+    """Make the whole dataset into a temporary folder, then move it into place in one rename."""
+    check_settings(cfg)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    jobs = []
+    for split in SPLITS:
+        for kind in ("clean", "noisy"):
+            (tmp / split / kind).mkdir(parents=True, exist_ok=True)
+        n = int(cfg["sizes"].get(split, 0))
+        jobs += [(split, a, min(a + CHUNK, n)) for a in range(0, n, CHUNK)]
+    total = sum(stop - start for _, start, stop in jobs)
+    workers = int(cfg.get("workers") or _default_workers())
+    print(f"Making the embedded dataset ({total} utterances, {workers} processes) in {target}",
+          file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    rows = {split: [] for split in SPLITS}
+    from tqdm import tqdm
+    try:
+        with tqdm(total=total, unit="utt", desc="synthetic data", file=sys.stderr) as bar:
+            for split, start, stop, result in _run(jobs, cfg, str(tmp), workers):
+                rows[split] += result
+                bar.update(stop - start)
+        for split in SPLITS:
+            with open(tmp / split / "metadata.csv", "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=METADATA_FIELDS)
+                writer.writeheader()
+                writer.writerows(sorted(rows[split], key=lambda r: r["name"]))
+        info = {**_hashed_settings(cfg), "seconds_to_build": round(time.perf_counter() - t0, 1),
+                "sample_rate": mixture.SR}
+        (tmp / "settings.json").write_text(json.dumps(info, indent=2, sort_keys=True))
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not (target / "settings.json").is_file():   # not a finished copy from a rival
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(f"Embedded dataset ready in {time.perf_counter() - t0:.1f} s: {target}",
+          file=sys.stderr, flush=True)
+
+
+def ensure(cfg: dict) -> Path:
+    """The dataset folder for these settings, made first if absent."""
+    target = dataset_dir(cfg)
+    if not (target / "settings.json").is_file():
+        if target.exists():
+            raise RuntimeError(f"{target}: an incomplete dataset folder (no settings.json); "
+                               "delete it and run again")
+        build(cfg, target)
+    return target
+
+
+_INT_FIELDS = ("rate", "pitch", "pitch_range", "seed")
+_FLOAT_FIELDS = ("snr_db", "speech_level_db", "seconds")
+
+
+def read_metadata(split_dir: Path) -> list[dict]:
+    with open(split_dir / "metadata.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row.update({k: int(row[k]) for k in _INT_FIELDS})
+        row.update({k: float(row[k]) for k in _FLOAT_FIELDS})
+    return rows
+
+
+def load(cfg: dict, split: str) -> PairedDataset:
+    """One split of the embedded dataset, made first if needed."""
+    if split not in SPLITS:
+        raise ValueError(f"data=synthetic has splits {', '.join(SPLITS)}, not {split!r}")
+    if int(cfg["sizes"].get(split, 0)) <= 0:
+        raise ValueError(f"data=synthetic: sizes.{split} is 0, so there is no {split} split")
+    base = ensure(cfg) / split
+    pairs = pair_folders(base / "clean", base / "noisy")
+    rows = {row["name"]: row for row in read_metadata(base)}
+    return PairedDataset(pairs, metadata=[rows[p.name] for p in pairs],
+                         description=f"synthetic {split} ({base.parent})")
