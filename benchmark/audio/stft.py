@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
+
+_TINY = 1e-30
+
+
+@lru_cache(maxsize=16)
+def _hann(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    # periodic Hann = scipy.signal.get_window('hann', n), as in the paper's code; cached so that
+    # a GPU run does not rebuild it on every call
+    return torch.hann_window(n, periodic=True, dtype=dtype, device=device)
 
 
 @dataclass(frozen=True)
@@ -47,8 +57,7 @@ class Frontend:
         return (frames - 1) * self.hop + self.n_fft
 
     def _window(self, like: torch.Tensor) -> torch.Tensor:
-        # periodic Hann = scipy.signal.get_window('hann', n), as in the paper's code
-        return torch.hann_window(self.n_fft, periodic=True, dtype=like.dtype, device=like.device)
+        return _hann(self.n_fft, like.dtype, like.device)
 
     def stft(self, wav: torch.Tensor) -> torch.Tensor:
         """wav [..., L] (real) -> compressed complex spectrogram [..., n_freq, n_frames(L)]."""
@@ -63,8 +72,9 @@ class Frontend:
                           return_complex=True)
         if self.discard_nyquist:
             spec = spec[:, :-1]
-        # amplitude compression beta*|X|^alpha*exp(j*angle X) (SGMSE+, Richter et al. 2023, eq. 9)
-        spec = torch.polar(self.beta * spec.abs().pow(self.alpha), spec.angle())
+        # amplitude compression beta*|X|^alpha*exp(j*angle X) (SGMSE+, Richter et al. 2023), as
+        # X*beta*|X|^(alpha-1): no trigonometry, and the clamp keeps X = 0 at 0 instead of NaN
+        spec = spec * (self.beta * spec.abs().clamp_min(_TINY).pow(self.alpha - 1.0))
         return spec.reshape(*lead, *spec.shape[-2:])
 
     def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
@@ -74,7 +84,10 @@ class Frontend:
                              f"got {tuple(spec.shape)} {spec.dtype}")
         lead = spec.shape[:-2]
         z = spec.reshape(-1, *spec.shape[-2:])
-        z = torch.polar((z.abs() / self.beta).pow(1.0 / self.alpha), z.angle())
+        # |X| = (|Z|/beta)^(1/alpha), phase kept: X = Z*|Z|^(1/alpha-1)/beta^(1/alpha), which is
+        # smooth at Z = 0 for alpha <= 1 (gradients may flow through the inverse)
+        z = z * (z.abs().clamp_min(_TINY).pow(1.0 / self.alpha - 1.0)
+                 / self.beta ** (1.0 / self.alpha))
         if self.discard_nyquist:
             z = F.pad(z, (0, 0, 0, 1))  # the dropped Nyquist bin comes back as zero
         frames = z.shape[-1]

@@ -52,7 +52,8 @@ def speech(rng: np.random.Generator, engine: tts.Session, cfg: Mapping, accents:
     lo, hi = (float(v) for v in cfg["seconds"])
     lead, tail = rng.uniform(*SILENCE_S), rng.uniform(*SILENCE_S)
     voiced_target = max(rng.uniform(lo, hi) - lead - tail, 0.5)
-    words = max(2, round(voiced_target * rate / 60.0))   # espeak's rate is in words per minute
+    # espeak's rate is in words per minute; on these sentences it says ~1.2 words per nominal one
+    words = max(2, round(1.2 * voiced_target * rate / 60.0))
     voice = f"{accent}+{variant}"
     for _ in range(8):
         text = sentence(rng, words)

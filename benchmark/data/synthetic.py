@@ -32,7 +32,7 @@ from . import mixture, noise, tts
 from .corpora import pair_folders
 from .paired import PairedDataset
 
-GENERATOR_VERSION = 1      # bump when a change to the generator changes any sample
+GENERATOR_VERSION = 2      # bump when a change to the generator changes any sample
 SPLITS = ("train", "valid", "test", "test_mismatched")
 CHUNK = 20                 # utterances per job sent to a worker process
 _NOT_HASHED = ("name", "cache_dir", "workers")

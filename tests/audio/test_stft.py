@@ -95,3 +95,11 @@ def test_peak_normalise_per_item_and_undo():
     assert torch.allclose(n.abs().amax(dim=1), torch.tensor([1.0, 1.0, 0.0]))
     assert torch.allclose(c * factor, clean) and torch.allclose(n * factor, noisy)
     assert torch.isfinite(n).all()
+
+
+def test_silence_and_gradients_stay_finite():
+    fe = Frontend()
+    assert torch.isfinite(fe.stft(torch.zeros(2000))).all()
+    z = torch.zeros(256, 12, dtype=torch.complex64, requires_grad=True)
+    fe.istft(z, 1400).sum().backward()   # a zero bin must not give a NaN gradient
+    assert torch.isfinite(z.grad).all()
