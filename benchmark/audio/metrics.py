@@ -28,6 +28,7 @@ import pandas as pd
 from pesq import pesq
 from pystoi import stoi
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 from benchmark.audio.io import SAMPLE_RATE, resample
 
@@ -189,6 +190,24 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _run(tasks: list[tuple], jobs: int) -> list[tuple[dict[str, float], dict[str, float]]]:
+    if jobs == 1:
+        return [_score_pair(t) for t in tasks]
+    # fork: workers start at once with the audio already in memory. The caller's threads (torch,
+    # MLflow) are not copied, and the workers only run numpy, pesq and pystoi, so no lock those
+    # threads might hold is ever needed in a worker.
+    # Small chunks (about 30 per worker): passing an index and a few floats back costs well under
+    # a millisecond, while the last chunk to finish is time another core sits idle.
+    chunk = max(1, math.ceil(len(tasks) / (32 * jobs)))
+    global _TASKS
+    _TASKS = tasks
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
+            return list(pool.map(_score_task, range(len(tasks)), chunksize=chunk))
+    finally:
+        _TASKS = []
+
+
 def score_many(items: Iterable[dict], *, metrics: Sequence[str] | None = None,
                jobs: int | None = None, sr: int = SAMPLE_RATE) -> pd.DataFrame:
     """Score the noisy input and the enhanced output of each item against its clean reference.
@@ -208,22 +227,10 @@ def score_many(items: Iterable[dict], *, metrics: Sequence[str] | None = None,
     jobs = min(default_jobs() if jobs is None else int(jobs), max(len(tasks), 1))
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
-    if jobs == 1:
-        results = [_score_pair(t) for t in tasks]
-    else:
-        # fork: workers start at once with the audio already in memory. The caller's threads
-        # (torch, MLflow) are not copied, and the workers only run numpy, pesq and pystoi, so no
-        # lock those threads might hold is ever needed in a worker.
-        # About four chunks per worker: large enough that start-up and result passing are
-        # amortised, small enough that one slow chunk does not leave a core idle at the end.
-        chunk = max(1, math.ceil(len(tasks) / (4 * jobs)))
-        global _TASKS
-        _TASKS = tasks
-        try:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
-                results = list(pool.map(_score_task, range(len(tasks)), chunksize=chunk))
-        finally:
-            _TASKS = []
+    # One BLAS thread: pystoi's small matrix products ran 4-5x slower with OpenBLAS threads
+    # competing for busy cores, and a pool of processes is already the parallelism.
+    with threadpool_limits(limits=1, user_api="blas"):
+        results = _run(tasks, jobs)
     rows = [{"name": t[0], "metric": m, "input": s_in[m], "output": s_out[m]}
             for t, (s_in, s_out) in zip(tasks, results) for m in names]
     table = pd.DataFrame(rows, columns=["name", "metric", "input", "output"])
