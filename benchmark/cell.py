@@ -1,0 +1,187 @@
+"""One cell, end to end: make sure its model is trained (once), enhance the test split, score, log.
+
+    ensure_model(cfg)  -> model folder results/models/<training hash>/ with last.pt (trains if absent,
+                          resumes if partial; a file lock makes parallel workers wait, not retrain)
+    evaluate_cell(...) -> tidy rows for cells.csv, per-utterance CSV, MLflow nested run
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import OmegaConf
+
+from .audio.metrics import score_many, summarise
+from .checkpoints import frontend_from
+from .config import sampler_from_config, to_dict, training_config, training_hash
+from .data import load_split
+from .enhance import enhance_waveform
+from .models import build_model
+from .runtime import select_device, set_threads
+from .train import TrainerSettings, fit, load_weights
+
+VAL_METRICS = ("pesq_wb", "estoi", "si_sdr")
+
+
+@contextmanager
+def locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _finished(folder: Path) -> dict | None:
+    done = folder / "done.json"
+    return json.loads(done.read_text()) if done.is_file() else None
+
+
+def make_validator(cfg, frontend, device, sampler):
+    """fit()'s validate(): denoising loss and enhancement metrics on a few validation utterances."""
+    n = int(cfg.trainer.val_utterances)
+    if n <= 0:
+        return None
+    valid = load_split(cfg.data, "valid")
+    idx = list(range(min(n, len(valid))))
+
+    def validate(model, step):
+        items = []
+        gen = torch.Generator(device=device).manual_seed(1234)
+        losses = []
+        for i in idx:
+            it = valid[i]
+            enh = enhance_waveform(model, frontend, it["noisy"], sampler, device=device, generator=gen)
+            items.append({"name": it["name"], "clean": it["clean"], "noisy": it["noisy"], "enhanced": enh.audio})
+            with torch.no_grad():
+                from .train import spectrograms
+                batch = {"clean": torch.as_tensor(it["clean"])[None], "noisy": torch.as_tensor(it["noisy"])[None]}
+                x0, y, _ = spectrograms(frontend, batch, device)
+                losses.append(float(model.loss(x0, y, None, gen)[0]))
+        table = score_many(items, metrics=VAL_METRICS, jobs=1)
+        out = {"loss": float(np.mean(losses))}
+        for metric, grp in table.groupby("metric"):
+            out[metric] = float(np.nanmean(grp["output"]))
+        out["val_score"] = out.get("pesq_wb", -out["loss"])
+        return out
+    return validate
+
+
+def ensure_model(cfg, models_root: Path, *, tracker=None, parent_run=None, progress=True) -> tuple[Path, dict, str | None]:
+    """Train the cell's model unless a finished one exists; returns (folder, training info, run id)."""
+    thash = training_hash(cfg)
+    folder = models_root / thash
+    run_id = None
+    if tracker is not None:
+        run_id = tracker.get_or_create_run(f"train {thash}", {"training_hash": thash, "role": "training"}, parent_run)
+    with locked(folder / ".lock"):
+        info = _finished(folder)
+        if info is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(cfg, folder / "config.yaml")
+            device = select_device(cfg.device)
+            set_threads(cfg.trainer.threads)
+            torch.manual_seed(int(cfg.seed))
+            model = build_model(cfg)
+            frontend = frontend_from(cfg)
+            train_set = load_split(cfg.data, "train")
+            sampler = sampler_from_config(cfg, model)
+            log = None
+            if tracker is not None:
+                tracker.log_params(run_id, {**training_config(cfg), "model_dir": str(folder.resolve())})
+                log = tracker.curve_logger(run_id)
+            result = fit(model, frontend, train_set, TrainerSettings.from_config(to_dict(cfg.trainer)), folder,
+                         seed=int(cfg.seed), device=device, validate=make_validator(cfg, frontend, device, sampler),
+                         log=log, progress=progress)
+            if log:
+                log({}, result.steps, flush=True)
+            info = {**asdict(result), "training_hash": thash, "parameters": sum(p.numel() for p in model.parameters())}
+            (folder / "done.json").write_text(json.dumps(info, indent=1))
+            if tracker is not None:
+                tracker.log_metrics(run_id, {"train_minutes": result.minutes, "train_steps": result.steps})
+                tracker.log_artifact(run_id, folder / "config.yaml")
+                _export_weights(model, folder)
+                tracker.log_artifact(run_id, folder / "model.pt")
+                tracker.finish(run_id)
+    return folder, info, run_id
+
+
+def _export_weights(model, folder: Path) -> None:
+    """EMA weights only (the checkpoint users load), much smaller than last.pt with Adam's moments."""
+    load_weights(model, folder, "last")
+    torch.save({"state_dict": model.state_dict()}, folder / "model.pt")
+
+
+def evaluate_cell(cfg, folder: Path, splits, *, progress=True) -> tuple[pd.DataFrame, dict]:
+    """Enhance and score each split; returns (per-utterance table with `split`, timing info)."""
+    device = select_device(cfg.device)
+    set_threads(cfg.trainer.threads)
+    model = build_model(cfg).to(device)
+    load_weights(model, folder, cfg.eval.checkpoint, device=device)
+    model.eval()
+    frontend = frontend_from(cfg)
+    sampler = sampler_from_config(cfg, model)
+    tables, timing, examples = [], {}, {}
+    gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
+    for split in splits:
+        data = load_split(cfg.data, split)
+        n = len(data) if cfg.eval.max_utterances is None else min(len(data), int(cfg.eval.max_utterances))
+        items, nfe, seconds, audio = [], [], 0.0, 0.0
+        from tqdm import tqdm
+        for i in tqdm(range(n), desc=f"enhance {split}", disable=not progress, leave=False, mininterval=2):
+            it = data[i]
+            enh = enhance_waveform(model, frontend, it["noisy"], sampler, device=device, generator=gen)
+            items.append({"name": it["name"], "clean": it["clean"], "noisy": it["noisy"], "enhanced": enh.audio})
+            nfe.append(enh.nfe)
+            seconds += enh.seconds
+            audio += len(it["noisy"]) / 16000
+        table = score_many(items, metrics=list(cfg.eval.metrics), jobs=cfg.eval.jobs)
+        table.insert(0, "split", split)
+        tables.append(table)
+        timing[split] = {"nfe": float(np.mean(nfe)), "rtf": seconds / max(audio, 1e-9), "utterances": n}
+        examples[split] = items[: int(cfg.eval.examples)]
+    return pd.concat(tables, ignore_index=True), {"timing": timing, "examples": examples}
+
+
+def cell_rows(study: str, cell, table: pd.DataFrame, timing: dict, train_info: dict, device: str) -> pd.DataFrame:
+    """The cell's tidy rows for cells.csv: one per split × metric × which (input, output, delta)."""
+    summary = summarise(table, by=["split"])
+    rows = summary.copy()
+    rows.insert(0, "study", study)
+    rows.insert(1, "cell", cell.hash)
+    rows.insert(2, "training_hash", cell.training_hash)
+    rows.insert(3, "kind", cell.kind)
+    rows.insert(4, "label", cell.label)
+    for i, (axis, value) in enumerate(cell.axes.items()):
+        rows.insert(5 + i, axis, value)
+    rows["nfe"] = rows["split"].map(lambda s: timing[s]["nfe"])
+    rows["rtf"] = rows["split"].map(lambda s: timing[s]["rtf"])
+    rows["train_steps"] = train_info.get("steps")
+    rows["train_minutes"] = train_info.get("minutes")
+    rows["device"] = device
+    rows["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return rows
+
+
+def append_rows(path: Path, rows: pd.DataFrame) -> None:
+    """Append under a lock, so parallel workers never interleave; a crash loses no finished cell."""
+    with locked(path.with_suffix(".lock")):
+        if path.is_file():
+            old = pd.read_csv(path, dtype={"cell": str, "training_hash": str})
+            old = old[old["cell"] != rows["cell"].iloc[0]]            # a re-run cell replaces its rows
+            rows = pd.concat([old, rows], ignore_index=True)
+        tmp = path.with_suffix(".tmp")
+        rows.to_csv(tmp, index=False)
+        tmp.replace(path)
+
+

@@ -1,0 +1,73 @@
+"""Where trained models live, and loading one back for inference.
+
+A model folder is `<models root>/<training hash>/` holding `config.yaml` (the resolved configuration
+it was trained with), `last.pt`, `best.pt` and `train_log.jsonl`. Folders are keyed by what training
+depends on (config.training_hash), so every study that needs the same model finds it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from .audio.stft import Frontend
+from .config import ConfigError, compose, to_dict
+from .models import build_model
+from .runtime import select_device
+from .train import load_weights
+
+
+def frontend_from(cfg) -> Frontend:
+    return Frontend(**to_dict(cfg.frontend))
+
+
+@dataclass
+class Loaded:
+    model: torch.nn.Module
+    frontend: Frontend
+    config: object
+    device: torch.device
+    folder: Path
+    info: dict
+
+
+def _folder_from_ref(ref: str) -> tuple[Path, str]:
+    """A checkpoint file, a model folder, or an MLflow run id whose params name the folder."""
+    path = Path(ref)
+    if path.is_file() and path.suffix == ".pt":
+        return path.parent, path.stem
+    if path.is_dir():
+        if not (path / "config.yaml").is_file():
+            raise ConfigError(f"{path}: not a model folder (no config.yaml)")
+        return path, "last"
+    if len(ref) == 32 and all(c in "0123456789abcdef" for c in ref):
+        return _folder_from_mlflow(ref), "last"
+    raise ConfigError(f"model={ref!r}: not a checkpoint file, a model folder or an MLflow run id")
+
+
+def _folder_from_mlflow(run_id: str) -> Path:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    try:
+        run = mlflow.get_run(run_id)
+    except Exception as e:  # mlflow raises its own exception types for unknown ids or stores
+        raise ConfigError(f"model={run_id}: no such MLflow run in {mlflow.get_tracking_uri()} ({e})") from None
+    folder = run.data.params.get("model_dir") or run.data.tags.get("model_dir")
+    if not folder:
+        raise ConfigError(f"model={run_id}: that MLflow run names no model_dir (is it a training run?)")
+    return Path(folder)
+
+
+def load_for_inference(ref: str, overrides: list[str] = (), device: str = "auto") -> Loaded:
+    folder, which = _folder_from_ref(ref)
+    saved = OmegaConf.load(folder / "config.yaml")
+    cfg = compose(list(overrides), base=saved)
+    dev = select_device(device)
+    model = build_model(cfg).to(dev)
+    info = load_weights(model, folder, which, device=dev)
+    model.eval()
+    return Loaded(model, frontend_from(cfg), cfg, dev, folder, info)

@@ -1,0 +1,183 @@
+"""Configuration: YAML groups composed with OmegaConf, Hydra-style `key=value` overrides, cell hashes.
+
+    benchmark/configs/defaults.yaml       the root; `data: synthetic` names a group's default
+    benchmark/configs/<group>/<name>.yaml  one file per choice: data, net, trainer, sampler, sde
+
+On the command line `data=folder` picks a group file and `data.root=DIR` sets one key (the Hydra
+grammar, implemented thinly: hydra's Optuna sweeper pins optuna<3, anchors.md B3). Unknown keys and
+values fail before any work, naming the key and the allowed values.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+GROUPS = ("data", "net", "trainer", "sampler", "sde")
+GAMMA_FREE_SDES = ("ouve", "ouvp", "oucosine")      # σ(t) does not depend on γ (design-space.md §1)
+
+
+class ConfigError(ValueError):
+    """A configuration the suite cannot run; the message names the key."""
+
+
+def group_choices(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def load_group(group: str, choice: str) -> DictConfig:
+    path = CONFIG_DIR / group / f"{choice}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{group}={choice!r} is not one of {group_choices(group)}")
+    return OmegaConf.load(path)
+
+
+def split_overrides(items: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Group choices (`sde=ouvp`) apart from key overrides (`sde.stiffness=0`)."""
+    groups, keys = {}, []
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"argument {item!r} is not of the form key=value")
+        key, value = item.split("=", 1)
+        if key in GROUPS:
+            groups[key] = value
+        else:
+            keys.append(item)
+    return groups, keys
+
+
+def compose(overrides: list[str] = (), base: DictConfig | dict | None = None) -> DictConfig:
+    """defaults.yaml (or `base`), then group choices, then key overrides; struct mode catches typos."""
+    cfg = OmegaConf.load(CONFIG_DIR / "defaults.yaml") if base is None else OmegaConf.create(base)
+    groups, keys = split_overrides(list(overrides))
+    for group in GROUPS:
+        choice = groups.get(group, cfg.get(group))
+        if isinstance(choice, str):
+            cfg[group] = load_group(group, choice)
+    OmegaConf.set_struct(cfg, True)
+    for item in keys:
+        try:
+            cfg.merge_with_dotlist([item])
+        except OmegaConfBaseException as e:
+            key = item.split("=", 1)[0]
+            raise ConfigError(f"{key}: not a setting of this configuration ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0]})") from None
+    validate(cfg)
+    return cfg
+
+
+def to_dict(cfg) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Build every registry object once (cheap), so a bad name or setting fails before any work."""
+    from .diffusion.preconditioning import Preconditioning
+    from .models import build_sde_from, noise_law_from
+    from .nets import NETS
+
+    try:
+        if cfg.model.kind not in ("diffusion", "predictive"):
+            raise ConfigError(f"model.kind={cfg.model.kind!r} is not one of ['diffusion', 'predictive']")
+        if cfg.net.name not in NETS:
+            raise ConfigError(f"net.name={cfg.net.name!r} is not one of {sorted(NETS)}")
+        Preconditioning.from_config(**to_dict(cfg.preconditioning))
+        if cfg.model.kind == "diffusion":
+            sde = build_sde_from(cfg)
+            noise_law_from(cfg, sde)
+            sampler_from_config(cfg, sde=sde)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, KeyError) as e:
+        raise ConfigError(str(e).strip("'\"")) from None
+
+
+def sampler_from_config(cfg, model=None, sde=None):
+    from .diffusion.samplers import build_sampler
+
+    settings = to_dict(cfg.sampler)
+    name = settings.pop("name")
+    if model is not None and getattr(model, "kind", "") == "predictive":
+        return None
+    return build_sampler(name, sde if sde is not None else getattr(model, "sde", None), **settings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity: a cell is (training config) × (inference config); each part hashes what it depends on.
+
+def stable_hash(obj, n: int = 8) -> str:
+    """sha256 of the key-sorted JSON, first n hex digits (brever's `Config.get_hash`)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+
+_NOT_TRAINING = {"trainer": ("log_every", "checkpoint_every", "threads", "val_every", "val_utterances"),
+                 "data": ("cache_dir", "workers")}
+
+
+def training_config(cfg) -> dict:
+    """Exactly what the trained weights depend on: a cell that differs elsewhere reuses the model.
+
+    With all-`edm` preconditioning, `ouve`, `ouvp` and `oucosine` train the same objective for every
+    γ (σ(t) and every c_* are γ-free), so γ is dropped there: those cells share one model.
+    """
+    d = to_dict(cfg)
+    out = {k: d[k] for k in ("seed", "data", "net", "trainer", "frontend", "model")}
+    for group, keys in _NOT_TRAINING.items():
+        out[group] = {k: v for k, v in out[group].items() if k not in keys}
+    if d["model"]["kind"] == "diffusion":
+        out["sde"] = dict(d["sde"])
+        out["preconditioning"] = d["preconditioning"]
+        out["loss"] = d["loss"]
+        if gamma_free(cfg):
+            out["sde"].pop("stiffness", None)
+    else:
+        out["preconditioning"] = {"sigma_data": d["preconditioning"]["sigma_data"]}
+    return out
+
+
+def gamma_free(cfg) -> bool:
+    from .diffusion.preconditioning import TERMS, Preconditioning
+
+    p = Preconditioning.from_config(**to_dict(cfg.preconditioning))
+    return cfg.sde.name in GAMMA_FREE_SDES and all(getattr(p, t) == "edm" for t in TERMS)
+
+
+def inference_config(cfg) -> dict:
+    d = to_dict(cfg)
+    out = {"eval": d["eval"]}
+    if d["model"]["kind"] == "diffusion":
+        out["sampler"] = d["sampler"]
+        out["sde"] = d["sde"]                    # γ acts at sampling time even where training ignores it
+    return out
+
+
+def training_hash(cfg) -> str:
+    return stable_hash(training_config(cfg))
+
+
+def cell_hash(cfg) -> str:
+    return stable_hash({"train": training_config(cfg), "infer": inference_config(cfg)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Command lines of the front doors that are not studies (enhance, evaluate).
+
+def parse_cli(argv: list[str], required: tuple[str, ...] = ()) -> tuple[dict, list[str]]:
+    """Split `name=value` arguments of the command itself from config overrides."""
+    own, overrides = {}, []
+    for item in argv:
+        if "=" not in item:
+            raise ConfigError(f"argument {item!r} is not of the form key=value")
+        key, value = item.split("=", 1)
+        if key in required or key in ("device", "chunk_seconds", "jobs"):
+            own[key] = value
+        else:
+            overrides.append(item)
+    missing = [k for k in required if k not in own]
+    if missing:
+        raise ConfigError(f"missing argument(s): {', '.join(k + '=…' for k in missing)}")
+    return own, overrides

@@ -1,0 +1,234 @@
+"""Run a study: `python -m benchmark.run study=<name> [key=value …] [options]`.
+
+Trains and evaluates every cell of studies/<name>.yaml, logs to MLflow, writes
+results/<name>/cells.csv as cells finish, and ends with reports/<name>.html. Run the same command
+again after a crash: finished cells are skipped, failed and killed ones are retried.
+
+Options:
+  --dry-run            print the resolved grid (hash, axes, train or reuse, NFE) and exit
+  --jobs N             run N cells at once on this machine (one torch thread share each)
+  --storage URL        Optuna storage shared by workers on several machines (PostgreSQL URL);
+                       default: a journal file under results/<name>/
+  --tracking-uri URI   MLflow tracking URI (a server); default: sqlite under results/
+  --results DIR        where results, models and stores go (default: results)
+  --max-retries N      retries of a failed cell (default 2)
+  --fail-fast          stop at the first failed cell instead of carrying on
+  --no-report          skip the HTML report
+  --quiet              no progress bars
+Any key=value sets a configuration key for every cell (see benchmark/configs/), e.g.
+  trainer.max_steps=500  data=folder data.root=DIR  net=ncsnpp_m trainer=paper  device=cuda
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import subprocess
+import sys
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import GROUPS, ConfigError, group_choices, inference_config, to_dict
+from .study import STUDIES_DIR, cell_states, enqueue, expand, load_study, next_cell, open_study, storage_for
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmark.run", add_help=False)
+    p.add_argument("items", nargs="*")
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--storage")
+    p.add_argument("--tracking-uri")
+    p.add_argument("--results", default="results")
+    p.add_argument("--max-retries", type=int, default=2)
+    p.add_argument("--fail-fast", action="store_true")
+    p.add_argument("--no-report", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("-h", "--help", action="store_true")
+    return p
+
+
+def help_text() -> str:
+    studies = sorted(p.stem for p in STUDIES_DIR.glob("*.yaml"))
+    lines = [__doc__, "Studies (studies/*.yaml): " + ", ".join(studies) if studies else "No studies/ here.",
+             "Configuration groups (benchmark/configs/<group>/):"]
+    lines += [f"  {g}: {', '.join(group_choices(g))}" for g in GROUPS]
+    return "\n".join(lines)
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("benchmark", "torch", "mlflow", "optuna", "numpy", "pesq", "pystoi", "pandas", "seaborn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def _device_name(cfg) -> str:
+    from .runtime import select_device
+
+    dev = select_device(cfg.device)
+    if dev.type == "cuda":
+        import torch
+        return torch.cuda.get_device_name(dev)
+    return f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+
+
+def dry_run(spec, cells) -> None:
+    trained: set[str] = set()
+    models_root = Path("results") / "models"
+    print(f"study {spec.name}: {len(cells)} cells, {len({c.training_hash for c in cells})} models to train")
+    axes = list(to_dict(spec.axes))
+    print(f"{'cell':8s}  {'model':8s}  {'action':8s}  {'NFE':>4s}  " + "  ".join(f"{a:14s}" for a in axes))
+    total = 0
+    for c in cells:
+        done = (models_root / c.training_hash / "done.json").is_file()
+        action = "reuse" if done or c.training_hash in trained else "train"
+        trained.add(c.training_hash)
+        total += c.nfe_budget()
+        vals = [c.axes.get(a) or ("(predictive)" if c.kind == "predictive" else "") for a in axes]
+        print(f"{c.hash:8s}  {c.training_hash:8s}  {action:8s}  {c.nfe_budget():4d}  " + "  ".join(f"{v:14s}" for v in vals))
+    print(f"total NFE per test utterance over all cells: {total}")
+
+
+def work(study_name: str, items: list[str], opts: dict) -> None:
+    """A worker: pop queued cells until none is left."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from .cell import append_rows, cell_rows, ensure_model, evaluate_cell
+    from .artifacts import log_cell
+    from .tracking import Tracker
+
+    spec = load_study(study_name)
+    cells = {c.hash: c for c in expand(spec, items)}
+    results = Path(opts["results"])
+    out_dir = results / spec.name
+    study = open_study(spec.name, storage_for(opts.get("storage"), out_dir))
+    tracker = Tracker(opts["tracking_uri"], spec.name, results / "mlartifacts")
+    parent = study.user_attrs.get("mlflow_parent")
+    progress = not opts.get("quiet")
+    while (trial := next_cell(study)) is not None:
+        cell = cells.get(trial.user_attrs["cell"])
+        if cell is None:
+            study.tell(trial, state=TrialState.FAIL)     # queued by another version of the study file
+            continue
+        if opts.get("threads"):
+            cell.config.trainer.threads = int(opts["threads"])
+        try:
+            folder, info, train_run = ensure_model(cell.config, results / "models", tracker=tracker,
+                                                   parent_run=parent, progress=progress)
+            table, extra = evaluate_cell(cell.config, folder, list(cell.config.eval.splits), progress=progress)
+            rows = cell_rows(spec.name, cell, table, extra["timing"], info, _device_name(cell.config))
+            log_cell(tracker, out_dir, cell, table, rows, extra, train_run, inference_config(cell.config))
+            append_rows(out_dir / "cells.csv", rows)
+            primary = spec.get("primary_metric", "pesq_wb")
+            score = rows[(rows.metric == primary) & (rows.which == "output")]["mean"]
+            value = float(score.iloc[0]) if len(score) and score.iloc[0] == score.iloc[0] else 0.0
+            study.tell(trial, value)
+            _summary_line(cell, rows, extra["timing"])
+        except KeyboardInterrupt:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception:
+            traceback.print_exc()
+            study.tell(trial, state=TrialState.FAIL)
+            print(f"cell {cell.hash} [{cell.label}] FAILED (it will be retried on the next run)", file=sys.stderr)
+            if opts.get("fail_fast"):
+                raise
+    del optuna
+
+
+def _summary_line(cell, rows, timing) -> None:
+    out = rows[(rows.which == "output")].set_index(["split", "metric"])["mean"]
+    split = next(iter(timing))
+    parts = [f"{m} {out.get((split, m), float('nan')):.3f}" for m in ("pesq_wb", "estoi", "si_sdr")]
+    print(f"cell {cell.hash} [{cell.label}] {split}: " + ", ".join(parts)
+          + f", NFE {timing[split]['nfe']:.0f}, RTF {timing[split]['rtf']:.3f}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)
+    if args.help:
+        print(help_text())
+        return 0
+    study_items = [i for i in args.items if i.startswith("study=")]
+    if not study_items:
+        print("error: name a study, e.g. study=smoke (see --help)", file=sys.stderr)
+        return 2
+    name = study_items[-1].split("=", 1)[1]
+    items = [i for i in args.items if not i.startswith("study=")]
+    try:
+        spec = load_study(name)
+        cells = expand(spec, items)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        dry_run(spec, cells)
+        return 0
+    results = Path(args.results)
+    out_dir = results / spec.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from .tracking import Tracker, default_uri
+
+    uri = args.tracking_uri or default_uri(results)
+    # Stores are created here, once, before any worker opens them (the fresh-SQLite race).
+    tracker = Tracker(uri, spec.name, results / "mlartifacts")
+    study = open_study(spec.name, storage_for(args.storage, out_dir))
+    meta = {"study": spec.name, "git_commit": _git_commit(), "package_versions": _versions(),
+            "device": _device_name(cells[0].config), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": "python -m benchmark.run " + " ".join(sys.argv[1:] if argv is None else argv),
+            "tracking_uri": uri}
+    parent = study.user_attrs.get("mlflow_parent") or tracker.get_or_create_run(
+        f"study {spec.name}", {"study": spec.name, "role": "study"})
+    study.set_user_attr("mlflow_parent", parent)
+    tracker.log_params(parent, {"study": spec.name, "claim": str(spec.claim).strip(), "cells": len(cells)})
+    tracker.set_tags(parent, {"git_commit": meta["git_commit"]})
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+    counts = enqueue(study, cells, args.max_retries)
+    print(f"study {spec.name}: {len(cells)} cells — {counts['done']} done, {counts['queued']} queued, "
+          f"{counts['waiting'] + counts['running']} already pending, {counts['gave_up']} failed too often")
+    opts = {"results": str(results), "storage": args.storage, "tracking_uri": uri, "quiet": args.quiet,
+            "fail_fast": args.fail_fast}
+    if args.jobs <= 1:
+        work(spec.name, items, opts)
+    else:
+        threads = max(1, len(os.sched_getaffinity(0)) // args.jobs)
+        ctx = mp.get_context("spawn")
+        procs = [ctx.Process(target=work, args=(spec.name, items, {**opts, "threads": threads, "quiet": True}))
+                 for _ in range(args.jobs)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+    states = cell_states(study)
+    done = sum(states.get(c.hash) == "COMPLETE" for c in cells)
+    tracker.log_metrics(parent, {"cells_done": done})
+    print(f"study {spec.name}: {done}/{len(cells)} cells done; results in {out_dir / 'cells.csv'}")
+    if not args.no_report and done:
+        try:
+            from .report import build_report
+            path = build_report(spec.name, results_dir=results)
+            print(f"report: {path}")
+        except ImportError:
+            print("report: benchmark.report is not available in this version")
+    return 0 if done == len(cells) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

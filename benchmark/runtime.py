@@ -1,0 +1,59 @@
+"""Where and how torch runs: device, threads, mixed precision. One place, so every command agrees."""
+from __future__ import annotations
+
+import contextlib
+import os
+from functools import lru_cache
+
+import torch
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} but CUDA is not available here; use device=cpu or device=auto")
+    return torch.device(name)
+
+
+def set_threads(threads: int | None) -> int:
+    """Torch CPU threads: the given number, else the cores this process may use."""
+    n = threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(max(1, n))
+    return torch.get_num_threads()
+
+
+@lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """Native bf16 arithmetic (AVX512-BF16 or AMX): without it bf16 autocast is emulated and slower."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """auto → bf16 where the hardware does it natively, else fp32 (fp16 only when asked, CUDA only)."""
+    allowed = ("auto", "fp32", "bf16", "fp16")
+    if precision not in allowed:
+        raise ValueError(f"trainer.precision={precision!r} is not one of {list(allowed)}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if cpu_has_bf16() else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("trainer.precision=fp16 needs CUDA; on CPU use bf16 or fp32")
+    return precision
+
+
+def autocast(precision: str, device: torch.device):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

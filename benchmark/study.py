@@ -1,0 +1,198 @@
+"""A study: its grid of cells, and the Optuna study that is the grid's state.
+
+A study file (studies/<name>.yaml) names axes; each axis value is a list of overrides. The grid is
+the product of the axes (minus `exclude`), plus the predictive baseline. Every cell is composed into
+a full configuration and identified by hashes of what it depends on (config.training_hash,
+config.cell_hash). Cells are enqueued once into an Optuna study by the coordinator; workers pop them,
+and a cell's trial is COMPLETE only when its rows are in cells.csv. We do not use GridSampler: it
+duplicates the tail with several workers and never retries failures (anchors.md B1).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from omegaconf import OmegaConf
+
+from .config import ConfigError, cell_hash, compose, to_dict, training_hash
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+STUDIES_DIR = Path("studies")
+PREDICTIVE = "predictive"
+
+
+@dataclass
+class Cell:
+    hash: str
+    training_hash: str
+    axes: dict                   # axis -> value label ("" for the baseline)
+    overrides: list
+    config: object = field(repr=False)
+
+    @property
+    def kind(self) -> str:
+        return self.config.model.kind
+
+    @property
+    def label(self) -> str:
+        if self.kind == PREDICTIVE:
+            return "predictive baseline"
+        return " · ".join(f"{v}" for v in self.axes.values())
+
+    def nfe_budget(self) -> int:
+        """Network evaluations per utterance the sampler will make (its own formula, for --dry-run)."""
+        if self.kind == PREDICTIVE:
+            return 1
+        s = self.config.sampler
+        if s.name == "pc":
+            return int(s.steps) * (int(s.corrector_steps) + 1)
+        if s.name == "euler" or s.get("solver") == "euler":
+            return int(s.steps)
+        return 2 * int(s.steps) - 1 - (1 if s.get("first_step") == "euler" and s.steps > 1 else 0)
+
+
+def find_study_file(name: str, studies_dir: Path = STUDIES_DIR) -> Path:
+    path = Path(name) if name.endswith(".yaml") else studies_dir / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in studies_dir.glob("*.yaml"))
+        raise ConfigError(f"study={name!r}: no file {path}; studies are {known}")
+    return path
+
+
+def load_study(name: str, studies_dir: Path = STUDIES_DIR):
+    spec = OmegaConf.load(find_study_file(name, studies_dir))
+    for key in ("name", "claim", "axes"):
+        if key not in spec:
+            raise ConfigError(f"study {name}: the study file has no `{key}`")
+    return spec
+
+
+def expand(spec, cli_overrides: list[str] = ()) -> list[Cell]:
+    """Every cell of the study: axes product minus exclusions, then the predictive baseline."""
+    axes = {a: dict(v) for a, v in to_dict(spec.axes).items()}
+    excludes = [dict(e) for e in to_dict(spec.get("exclude", []) or [])]
+    for e in excludes:
+        for a, v in e.items():
+            if a not in axes or v not in axes[a]:
+                raise ConfigError(f"study {spec.name}: exclude entry {e} names an unknown axis value {a}={v}")
+    base = [str(o) for o in spec.get("base", []) or []]
+    cells, seen = [], {}
+    for combo in itertools.product(*[list(v.items()) for v in axes.values()]):
+        labels = {a: label for a, (label, _) in zip(axes, combo)}
+        if any(all(labels.get(a) == v for a, v in e.items()) for e in excludes):
+            continue
+        overrides = base + [str(o) for _, ovs in combo for o in ovs] + list(cli_overrides)
+        cells.append(_make_cell(spec.name, labels, overrides))
+    if spec.get("baselines", True):
+        overrides = base + ["model.kind=predictive"] + list(cli_overrides)
+        cells.append(_make_cell(spec.name, {a: "" for a in axes}, overrides))
+    for c in cells:
+        if c.hash in seen:
+            raise ConfigError(f"study {spec.name}: cells {seen[c.hash]} and {c.axes} resolve to the same "
+                              f"configuration (hash {c.hash}); an axis value changes nothing")
+        seen[c.hash] = c.axes
+    return cells
+
+
+def _make_cell(study: str, labels: dict, overrides: list[str]) -> Cell:
+    try:
+        cfg = compose(overrides)
+    except ConfigError as e:
+        where = ", ".join(f"{a}={v}" for a, v in labels.items() if v) or "predictive baseline"
+        raise ConfigError(f"study {study}, cell [{where}]: {e}") from None
+    return Cell(cell_hash(cfg), training_hash(cfg), labels, overrides, cfg)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Optuna study as a queue with memory.
+
+def storage_for(url: str | None, results_dir: Path):
+    """Default: a JournalStorage file (no server, safe for processes on one host); else any URL."""
+    if url:
+        if url.startswith("sqlite"):
+            # Optuna's FAQ advises against SQLite with parallel workers; we allow it for one process.
+            return optuna.storages.RDBStorage(url)
+        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+    from optuna.storages.journal import JournalFileBackend
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(results_dir / "optuna.journal")))
+
+
+def open_study(name: str, storage) -> optuna.Study:
+    return optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def enqueue(study: optuna.Study, cells: list[Cell], max_retries: int = 2) -> dict:
+    """Put every cell that is not done into the queue, once; re-queue failed and stale ones.
+
+    A RUNNING trial whose process (on this host) is gone was killed: it is marked FAIL and retried.
+    Returns counts by what happened.
+    """
+    from optuna.trial import TrialState
+
+    optuna.storages.fail_stale_trials(study)    # heartbeat storages (PostgreSQL): trials of dead machines
+    host = socket.gethostname()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get("host") == host and not _alive(int(t.user_attrs.get("pid", -1))):
+            study.tell(t.number, state=TrialState.FAIL)
+    by_cell: dict[str, list] = {}
+    for t in study.get_trials(deepcopy=False):
+        if "cell" in t.user_attrs:
+            by_cell.setdefault(t.user_attrs["cell"], []).append(t.state)
+    counts = {"done": 0, "queued": 0, "waiting": 0, "running": 0, "gave_up": 0}
+    for c in cells:
+        states = by_cell.get(c.hash, [])
+        if TrialState.COMPLETE in states:
+            counts["done"] += 1
+        elif TrialState.WAITING in states:
+            counts["waiting"] += 1
+        elif TrialState.RUNNING in states:
+            counts["running"] += 1
+        elif states.count(TrialState.FAIL) > max_retries:
+            counts["gave_up"] += 1
+        else:
+            study.enqueue_trial({"cell": c.hash}, user_attrs={"cell": c.hash, "training_hash": c.training_hash,
+                                                             "label": c.label}, skip_if_exists=False)
+            counts["queued"] += 1
+    return counts
+
+
+def next_cell(study: optuna.Study):
+    """Pop a queued cell as a RUNNING trial (None when the queue is empty)."""
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        return None
+    trial = study.ask()
+    if "cell" not in trial.user_attrs:        # another worker took the last one: not a cell of ours
+        study.tell(trial, state=TrialState.PRUNED)
+        return None
+    trial.set_user_attr("host", socket.gethostname())
+    trial.set_user_attr("pid", os.getpid())
+    return trial
+
+
+def cell_states(study: optuna.Study) -> dict[str, str]:
+    """cell hash -> best state name (COMPLETE over RUNNING over WAITING over FAIL)."""
+    rank = {"COMPLETE": 4, "RUNNING": 3, "WAITING": 2, "FAIL": 1, "PRUNED": 0}
+    out: dict[str, str] = {}
+    for t in study.get_trials(deepcopy=False):
+        h = t.user_attrs.get("cell")
+        if h and rank[t.state.name] > rank.get(out.get(h, "PRUNED"), -1):
+            out[h] = t.state.name
+    return out

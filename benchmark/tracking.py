@@ -1,0 +1,105 @@
+"""MLflow logging: an experiment per study, a parent run for the study, a run per training config,
+and a nested run per inference cell.
+
+Everything goes through an explicit `MlflowClient` and run ids (no fluent global "active run"), so
+worker processes can log concurrently. The default store is SQLite under results/ (no server); the
+coordinator creates it before any worker starts, because two processes migrating a fresh SQLite
+store at once crash one of them (environment.md §3).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")   # the network is closed; never phone home
+
+import mlflow  # noqa: E402
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+MAX_PARAM = 6000
+
+
+def default_uri(results_dir: Path) -> str:
+    return f"sqlite:///{(results_dir / 'mlflow.db').resolve()}"
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+class Tracker:
+    def __init__(self, uri: str, experiment: str, artifact_root: Path | None = None):
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        exp = self.client.get_experiment_by_name(experiment)
+        if exp is None:
+            location = artifact_root.resolve().as_uri() if artifact_root else None
+            exp_id = self.client.create_experiment(experiment, artifact_location=location)
+        else:
+            exp_id = exp.experiment_id
+        self.experiment_id = exp_id
+
+    # -- runs ------------------------------------------------------------------------------
+    def find_run(self, **tags) -> str | None:
+        query = " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items())
+        runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def get_or_create_run(self, name: str, tags: dict, parent: str | None = None) -> str:
+        """Find the run with these tags (a resumed study reuses it) or start it."""
+        existing = self.find_run(**tags)
+        if existing:
+            return existing
+        all_tags = {**tags, "mlflow.runName": name}
+        if parent:
+            all_tags["mlflow.parentRunId"] = parent
+        return self.client.create_run(self.experiment_id, tags=all_tags, run_name=name).info.run_id
+
+    def log_params(self, run_id: str, params: dict) -> None:
+        flat = flatten(params)
+        existing = self.client.get_run(run_id).data.params
+        items = [Param(k[:250], str(v)[:MAX_PARAM]) for k, v in flat.items() if k[:250] not in existing]
+        for i in range(0, len(items), 100):      # log_batch takes at most 100 params a call
+            self.client.log_batch(run_id, params=items[i:i + 100])
+
+    def log_metrics(self, run_id: str, metrics: dict, step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items() if v == v]   # NaN dropped
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(run_id, metrics=items[i:i + 1000])
+
+    def set_tags(self, run_id: str, tags: dict) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, run_id: str, path: Path, subdir: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), subdir)
+
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status)
+
+    def curve_logger(self, run_id: str, every_seconds: float = 5.0):
+        """A `log(metrics, step)` for fit() that batches calls (an HTTP server costs ~50 ms a call)."""
+        pending: list[Metric] = []
+        last = [time.monotonic()]
+
+        def log(metrics: dict, step: int, flush: bool = False):
+            now = int(time.time() * 1000)
+            pending.extend(Metric(k, float(v), now, int(step)) for k, v in metrics.items() if v == v)
+            if pending and (flush or time.monotonic() - last[0] > every_seconds or len(pending) > 500):
+                self.client.log_batch(run_id, metrics=list(pending))
+                pending.clear()
+                last[0] = time.monotonic()
+        return log
+
+
+def mlflow_version() -> str:
+    return mlflow.__version__
