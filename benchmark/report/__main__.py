@@ -1,0 +1,37 @@
+"""`python -m benchmark.report study=NAME [results=DIR] [reports=DIR] [studies=DIR]`."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmark.report.build import build_report
+from benchmark.report.load import ReportError
+
+KEYS = {"study": None, "results": "results", "reports": "reports", "studies": "studies"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = dict(KEYS)
+    for item in sys.argv[1:] if argv is None else argv:
+        key, sep, value = item.partition("=")
+        if not sep or key not in KEYS:
+            print(f"error: argument {item!r}: expected one of {', '.join(k + '=' for k in KEYS)}",
+                  file=sys.stderr)
+            return 2
+        args[key] = value
+    if not args["study"]:
+        print("error: study=NAME is required (the name of studies/NAME.yaml)", file=sys.stderr)
+        return 2
+    try:
+        path = build_report(args["study"], Path(args["results"]), Path(args["reports"]),
+                            Path(args["studies"]))
+    except ReportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Build reports/<study>.html from studies/<study>.yaml and results/<study>/{cells.csv,meta.json}.
+
+The page is one file: CSS inline, figures as base64 PNG, no script and no external resource, so
+it opens offline and can be mailed or archived as is.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from benchmark.report import claims, plots, tables
+from benchmark.report.load import Study, data_name, load_cells, load_meta, load_study, ReportError
+
+TEMPLATE = "template.html.j2"
+DATA_DESCRIPTIONS = {
+    "synthetic": "the embedded synthetic data (espeak-ng speech, procedural noise)",
+    "vbdmd": "VoiceBank-DEMAND",
+    "folder": "a user-supplied folder of clean/noisy pairs",
+}
+# Other people's numbers, for scale only (anchors.md A2, A5; design-space.md §8). Never ours, and
+# never the paper's own tables, which could not be retrieved.
+REFERENCES = (
+    ("VoiceBank-DEMAND noisy test input", "PESQ-WB ≈ 1.97",
+     "community reports (gtcrn#70, BSRNN#5)"),
+    ("SGMSE+ (Richter et al., TASLP 2023)", "PESQ-WB 2.93 at 60 NFE (PC sampler, N = 30, one "
+     "corrector step)", "the SGMSE+ paper, confirmed in sp-uhh/sgmse#13"),
+    ("SGMSE+ community reproductions", "PESQ-WB 2.73–2.88", "sp-uhh/sgmse#13, sp-uhh/storm#13"),
+)
+MISSING_SHOWN = 12
+
+
+def study_file(studies_dir: Path, name: str) -> Path:
+    for suffix in (".yaml", ".yml"):
+        if (studies_dir / f"{name}{suffix}").is_file():
+            return studies_dir / f"{name}{suffix}"
+    return studies_dir / f"{name}.yaml"
+
+
+def _with_display(summary: pd.DataFrame) -> pd.DataFrame:
+    """A unique plot label per cell: its label, plus the hash where two labels collide."""
+    summary = summary.copy()
+    label = summary["label"].where(summary["label"] != "", summary["kind"])
+    clash = label.duplicated(keep=False)
+    summary["display"] = label.where(~clash, label + " [" + summary["cell"] + "]")
+    return summary
+
+
+def _nfe_hue_axis(summary: pd.DataFrame, axes: list[str]) -> str | None:
+    """The first axis that does not itself set the NFE (a steps axis would only repeat x)."""
+    cells = summary[summary["kind"] == "diffusion"]
+    for axis in axes:
+        values = cells[cells[axis] != ""]
+        sets_nfe = (values[axis].nunique() > 1
+                    and (values.groupby(axis)["nfe"].nunique() <= 1).all())
+        if not sets_nfe:
+            return axis
+    return axes[0] if axes else None
+
+
+def _missing_cells(table: pd.DataFrame, study: Study) -> list[str]:
+    """Grid points with no row yet: still running, failed, or left out of the grid by design."""
+    cells = table[table["kind"] == "diffusion"].drop_duplicates("cell")
+    done = set(map(tuple, cells[list(study.axes)].to_numpy().tolist()))
+    combos = itertools.product(*study.axes.values())
+    return [" · ".join(f"{a}={v}" for a, v in zip(study.axes, combo))
+            for combo in combos if combo not in done]
+
+
+def _number(value, decimals: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.{decimals}f}"
+
+
+def _main_rows(summary: pd.DataFrame, study: Study, metrics: list[str]) -> list[dict]:
+    best = {m: tables.best_flags(summary[m]) for m in metrics}
+    rows = []
+    for index, cell in summary.iterrows():
+        scores = []
+        for m in metrics:
+            ci, n_nan = cell[f"{m}_ci"], cell[f"{m}_n_nan"]
+            scores.append({
+                "mean": tables.fmt(cell[m], m),
+                "ci": tables.fmt(ci, m) if isinstance(ci, float) and math.isfinite(ci) else "",
+                "delta": ("" if cell["kind"] == "input"
+                          else tables.fmt(cell[f"{m}_delta"], m, signed=True)),
+                "best": bool(best[m][index]),
+                "n_nan": int(n_nan) if isinstance(n_nan, float) and n_nan > 0 else 0,
+            })
+        rows.append({"kind": cell["kind"], "label": cell["label"], "cell": cell["cell"],
+                     "axes": [cell[a] or "—" for a in study.axes],
+                     "nfe": _number(cell.get("nfe")), "rtf": _number(cell.get("rtf"), 3),
+                     "scores": scores})
+    return rows
+
+
+def _pivots(summary: pd.DataFrame, study: Study, metrics: list[str]) -> list[dict]:
+    out = []
+    for axis, order in study.axes.items():
+        pivot = tables.axis_pivot(summary, axis, order, metrics)
+        if pivot.empty:
+            continue
+        best = {m: tables.best_flags(pivot[m]) for m in metrics}
+        rows = [{"value": row["value"], "cells": int(row["cells"]),
+                 "scores": [{"mean": tables.fmt(row[m], m),
+                             "ci": tables.fmt(row[f"{m}_ci"], m)
+                             if math.isfinite(row[f"{m}_ci"]) else "",
+                             "best": bool(best[m][i])} for m in metrics]}
+                for i, row in pivot.iterrows()]
+        out.append({"axis": axis, "rows": rows})
+    return out
+
+
+def _split_section(table: pd.DataFrame, split: str, study: Study) -> dict:
+    metrics = tables.report_metrics(table[table["split"] == split], study.primary_metric)
+    primary = study.primary_metric if study.primary_metric in metrics else (metrics or [None])[0]
+    axes = list(study.axes)
+    summary = _with_display(tables.cell_summary(table, split, axes, metrics, primary or ""))
+    section = {"split": split, "metrics": [tables.metric_name(m) for m in metrics],
+               "primary": tables.metric_name(primary) if primary else None,
+               "n_cells": int((summary["kind"] != "input").sum()), "figures": [],
+               "claims": [], "rows": [], "pivots": [], "references": []}
+    if primary is None:
+        return section
+    reference = tables.noisy_reference(table, split, primary)
+    section["references"] = [(tables.metric_name(m), tables.fmt(tables.noisy_reference(
+        table, split, m)[0], m)) for m in metrics]
+    section["rows"] = _main_rows(summary, study, metrics)
+    section["pivots"] = _pivots(summary, study, metrics)
+    section["claims"] = claims.claim_check(summary, study, reference, primary)
+    name = tables.metric_name(primary)
+    figures = [(plots.cell_plot(summary, primary, reference),
+                f"{name} per cell, 95% CI; dashed: the noisy input (band: its CI).")]
+    figures.append((plots.nfe_plot(summary, primary, reference, _nfe_hue_axis(summary, axes)),
+                    f"{name} against NFE; dotted: the Pareto front (best score at or below each "
+                    "NFE); star: the predictive baseline; dashed: the noisy input."))
+    present = [a for a in axes if summary[a].replace("", pd.NA).dropna().nunique() >= 2]
+    if len(present) >= 2:
+        rows_axis, columns_axis = present[:2]
+        grid = tables.two_axis_grid(summary, rows_axis, columns_axis, study.axes, primary)
+        others = [a for a in axes if a not in (rows_axis, columns_axis)]
+        figures.append((plots.heatmap(grid, primary),
+                        f"Mean {name} by {rows_axis} × {columns_axis}"
+                        + (f", averaged over {', '.join(others)}" if others else "")
+                        + "; blank squares have no finished cell."))
+    section["figures"] = [{"png": png, "caption": caption} for png, caption in figures if png]
+    return section
+
+
+def _cells_appendix(table: pd.DataFrame) -> list[dict]:
+    first = table.drop_duplicates("cell", keep="last")
+    columns = ("cell", "training_hash", "kind", "label", "train_steps", "train_minutes",
+               "device", "finished_at")
+    rows = []
+    for _, row in first.iterrows():
+        item = {c: row.get(c, "") for c in columns}
+        item["train_steps"] = _number(item["train_steps"])
+        item["train_minutes"] = _number(item["train_minutes"], 1)
+        rows.append({k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+                     for k, v in item.items()})
+    return rows
+
+
+def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = None) -> str:
+    """The report's HTML for an already loaded study, table and meta."""
+    data = data_name(study, meta)
+    cells = table[table["kind"] != "input"]
+    diffusion = table[table["kind"] == "diffusion"]["cell"].nunique()
+    finished = sorted(v for v in table.get("finished_at", pd.Series(dtype=str)) if v)
+    missing = _missing_cells(table, study)
+    context = {
+        "study": study, "meta": meta, "data": data,
+        "data_description": DATA_DESCRIPTIONS.get(data, f"data set '{data}'"),
+        "is_vbdmd": data == "vbdmd", "references": REFERENCES,
+        "n_cells": cells["cell"].nunique(), "n_diffusion": diffusion,
+        "grid_size": tables.grid_size(study.axes), "missing": missing[:MISSING_SHOWN],
+        "n_missing": len(missing),
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "last_finished": finished[-1] if finished else None,
+        "sections": [_split_section(table, s, study) for s in tables.split_order(table)],
+        "appendix": _cells_appendix(table),
+        "source": source,
+        "source_sha": (hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+                       if source and source.is_file() else None),
+        "axes": list(study.axes),
+    }
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    return env.get_template(TEMPLATE).render(**context)
+
+
+def build_report(study_name: str, results_dir: Path = Path("results"),
+                 reports_dir: Path = Path("reports"), studies_dir: Path = Path("studies")) -> Path:
+    """Write reports/<study_name>.html from the study file and its results; return its path."""
+    results_dir, reports_dir, studies_dir = map(Path, (results_dir, reports_dir, studies_dir))
+    study = load_study(study_file(studies_dir, study_name))
+    source = results_dir / study_name / "cells.csv"
+    table = load_cells(source, study)
+    meta = load_meta(results_dir / study_name / "meta.json")
+    html = render(study, table, meta, source)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    path = reports_dir / f"{study_name}.html"
+    # Write then rename, so a reader never opens a half-written page while a study is running.
+    partial = path.with_suffix(f".html.{os.getpid()}.tmp")
+    partial.write_text(html, encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+__all__ = ["build_report", "render", "ReportError"]

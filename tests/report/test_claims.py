@@ -1,0 +1,113 @@
+import pandas as pd
+
+from benchmark.report.claims import (axis_claim, claim_check, drift_claim, headline_claim,
+                                     overlap, spread_claim, versus_input, versus_predictive)
+from benchmark.report.load import Study
+
+M = "pesq_wb"
+
+
+def summary(*cells, axes=("sde",)) -> pd.DataFrame:
+    """Cells as (kind, axis values, mean, ci, delta, delta_ci, nfe) in the cell_summary layout."""
+    rows = []
+    for i, (kind, values, mean, ci, delta, delta_ci, nfe) in enumerate(cells):
+        label = " · ".join(values) or kind
+        rows.append({"cell": f"{i:08x}", "kind": kind, "label": label,
+                     **dict(zip(axes, values or [""] * len(axes))), "nfe": float(nfe),
+                     M: mean, f"{M}_ci": ci, f"{M}_delta": delta, f"{M}_delta_ci": delta_ci})
+    return pd.DataFrame(rows)
+
+
+def study(**axes) -> Study:
+    return Study(name="s", title="t", claim="c", axes=axes)
+
+
+def test_overlap():
+    assert overlap(1.0, 0.1, 1.15, 0.1) is True
+    assert overlap(1.0, 0.1, 1.25, 0.1) is False
+    assert overlap(1.0, float("nan"), 1.25, 0.1) is None
+
+
+def test_axis_claim_separated_only_when_cis_do_not_overlap():
+    order = ["ouve", "ouvp", "oucosine"]
+    tight = summary(("diffusion", ["ouve"], 1.4, 0.01, 0, 0, 16),
+                    ("diffusion", ["ouvp"], 1.5, 0.01, 0, 0, 16),
+                    ("diffusion", ["oucosine"], 1.7, 0.01, 0, 0, 16))
+    claim = axis_claim(tight, "sde", order, M)
+    assert claim.verdict == "separated"
+    assert "Best sde: oucosine" in claim.text and "1.40–1.70" in claim.text
+    assert "runner-up ouvp" in claim.text
+    loose = tight.assign(**{f"{M}_ci": 0.3})
+    assert axis_claim(loose, "sde", order, M).verdict == "not resolved"
+    one = axis_claim(tight[tight["sde"] == "ouve"], "sde", order, M)
+    assert one.verdict == "one value" and "Only sde = ouve" in one.text
+
+
+def test_drift_claim_follows_the_data():
+    order = ["with (γ=1.5)", "without (γ=0)"]
+    cells = summary(("diffusion", ["with (γ=1.5)"], 1.50, 0.05, 0, 0, 16),
+                    ("diffusion", ["without (γ=0)"], 1.49, 0.05, 0, 0, 16), axes=("drift",))
+    same = drift_claim(cells, "drift", order, M)
+    assert same.verdict == "consistent with the paper" and "+0.01" in same.text
+    cells.loc[0, M] = 1.90
+    helps = drift_claim(cells, "drift", order, M)
+    assert helps.verdict == "contradicts the paper" and "+0.41" in helps.text
+    cells.loc[0, M] = 1.10
+    hurts = drift_claim(cells, "drift", order, M)
+    assert hurts.verdict == "consistent with the paper"
+    assert "Without the drift is better" in hurts.text
+    three = summary(("diffusion", ["a"], 1.5, 0.05, 0, 0, 16),
+                    ("diffusion", ["b"], 1.5, 0.05, 0, 0, 16), axes=("drift",))
+    assert drift_claim(three, "drift", ["a", "b"], M) is None     # neither reads as 'without'
+
+
+def test_spread_claim_checks_sde_against_preconditioning():
+    axes = ("sde", "preconditioning")
+    cells = summary(("diffusion", ["ouve", "edm"], 1.40, 0.02, 0, 0, 16),
+                    ("diffusion", ["ouve", "richter"], 1.42, 0.02, 0, 0, 16),
+                    ("diffusion", ["ouvp", "edm"], 1.70, 0.02, 0, 0, 16),
+                    ("diffusion", ["ouvp", "richter"], 1.72, 0.02, 0, 0, 16), axes=axes)
+    s = study(sde=["ouve", "ouvp"], preconditioning=["edm", "richter"])
+    claim = spread_claim(cells, s, M)
+    assert claim.verdict == "consistent with the paper"
+    assert claim.text.index("sde 0.30") < claim.text.index("preconditioning 0.02")
+    flipped = cells.assign(preconditioning=cells["sde"].map({"ouve": "edm", "ouvp": "richter"}),
+                           sde=cells["preconditioning"].map({"edm": "ouve", "richter": "ouvp"}))
+    assert spread_claim(flipped, s, M).verdict == "differs from the paper"
+    assert spread_claim(cells, study(sde=["ouve", "ouvp"]), M) is None
+
+
+def test_best_cell_against_input_and_predictive():
+    cells = summary(("diffusion", ["ouve"], 1.30, 0.05, -0.05, 0.02, 16),
+                    ("diffusion", ["ouvp"], 1.25, 0.05, -0.10, 0.02, 16),
+                    ("predictive", [], 1.60, 0.05, 0.25, 0.02, 1))
+    below = versus_input(cells, (1.35, 0.04), M)
+    assert below.verdict == "below input" and "ouve" in below.text and "-0.05" in below.text
+    cells.loc[0, [M, f"{M}_delta"]] = [1.45, 0.10]
+    assert versus_input(cells, (1.35, 0.04), M).verdict == "above input"
+    assert versus_predictive(cells, M).verdict == "predictive ahead"
+    cells.loc[2, M] = 1.44
+    assert versus_predictive(cells, M).verdict == "tie"
+    assert versus_predictive(cells[cells["kind"] == "diffusion"], M) is None
+
+
+def test_headline_compares_fewer_nfe_with_sgmse():
+    cells = summary(("diffusion", ["SGMSE+ (pc N=30)"], 1.50, 0.03, 0, 0, 60),
+                    ("diffusion", ["heun N=8"], 1.62, 0.03, 0, 0, 16),
+                    ("diffusion", ["heun N=64"], 1.90, 0.03, 0, 0, 128), axes=("setting",))
+    s = study(setting=["SGMSE+ (pc N=30)", "heun N=8", "heun N=64"])
+    claim = headline_claim(cells, s, M)
+    assert claim.verdict == "consistent with the paper"
+    assert "heun N=8, NFE 16" in claim.text and "3.8× fewer" in claim.text   # not the N=64 cell
+    cells.loc[1, M] = 1.30
+    assert headline_claim(cells, s, M).verdict == "contradicts the paper"
+    cells.loc[1, M] = 1.52
+    assert headline_claim(cells, s, M).verdict == "matches"
+    assert headline_claim(cells[cells.index != 0], s, M) is None
+
+
+def test_claim_check_survives_a_single_cell_and_nan():
+    cells = summary(("diffusion", ["ouve"], float("nan"), float("nan"), float("nan"),
+                     float("nan"), 16))
+    claims = claim_check(cells, study(sde=["ouve", "ouvp"]), (float("nan"), float("nan")), M)
+    assert {c.verdict for c in claims} == {"no data"}
