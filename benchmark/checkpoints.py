@@ -62,11 +62,11 @@ def _folder_from_mlflow(run_id: str) -> Path:
     return Path(folder)
 
 
-def load_for_inference(ref: str, overrides: list[str] = (), device: str = "auto") -> Loaded:
+def load_for_inference(ref: str, overrides: list[str] = ()) -> Loaded:
     folder, which = _folder_from_ref(ref)
     saved = OmegaConf.load(folder / "config.yaml")
     cfg = compose(list(overrides), base=saved)
-    dev = select_device(device)
+    dev = select_device(cfg.device)
     model = build_model(cfg).to(dev)
     info = load_weights(model, folder, which, device=dev)
     model.eval()

@@ -70,8 +70,9 @@ def compose(overrides: list[str] = (), base: DictConfig | dict | None = None) ->
     return cfg
 
 
-def to_dict(cfg) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+def to_dict(cfg):
+    """Plain dicts and lists from OmegaConf nodes (anything else is returned as it is)."""
+    return OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
 
 
 def validate(cfg: DictConfig) -> None:
@@ -173,7 +174,7 @@ def parse_cli(argv: list[str], required: tuple[str, ...] = ()) -> tuple[dict, li
         if "=" not in item:
             raise ConfigError(f"argument {item!r} is not of the form key=value")
         key, value = item.split("=", 1)
-        if key in required or key in ("device", "chunk_seconds", "jobs"):
+        if key in required or key in ("chunk_seconds", "jobs"):
             own[key] = value
         else:
             overrides.append(item)

@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         args, overrides = parse_cli(argv, required=("model", "input", "output"))
-        loaded = load_for_inference(args["model"], overrides, device=args.get("device", "auto"))
+        loaded = load_for_inference(args["model"], overrides)
         files = _inputs(Path(args["input"]))
     except (ConfigError, AudioError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

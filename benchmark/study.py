@@ -87,6 +87,9 @@ def expand(spec, cli_overrides: list[str] = ()) -> list[Cell]:
             continue
         overrides = base + [str(o) for _, ovs in combo for o in ovs] + list(cli_overrides)
         cells.append(_make_cell(spec.name, labels, overrides))
+    for extra in to_dict(spec.get("extra", []) or []):
+        labels = {a: str(extra.get("axes", {}).get(a, "")) for a in axes}
+        cells.append(_make_cell(spec.name, labels, base + [str(o) for o in extra["overrides"]] + list(cli_overrides)))
     if spec.get("baselines", True):
         overrides = base + ["model.kind=predictive"] + list(cli_overrides)
         cells.append(_make_cell(spec.name, {a: "" for a in axes}, overrides))

@@ -255,3 +255,46 @@ def load_weights(model, out_dir: str | Path, which: str = "last", device="cpu") 
     ema.load_state_dict(state["ema"])
     ema.copy_to(model)
     return {"step": state.get("step"), "metrics": state.get("metrics", state.get("best"))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmark.train out=DIR [key=value …]`: train one configuration into DIR.
+
+    The same command again resumes from DIR/last.pt (after a crash or kill) and stops at the same step.
+    """
+    import sys
+
+    from omegaconf import OmegaConf
+
+    from .checkpoints import frontend_from
+    from .config import ConfigError, compose, parse_cli
+    from .data import load_split
+    from .models import build_model
+    from .runtime import select_device, set_threads
+
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(main.__doc__)
+        return 0
+    try:
+        own, overrides = parse_cli(argv, required=("out",))
+        cfg = compose(overrides)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(own["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out / "config.yaml")
+    device = select_device(cfg.device)
+    set_threads(cfg.trainer.threads)
+    torch.manual_seed(int(cfg.seed))
+    model = build_model(cfg)
+    result = fit(model, frontend_from(cfg), load_split(cfg.data, "train"),
+                 TrainerSettings.from_config(cfg.trainer), out, seed=int(cfg.seed), device=device,
+                 progress=sys.stderr.isatty())
+    print(json.dumps(asdict(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+import pytest
+
+from benchmark.config import ConfigError, cell_hash, compose, gamma_free, training_config, training_hash
+
+
+def test_defaults_compose_and_groups_replace_whole_nodes():
+    cfg = compose()
+    assert cfg.sde.name == "oucosine" and cfg.sampler.name == "edm" and cfg.net.name == "small"
+    cfg = compose(["sde=ouvp", "sde.stiffness=0", "sampler=pc", "sampler.steps=5"])
+    assert cfg.sde.name == "ouvp" and cfg.sde.stiffness == 0 and "shift" not in cfg.sde
+    assert cfg.sampler.steps == 5 and "churn" not in cfg.sampler
+
+
+def test_unknown_key_fails_naming_it():
+    with pytest.raises(ConfigError, match="trainer.max_stepz"):
+        compose(["trainer.max_stepz=3"])
+    with pytest.raises(ConfigError, match="not of the form"):
+        compose(["sde"])
+
+
+def test_bad_values_fail_before_work_listing_allowed_values():
+    with pytest.raises(ConfigError, match=r"sde=.*ouvq.*not one of.*oucosine"):
+        compose(["sde=ouvq"])
+    with pytest.raises(ConfigError, match="scaling"):
+        compose(["sampler.scaling=vp"])
+    with pytest.raises(ConfigError, match="needs σ⁻¹"):
+        compose(["sde=bbed", "sampler.scaling=none"])            # churn ∞ needs σ⁻¹
+    with pytest.raises(ConfigError, match="preconditioning.cout"):
+        compose(["preconditioning.cout=karras"])
+    with pytest.raises(ConfigError, match="model.kind"):
+        compose(["model.kind=gan"])
+
+
+def test_gamma_is_inference_only_under_all_edm_preconditioning():
+    a = compose(["sde=ouvp", "sde.stiffness=0"])
+    b = compose(["sde=ouvp", "sde.stiffness=1.5"])
+    assert gamma_free(a) and training_hash(a) == training_hash(b) and cell_hash(a) != cell_hash(b)
+    # a richter term (c_in = s(t)) makes γ part of training
+    c = compose(["sde=ouvp", "sde.stiffness=0", "preconditioning.cin=richter"])
+    d = compose(["sde=ouvp", "sde.stiffness=1.5", "preconditioning.cin=richter"])
+    assert not gamma_free(c) and training_hash(c) != training_hash(d)
+    # richter-ouve: γ changes σ(t) itself
+    e = compose(["sde=richter-ouve", "sde.stiffness=0"])
+    f = compose(["sde=richter-ouve"])
+    assert training_hash(e) != training_hash(f)
+
+
+def test_training_hash_ignores_what_training_does_not_read():
+    base = compose()
+    same = compose(["sampler.steps=4", "eval.max_utterances=5", "trainer.log_every=7", "data.workers=1"])
+    other = compose(["trainer.lr=0.001"])
+    assert training_hash(base) == training_hash(same)
+    assert training_hash(base) != training_hash(other)
+    assert "sampler" not in training_config(base)
+
+
+def test_predictive_model_ignores_diffusion_settings():
+    a = compose(["model.kind=predictive", "sde=ouve"])
+    b = compose(["model.kind=predictive", "sde=oucosine", "preconditioning.bundle=richter"])
+    assert training_hash(a) == training_hash(b)
