@@ -21,7 +21,6 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import soundfile as sf
 from omegaconf import OmegaConf
