@@ -15,7 +15,12 @@ from torch import Tensor, nn
 def group_norm(channels: int) -> nn.GroupNorm:
     # 32 groups but never fewer than 4 channels per group, so narrow presets still normalise
     # over several channels; eps 1e-6 as in score_sde / sgmse.
-    return nn.GroupNorm(max(1, min(32, channels // 4)), channels, eps=1e-6)
+    groups = max(1, min(32, channels // 4))
+    if channels % groups:
+        raise ValueError(f"a GroupNorm over {channels} channels would need {groups} groups, which do not "
+                         f"divide it; pick base_channels and channel_mult so that every width (and the "
+                         f"sum of two widths at a decoder skip) is a multiple of {groups}")
+    return nn.GroupNorm(groups, channels, eps=1e-6)
 
 
 class FIRResampler(nn.Module):

@@ -44,6 +44,8 @@ def test_group_norm_uses_at_most_32_groups_of_at_least_4_channels():
     assert group_norm(512).num_groups == 32
     assert group_norm(4).num_groups == 1
     assert group_norm(8).eps == 1e-6
+    with pytest.raises(ValueError, match="168 channels"):
+        group_norm(168)
 
 
 def test_noise_embedding_depends_on_the_noise_level_and_keeps_frequencies_fixed():

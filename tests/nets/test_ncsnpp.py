@@ -40,10 +40,19 @@ def test_output_has_two_channels_and_the_input_size(tiny, freqs, frames):
     assert torch.isfinite(out).all()
 
 
-def test_odd_frame_counts_work_with_four_levels():
-    net = build_net("tiny", channel_mult=(1, 1, 1, 1))
+def test_odd_sizes_work_with_five_levels():
+    net = build_net("tiny", channel_mult=(1, 1, 1, 1, 2))
     with torch.no_grad():
-        assert net(torch.randn(1, 4, 128, 37), torch.zeros(1)).shape == (1, 2, 128, 37)
+        assert net(torch.randn(1, 4, 37, 45), torch.zeros(1)).shape == (1, 2, 37, 45)
+
+
+def test_attention_sits_where_the_settings_put_it():
+    # Level i has num_freqs >> i bins; attention at 32 bins is level 1 of a 64-bin net: its
+    # encoder block and its last decoder block, plus the first bottleneck block.
+    net = build_net("tiny", num_freqs=64, attn_resolutions=(32,))
+    with_attn = sorted(n for n, m in net.named_modules() if getattr(m, "attn", None) is not None)
+    assert with_attn == ["decoder.2.2", "encoder.1.0", "mid_1"]
+    assert build_net("tiny", attn_bottleneck=False).mid_1.attn is None
 
 
 def test_gradient_reaches_every_parameter(tiny):
