@@ -11,6 +11,7 @@ Options:
                        default: a journal file under results/<name>/
   --tracking-uri URI   MLflow tracking URI (a server); default: sqlite under results/
   --results DIR        where results, models and stores go (default: results)
+  --reports DIR        where the HTML report goes (default: reports)
   --max-retries N      retries of a failed cell (default 2)
   --fail-fast          stop at the first failed cell instead of carrying on
   --no-report          skip the HTML report
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--storage")
     p.add_argument("--tracking-uri")
     p.add_argument("--results", default="results")
+    p.add_argument("--reports", default="reports")
     p.add_argument("--max-retries", type=int, default=2)
     p.add_argument("--fail-fast", action="store_true")
     p.add_argument("--no-report", action="store_true")
@@ -88,9 +90,9 @@ def _device_name(cfg) -> str:
     return f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
 
 
-def dry_run(spec, cells) -> None:
+def dry_run(spec, cells, results: Path) -> None:
     trained: set[str] = set()
-    models_root = Path("results") / "models"
+    models_root = results / "models"
     print(f"study {spec.name}: {len(cells)} cells, {len({c.training_hash for c in cells})} models to train")
     axes = list(to_dict(spec.axes))
     print(f"{'cell':8s}  {'model':8s}  {'action':8s}  {'NFE':>4s}  " + "  ".join(f"{a:14s}" for a in axes))
@@ -179,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.dry_run:
-        dry_run(spec, cells)
+        dry_run(spec, cells, Path(args.results))
         return 0
     results = Path(args.results)
     out_dir = results / spec.name
@@ -190,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     # Stores are created here, once, before any worker opens them (the fresh-SQLite race).
     tracker = Tracker(uri, spec.name, results / "mlartifacts")
     study = open_study(spec.name, storage_for(args.storage, out_dir))
-    meta = {"study": spec.name, "git_commit": _git_commit(), "package_versions": _versions(),
+    meta = {"study": spec.name, "data": cells[0].config.data.name, "git_commit": _git_commit(), "package_versions": _versions(),
             "device": _device_name(cells[0].config), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": "python -m benchmark.run " + " ".join(sys.argv[1:] if argv is None else argv),
             "tracking_uri": uri}
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_report and done:
         try:
             from .report import build_report
-            path = build_report(spec.name, results_dir=results)
+            path = build_report(spec.name, results_dir=results, reports_dir=Path(args.reports))
             print(f"report: {path}")
         except ImportError:
             print("report: benchmark.report is not available in this version")

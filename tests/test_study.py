@@ -1,0 +1,111 @@
+"""The study driver end to end on the smoke study: train, evaluate, log, results, report; a re-run
+redoes nothing; a run killed mid-cell is finished by the next one; MLflow holds the nested runs."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cmd(results, tiny, *extra):
+    return [sys.executable, "-m", "benchmark.run", "study=smoke", f"--results={results}",
+            f"--reports={results.parent / 'reports'}", "--quiet", *tiny, "trainer.max_steps=8",
+            "trainer.val_every=4", *extra]
+
+
+def _run(results, tiny, *extra, check=True):
+    return subprocess.run(_cmd(results, tiny, *extra), cwd=REPO, capture_output=True, text=True,
+                          timeout=900, check=check)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, tiny):
+    results = tmp_path_factory.mktemp("study") / "results"
+    first = _run(results, tiny)
+    return results, first
+
+
+def test_every_cell_is_trained_once_evaluated_and_reported(smoke):
+    results, first = smoke
+    assert "5/5 cells done" in first.stdout, first.stdout + first.stderr
+    cells = pd.read_csv(results / "smoke" / "cells.csv", dtype={"cell": str, "training_hash": str})
+    assert cells["cell"].nunique() == 5
+    # γ is inference-only under all-EDM: the four diffusion cells share one model, plus the predictive one.
+    assert cells.groupby("kind")["training_hash"].nunique().to_dict() == {"diffusion": 1, "predictive": 1}
+    assert set(cells["which"]) == {"input", "output", "delta"}
+    assert set(cells["metric"]) == {"pesq_wb", "estoi", "si_sdr"}
+    nfe = cells.drop_duplicates("cell").set_index("label")["nfe"].to_dict()
+    assert nfe["with · heun"] == 3 and nfe["with · pc"] == 4 and nfe["predictive baseline"] == 1
+    assert len(list((results / "models").iterdir())) == 2
+    assert (results.parent / "reports" / "smoke.html").is_file()
+    assert first.stdout.count("cell ") >= 5                        # a one-line summary per cell
+
+
+def test_second_run_redoes_nothing(smoke, tiny):
+    results, _ = smoke
+    done = {p: p.stat().st_mtime for p in (results / "models").glob("*/done.json")}
+    before = (results / "smoke" / "cells.csv").read_text()
+    again = _run(results, tiny)
+    assert "5 done, 0 queued" in again.stdout
+    assert {p: p.stat().st_mtime for p in (results / "models").glob("*/done.json")} == done
+    assert (results / "smoke" / "cells.csv").read_text() == before
+
+
+def test_mlflow_holds_study_training_and_cell_runs(smoke):
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    from mlflow.tracking import MlflowClient
+
+    results, _ = smoke
+    client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("smoke")
+    runs = client.search_runs([exp.experiment_id], max_results=100)
+    by_role = {}
+    for r in runs:
+        by_role.setdefault(r.data.tags.get("role"), []).append(r)
+    assert len(by_role["study"]) == 1 and len(by_role["training"]) == 2 and len(by_role["cell"]) == 5
+    parent = by_role["study"][0].info.run_id
+    train_ids = {r.info.run_id for r in by_role["training"]}
+    assert all(r.data.tags["mlflow.parentRunId"] == parent for r in by_role["training"])
+    assert all(r.data.tags["mlflow.parentRunId"] in train_ids for r in by_role["cell"])
+    train = by_role["training"][0]
+    assert "train_loss" in train.data.metrics and "model_dir" in train.data.params
+    assert len(client.get_metric_history(train.info.run_id, "train_loss")) >= 2
+    cell = next(r for r in by_role["cell"] if r.data.params.get("sampler.name") == "pc")
+    assert "test.pesq_wb.output" in cell.data.metrics and "test.nfe" in cell.data.metrics
+    names = {a.path for a in client.list_artifacts(cell.info.run_id)}
+    assert {"config.yaml", "per_utterance.csv", "examples"} <= names
+    assert any(a.path.endswith(".png") for a in client.list_artifacts(cell.info.run_id, "examples"))
+    assert any(a.path == "model.pt" for a in client.list_artifacts(train.info.run_id))
+
+
+def test_a_run_killed_mid_cell_is_finished_by_the_next(tmp_path, tiny):
+    results = tmp_path / "results"
+    proc = subprocess.Popen(_cmd(results, tiny, "trainer.max_steps=30"), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    while time.time() < deadline and not list((results / "models").glob("*/last.pt")):
+        if proc.poll() is not None:
+            pytest.fail("the study finished before it could be killed")
+        time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (results / "smoke" / "cells.csv").exists()
+    again = _run(results, tiny, "trainer.max_steps=30")
+    assert "5/5 cells done" in again.stdout, again.stdout + again.stderr
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(results / "smoke" / "optuna.journal")))
+    trials = optuna.load_study(study_name="smoke", storage=storage).get_trials()
+    states = [t.state.name for t in trials if "cell" in t.user_attrs]
+    assert states.count("COMPLETE") == 5 and states.count("FAIL") == 1    # the killed cell, retried
+    trained = [json.loads(p.read_text()) for p in (results / "models").glob("*/done.json")]
+    assert [t["steps"] for t in trained] == [30, 30]
+    assert sorted(t["resumed_from"] > 0 for t in trained) == [False, True]   # the killed one resumed
