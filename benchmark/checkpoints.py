@@ -48,10 +48,13 @@ def _folder_from_ref(ref: str) -> tuple[Path, str]:
     raise ConfigError(f"model={ref!r}: not a checkpoint file, a model folder or an MLflow run id")
 
 
-def _folder_from_mlflow(run_id: str) -> Path:
+def _folder_from_mlflow(run_id: str, tracking_uri: str | None = None) -> Path:
+    """The model folder a training run logged; the store is MLFLOW_TRACKING_URI, else results/mlflow.db."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('results/mlflow.db').resolve()}"
+    mlflow.set_tracking_uri(uri)
     try:
         run = mlflow.get_run(run_id)
     except Exception as e:  # mlflow raises its own exception types for unknown ids or stores

@@ -154,9 +154,12 @@ def fit(model, frontend: Frontend, train_set, settings: TrainerSettings, out_dir
                      "elapsed": elapsed + time.perf_counter() - t0, "settings": asdict(settings),
                      "scaler": scaler.state_dict() if scaler else None})
 
+    validated_at = [-1]
+
     def run_validation():
-        if validate is None:
+        if validate is None or validated_at[0] == step:
             return
+        validated_at[0] = step
         backup = [t.detach().clone() for t in EMA._tensors(model)]
         ema.copy_to(model)
         model.eval()

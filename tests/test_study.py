@@ -109,3 +109,24 @@ def test_a_run_killed_mid_cell_is_finished_by_the_next(tmp_path, tiny):
     trained = [json.loads(p.read_text()) for p in (results / "models").glob("*/done.json")]
     assert [t["steps"] for t in trained] == [30, 30]
     assert sorted(t["resumed_from"] > 0 for t in trained) == [False, True]   # the killed one resumed
+
+
+def test_enhance_takes_an_mlflow_run_id(smoke, tmp_path, monkeypatch):
+    import soundfile as sf
+    from mlflow.tracking import MlflowClient
+
+    from benchmark import enhance
+    from benchmark.audio.io import write_audio
+
+    results, _ = smoke
+    uri = f"sqlite:///{results / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("smoke")
+    run = next(r for r in client.search_runs([exp.experiment_id], "tags.role = 'training'")
+               if r.data.params.get("model.kind") == "diffusion")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    noisy = 0.05 * __import__("numpy").random.default_rng(0).standard_normal(20000)
+    write_audio(tmp_path / "in" / "a.wav", noisy)
+    rc = enhance.main([f"model={run.info.run_id}", f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}",
+                       "sampler.steps=1"])
+    assert rc == 0 and len(sf.read(tmp_path / "out" / "a.wav")[0]) == 20000
