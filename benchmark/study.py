@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,7 +149,9 @@ def enqueue(study: optuna.Study, cells: list[Cell], max_retries: int = 2) -> dic
     """
     from optuna.trial import TrialState
 
-    optuna.storages.fail_stale_trials(study)    # heartbeat storages (PostgreSQL): trials of dead machines
+    with warnings.catch_warnings():                 # "experimental since 2.9": stable enough for us
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)    # heartbeat storages (PostgreSQL): trials of dead machines
     host = socket.gethostname()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if t.user_attrs.get("host") == host and not _alive(int(t.user_attrs.get("pid", -1))):

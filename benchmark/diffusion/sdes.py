@@ -136,17 +136,28 @@ class OUVE(SDE):
 # ---------------------------------------------------------------------------------------------
 # OU + variance preserving with linear β(t) (γ = 0 is VP). β range is brever's, not EDM's (0.1–20).
 
+class _OUVarPreserving(SDE):
+    """OU drift γ on top of a VP process: a = γ + β/2, g = e^{−γt}√β, s = e^{−γt}/√(1 + σ²),
+    with β(t) = d ln(1 + σ²)/dt from the subclass's schedule."""
+
+    def s(self, t):
+        return torch.exp(-self.stiffness * t) / torch.sqrt(1 + self.sigma(t) ** 2)
+
+    def a(self, t):
+        return self.stiffness + 0.5 * self.beta(t)
+
+    def g(self, t):
+        return torch.exp(-self.stiffness * t) * torch.sqrt(self.beta(t))
+
+
 @dataclass
-class OUVP(SDE):
+class OUVP(_OUVarPreserving):
     stiffness: float = 1.5
     beta_min: float = 0.01
     beta_max: float = 1.0
 
     def beta(self, t):
         return self.beta_min + (self.beta_max - self.beta_min) * t
-
-    def s(self, t):
-        return torch.exp(-self.stiffness * t) / torch.sqrt(1 + self.sigma(t) ** 2)
 
     def sigma(self, t):
         bd = self.beta_max - self.beta_min
@@ -156,18 +167,12 @@ class OUVP(SDE):
         bd, b0 = self.beta_max - self.beta_min, self.beta_min
         return (torch.sqrt(b0 ** 2 + 2 * bd * torch.log1p(sigma ** 2)) - b0) / bd
 
-    def a(self, t):
-        return self.stiffness + 0.5 * self.beta(t)
-
-    def g(self, t):
-        return torch.exp(-self.stiffness * t) * torch.sqrt(self.beta(t))
-
 
 # ---------------------------------------------------------------------------------------------
 # OU + shifted-cosine VP: log-SNR λ = −2 ln tan(πt′/2) + shift, t′ = t_max + (t_min − t_max)·t.
 
 @dataclass
-class OUCosine(SDE):
+class OUCosine(_OUVarPreserving):
     stiffness: float = 1.5
     lambda_min: float = -12.0
     lambda_max: float = math.inf
@@ -196,21 +201,12 @@ class OUCosine(SDE):
         tp = 2 / math.pi * torch.atan(sigma * math.exp(self.shift / 2))
         return (tp - self._t_lo) / (self._t_hi - self._t_lo)
 
-    def s(self, t):
-        return torch.exp(-self.stiffness * t) / torch.sqrt(1 + self.sigma(t) ** 2)
-
     def beta(self, t):
         """d/dt ln(1 + σ²), clamped."""
         u = math.pi * self._tp(t) / 2
         tan = torch.tan(u)
         b = math.pi * (self._t_hi - self._t_lo) * tan / (torch.cos(u) ** 2 * (math.exp(self.shift) + tan ** 2))
         return b.clamp(max=self.beta_clamp)
-
-    def a(self, t):
-        return self.stiffness + 0.5 * self.beta(t)
-
-    def g(self, t):
-        return torch.exp(-self.stiffness * t) * torch.sqrt(self.beta(t))
 
 
 # ---------------------------------------------------------------------------------------------
