@@ -28,6 +28,7 @@ SAMPLERS = {
     "one step D(σ_max)": ("euler", dict(steps=1, scaling="none")),
     "Heun N=8 σ-space, Euler 1st": ("edm", dict(steps=8, churn=0, scaling="none", first_step="euler")),
     "Heun N=8 x-space (brever)": ("edm", dict(steps=8, churn=0)),
+    "Heun N=4 σ-space from t=0.5": ("edm", dict(steps=4, churn=0, scaling="none", t_start=0.5)),
 }
 METRICS = ("pesq_wb", "estoi", "si_sdr")
 
