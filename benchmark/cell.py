@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import time
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 from omegaconf import OmegaConf
+from tqdm import tqdm
 
 from .audio.metrics import score_many, summarise
 from .checkpoints import frontend_from
@@ -26,7 +26,7 @@ from .data import load_split
 from .enhance import enhance_waveform
 from .models import build_model
 from .runtime import select_device, set_threads
-from .train import TrainerSettings, fit, load_weights
+from .train import TrainerSettings, fit, load_weights, spectrograms
 
 VAL_METRICS = ("pesq_wb", "estoi", "si_sdr")
 
@@ -64,7 +64,6 @@ def make_validator(cfg, frontend, device, sampler):
             enh = enhance_waveform(model, frontend, it["noisy"], sampler, device=device, generator=gen)
             items.append({"name": it["name"], "clean": it["clean"], "noisy": it["noisy"], "enhanced": enh.audio})
             with torch.no_grad():
-                from .train import spectrograms
                 batch = {"clean": torch.as_tensor(it["clean"])[None], "noisy": torch.as_tensor(it["noisy"])[None]}
                 x0, y, _ = spectrograms(frontend, batch, device)
                 losses.append(float(model.loss(x0, y, None, gen)[0]))
@@ -137,7 +136,6 @@ def evaluate_cell(cfg, folder: Path, splits, *, progress=True) -> tuple[pd.DataF
         data = load_split(cfg.data, split)
         n = len(data) if cfg.eval.max_utterances is None else min(len(data), int(cfg.eval.max_utterances))
         items, nfe, seconds, audio = [], [], 0.0, 0.0
-        from tqdm import tqdm
         for i in tqdm(range(n), desc=f"enhance {split}", disable=not progress, leave=False, mininterval=2):
             it = data[i]
             enh = enhance_waveform(model, frontend, it["noisy"], sampler, device=device, generator=gen)

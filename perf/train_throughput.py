@@ -84,7 +84,7 @@ def main():
     if device.type == "cuda":
         for prec in ("fp32", "bf16"):
             for compiled in (False, True):
-                c2 = compose([f"net=ncsnpp_m", "trainer.precision=" + prec])
+                c2 = compose(["net=ncsnpp_m", "trainer.precision=" + prec])
                 m = build_model(c2).to(device)
                 if compiled:
                     m.net = torch.compile(m.net)

@@ -73,11 +73,10 @@ def _t(t, ref):
 
 
 # ---------------------------------------------------------------------------------------------
-# Ornstein–Uhlenbeck with variance exploding diffusion, as in SGMSE+ (Richter et al. 2023), verbatim.
-# Here γ also changes σ(t).
+# Ornstein–Uhlenbeck with variance-exploding diffusion: drift γ, s = e^{−γt}, g ∝ σ_p^t.
 
 @dataclass
-class RichterOUVE(SDE):
+class _OUVarExploding(SDE):
     stiffness: float = 1.5          # γ (SGMSE+ "theta")
     sigma_min: float = 0.05
     sigma_max: float = 0.5
@@ -89,6 +88,14 @@ class RichterOUVE(SDE):
     def s(self, t):
         return torch.exp(-self.stiffness * t)
 
+    def a(self, t):
+        return torch.full_like(t, self.stiffness)
+
+
+@dataclass
+class RichterOUVE(_OUVarExploding):
+    """SGMSE+'s OUVE (Richter et al. 2023) verbatim: here γ also changes σ(t)."""
+
     def sigma(self, t):
         L, gam = self._L, self.stiffness
         return self.sigma_min * torch.sqrt(torch.expm1(2 * (L + gam) * t) / (1 + gam / L))
@@ -97,37 +104,19 @@ class RichterOUVE(SDE):
         L, gam = self._L, self.stiffness
         return torch.log1p((1 + gam / L) * (sigma / self.sigma_min) ** 2) / (2 * (gam + L))
 
-    def a(self, t):
-        return torch.full_like(t, self.stiffness)
-
     def g(self, t):
         return self.sigma_min * torch.exp(self._L * t) * math.sqrt(2 * self._L)
 
 
-# ---------------------------------------------------------------------------------------------
-# brever's "alternative OUVE": σ(t) is the pure VE schedule whatever γ is (γ = 0 is VE).
-
 @dataclass
-class OUVE(SDE):
-    stiffness: float = 1.5
-    sigma_min: float = 0.05
-    sigma_max: float = 0.5
-
-    @property
-    def _L(self):
-        return math.log(self.sigma_max / self.sigma_min)
-
-    def s(self, t):
-        return torch.exp(-self.stiffness * t)
+class OUVE(_OUVarExploding):
+    """brever's "alternative OUVE": σ(t) is the pure VE schedule whatever γ is (γ = 0 is VE)."""
 
     def sigma(self, t):
         return self.sigma_min * torch.sqrt(torch.expm1(2 * self._L * t))
 
     def sigma_inv(self, sigma):
         return torch.log1p((sigma / self.sigma_min) ** 2) / (2 * self._L)
-
-    def a(self, t):
-        return torch.full_like(t, self.stiffness)
 
     def g(self, t):
         return torch.exp(-self.stiffness * t) * self.sigma_min * torch.exp(self._L * t) * math.sqrt(2 * self._L)
