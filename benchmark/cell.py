@@ -16,17 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from .audio.metrics import score_many, summarise
-from .checkpoints import frontend_from
-from .config import sampler_from_config, to_dict, training_config, training_hash
+from .checkpoints import load_trained, train_model
+from .config import sampler_from_config, training_config, training_hash
 from .data import load_split
 from .enhance import enhance_waveform
-from .models import build_model
-from .runtime import select_device, set_threads
-from .train import TrainerSettings, fit, load_weights, spectrograms
+from .train import load_weights, spectrograms
 
 VAL_METRICS = ("pesq_wb", "estoi", "si_sdr")
 
@@ -86,22 +83,13 @@ def ensure_model(cfg, models_root: Path, *, tracker=None, parent_run=None, progr
     with locked(folder / ".lock"):
         info = _finished(folder)
         if info is None:
-            folder.mkdir(parents=True, exist_ok=True)
-            OmegaConf.save(cfg, folder / "config.yaml")
-            device = select_device(cfg.device)
-            set_threads(cfg.trainer.threads)
-            torch.manual_seed(int(cfg.seed))
-            model = build_model(cfg)
-            frontend = frontend_from(cfg)
-            train_set = load_split(cfg.data, "train")
-            sampler = sampler_from_config(cfg, model)
             log = None
             if tracker is not None:
                 tracker.log_params(run_id, {**training_config(cfg), "model_dir": str(folder.resolve())})
                 log = tracker.curve_logger(run_id)
-            result = fit(model, frontend, train_set, TrainerSettings.from_config(to_dict(cfg.trainer)), folder,
-                         seed=int(cfg.seed), device=device, validate=make_validator(cfg, frontend, device, sampler),
-                         log=log, progress=progress)
+            model, result = train_model(
+                cfg, folder, log=log, progress=progress,
+                make_validate=lambda m, f, d: make_validator(cfg, f, d, sampler_from_config(cfg, m)))
             if log:
                 log({}, result.steps, flush=True)
             info = {**asdict(result), "training_hash": thash, "parameters": sum(p.numel() for p in model.parameters())}
@@ -123,12 +111,8 @@ def _export_weights(model, folder: Path) -> None:
 
 def evaluate_cell(cfg, folder: Path, splits, *, progress=True) -> tuple[pd.DataFrame, dict]:
     """Enhance and score each split; returns (per-utterance table with `split`, timing info)."""
-    device = select_device(cfg.device)
-    set_threads(cfg.trainer.threads)
-    model = build_model(cfg).to(device)
-    load_weights(model, folder, cfg.eval.checkpoint, device=device)
-    model.eval()
-    frontend = frontend_from(cfg)
+    loaded = load_trained(cfg, folder, cfg.eval.checkpoint)
+    model, frontend, device = loaded.model, loaded.frontend, loaded.device
     sampler = sampler_from_config(cfg, model)
     tables, timing, examples = [], {}, {}
     gen = torch.Generator(device=device).manual_seed(int(cfg.seed))

@@ -16,8 +16,9 @@ from omegaconf import OmegaConf
 from .audio.stft import Frontend
 from .config import ConfigError, compose, to_dict
 from .models import build_model
-from .runtime import select_device
-from .train import load_weights
+from .data import load_split
+from .runtime import select_device, set_threads
+from .train import TrainerSettings, fit, load_weights
 
 
 def frontend_from(cfg) -> Frontend:
@@ -65,12 +66,38 @@ def _folder_from_mlflow(run_id: str, tracking_uri: str | None = None) -> Path:
     return Path(folder)
 
 
+def fresh_model(cfg):
+    """Device, threads and seed as `cfg` says, then a new model and its front end."""
+    device = select_device(cfg.device)
+    set_threads(cfg.trainer.threads)
+    torch.manual_seed(int(cfg.seed))
+    return build_model(cfg), frontend_from(cfg), device
+
+
+def train_model(cfg, folder: Path, *, make_validate=None, log=None, progress: bool = True):
+    """Train `cfg` into `folder` (config.yaml, last.pt, best.pt); resumes from last.pt if present.
+
+    make_validate(model, frontend, device) -> fit()'s validate callback, or None.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, folder / "config.yaml")
+    model, frontend, device = fresh_model(cfg)
+    validate = make_validate(model, frontend, device) if make_validate else None
+    result = fit(model, frontend, load_split(cfg.data, "train"), TrainerSettings.from_config(to_dict(cfg.trainer)),
+                 folder, seed=int(cfg.seed), device=device, validate=validate, log=log, progress=progress)
+    return model, result
+
+
+def load_trained(cfg, folder: Path, which: str = "last") -> Loaded:
+    """The model of `cfg` with the EMA weights of folder/<which>.pt, in eval mode."""
+    model, frontend, device = fresh_model(cfg)
+    model.to(device)
+    info = load_weights(model, folder, which, device=device)
+    model.eval()
+    return Loaded(model, frontend, cfg, device, folder, info)
+
+
 def load_for_inference(ref: str, overrides: list[str] = ()) -> Loaded:
     folder, which = _folder_from_ref(ref)
-    saved = OmegaConf.load(folder / "config.yaml")
-    cfg = compose(list(overrides), base=saved)
-    dev = select_device(cfg.device)
-    model = build_model(cfg).to(dev)
-    info = load_weights(model, folder, which, device=dev)
-    model.eval()
-    return Loaded(model, frontend_from(cfg), cfg, dev, folder, info)
+    cfg = compose(list(overrides), base=OmegaConf.load(folder / "config.yaml"))
+    return load_trained(cfg, folder, which)

@@ -267,13 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     import sys
 
-    from omegaconf import OmegaConf
-
-    from .checkpoints import frontend_from
+    from .checkpoints import train_model
     from .config import ConfigError, compose, parse_cli
-    from .data import load_split
-    from .models import build_model
-    from .runtime import select_device, set_threads
 
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
@@ -285,16 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = Path(own["out"])
-    out.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, out / "config.yaml")
-    device = select_device(cfg.device)
-    set_threads(cfg.trainer.threads)
-    torch.manual_seed(int(cfg.seed))
-    model = build_model(cfg)
-    result = fit(model, frontend_from(cfg), load_split(cfg.data, "train"),
-                 TrainerSettings.from_config(cfg.trainer), out, seed=int(cfg.seed), device=device,
-                 progress=sys.stderr.isatty())
+    _, result = train_model(cfg, Path(own["out"]), progress=sys.stderr.isatty())
     print(json.dumps(asdict(result)))
     return 0
 

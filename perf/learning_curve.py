@@ -15,13 +15,11 @@ import numpy as np
 import torch
 
 from benchmark.audio.metrics import score_many
-from benchmark.checkpoints import frontend_from
+from benchmark.checkpoints import fresh_model
 from benchmark.config import compose
 from benchmark.data import load_split
 from benchmark.diffusion.samplers import build_sampler
 from benchmark.enhance import enhance_waveform
-from benchmark.models import build_model
-from benchmark.runtime import select_device, set_threads
 from benchmark.train import TrainerSettings, fit
 
 SAMPLERS = {
@@ -42,11 +40,7 @@ def main():
     a = p.parse_args()
     cfg = compose(a.overrides + ["trainer.max_steps=null", f"trainer.max_minutes={a.minutes}",
                                  f"trainer.val_every={a.val_every}", "trainer.checkpoint_every=100000"])
-    device = select_device(cfg.device)
-    set_threads(cfg.trainer.threads)
-    torch.manual_seed(int(cfg.seed))
-    model = build_model(cfg)
-    frontend = frontend_from(cfg)
+    model, frontend, device = fresh_model(cfg)
     valid = load_split(cfg.data, "valid")
     items = [valid[i] for i in range(min(a.val_utterances, len(valid)))]
     samplers = ({"predictive": None} if cfg.model.kind == "predictive"
