@@ -2,6 +2,8 @@
 
     benchmark/configs/defaults.yaml       the root; `data: synthetic` names a group's default
     benchmark/configs/<group>/<name>.yaml  one file per choice: data, net, trainer, sampler, sde
+    benchmark/configs/scale/<name>.yaml    a list of overrides applied before all others:
+                                           `scale=paper` is the paper's net, trainer, front end, sampler
 
 On the command line `data=folder` picks a group file and `data.root=DIR` sets one key (the Hydra
 grammar, implemented thinly: hydra's Optuna sweeper pins optuna<3, anchors.md B3). Unknown keys and
@@ -36,6 +38,13 @@ def load_group(group: str, choice: str) -> DictConfig:
     return OmegaConf.load(path)
 
 
+def scale_overrides(name: str) -> list[str]:
+    path = CONFIG_DIR / "scale" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"scale={name!r} is not one of {group_choices('scale')}")
+    return [str(item) for item in OmegaConf.load(path).overrides]
+
+
 def split_overrides(items: list[str]) -> tuple[dict[str, str], list[str]]:
     """Group choices (`sde=ouvp`) apart from key overrides (`sde.stiffness=0`)."""
     groups, keys = {}, []
@@ -43,7 +52,7 @@ def split_overrides(items: list[str]) -> tuple[dict[str, str], list[str]]:
         if "=" not in item:
             raise ConfigError(f"argument {item!r} is not of the form key=value")
         key, value = item.split("=", 1)
-        if key in GROUPS:
+        if key in GROUPS or key == "scale":
             groups[key] = value
         else:
             keys.append(item)
@@ -54,6 +63,11 @@ def compose(overrides: list[str] = (), base: DictConfig | dict | None = None) ->
     """defaults.yaml (or `base`), then group choices, then key overrides; struct mode catches typos."""
     cfg = OmegaConf.load(CONFIG_DIR / "defaults.yaml") if base is None else OmegaConf.create(base)
     groups, keys = split_overrides(list(overrides))
+    if "scale" in groups:                     # a preset of overrides, placed before the caller's
+        scale = groups.pop("scale")
+        pre_groups, pre_keys = split_overrides(scale_overrides(scale))
+        groups, keys = {**pre_groups, **groups}, pre_keys + keys
+        cfg.scale = scale
     for group in GROUPS:
         choice = groups.get(group, cfg.get(group))
         if isinstance(choice, str):

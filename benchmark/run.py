@@ -17,7 +17,7 @@ Options:
   --no-report          skip the HTML report
   --quiet              no progress bars
 Any key=value sets a configuration key for every cell (see benchmark/configs/), e.g.
-  trainer.max_steps=500  data=folder data.root=DIR  net=ncsnpp_m trainer=paper  device=cuda
+  trainer.max_steps=500  data=folder data.root=DIR  scale=paper  device=cuda
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .config import GROUPS, ConfigError, group_choices, inference_config, to_dict
+from .data import eval_splits
 from .study import STUDIES_DIR, cell_states, enqueue, expand, load_study, next_cell, open_study, storage_for
 
 
@@ -57,7 +58,7 @@ def help_text() -> str:
     studies = sorted(p.stem for p in STUDIES_DIR.glob("*.yaml"))
     lines = [__doc__, "Studies (studies/*.yaml): " + ", ".join(studies) if studies else "No studies/ here.",
              "Configuration groups (benchmark/configs/<group>/):"]
-    lines += [f"  {g}: {', '.join(group_choices(g))}" for g in GROUPS]
+    lines += [f"  {g}: {', '.join(group_choices(g))}" for g in (*GROUPS, "scale")]
     return "\n".join(lines)
 
 
@@ -134,7 +135,7 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
         try:
             folder, info, train_run = ensure_model(cell.config, results / "models", tracker=tracker,
                                                    parent_run=parent, progress=progress)
-            table, extra = evaluate_cell(cell.config, folder, list(cell.config.eval.splits), progress=progress)
+            table, extra = evaluate_cell(cell.config, folder, eval_splits(cell.config.data, cell.config.eval.splits), progress=progress)
             rows = cell_rows(spec.name, cell, table, extra["timing"], info, _device_name(cell.config))
             log_cell(tracker, out_dir, cell, table, rows, extra, train_run, inference_config(cell.config))
             append_rows(out_dir / "cells.csv", rows)

@@ -37,6 +37,7 @@ class TrainerSettings:
     n_buckets: int = 10
     lr: float = 1e-4
     warmup_steps: int = 0             # linear learning-rate warm-up
+    lr_decay: str = "none"            # none (brever) | cosine: to 0 at max_steps, after the warm-up
     ema_decay: float = 0.999
     ema_warmup: bool = True           # decay min(d, (1+k)/(10+k)): short runs forget the random init
     grad_clip: float = 0.0            # 0: none (brever)
@@ -47,6 +48,12 @@ class TrainerSettings:
     log_every: int = 25
     threads: int | None = None
 
+    def __post_init__(self):
+        if self.lr_decay not in ("none", "cosine"):
+            raise ValueError(f"trainer.lr_decay={self.lr_decay!r} is not one of ['none', 'cosine']")
+        if self.lr_decay == "cosine" and not self.max_steps:
+            raise ValueError("trainer.lr_decay=cosine needs trainer.max_steps (the step it decays to 0 at)")
+
     @classmethod
     def from_config(cls, cfg) -> "TrainerSettings":
         d = dict(cfg)
@@ -54,6 +61,17 @@ class TrainerSettings:
         if unknown:
             raise ValueError(f"trainer has no setting(s) {sorted(unknown)}")
         return cls(**d)
+
+
+def learning_rate(settings: TrainerSettings, step: int) -> float:
+    """Linear warm-up, then constant or a cosine decay to 0 at max_steps (a fixed step budget
+    spends its last steps at a small rate instead of ending mid-stride)."""
+    if settings.warmup_steps and step < settings.warmup_steps:
+        return settings.lr * (step + 1) / settings.warmup_steps
+    if settings.lr_decay == "cosine":
+        span = max(settings.max_steps - settings.warmup_steps, 1)
+        return settings.lr * 0.5 * (1 + math.cos(math.pi * min(step - settings.warmup_steps, span) / span))
+    return settings.lr
 
 
 class EMA:
@@ -200,7 +218,7 @@ def fit(model, frontend: Frontend, train_set, settings: TrainerSettings, out_dir
                 if done():
                     break
                 x0, y, mask = spectrograms(frontend, batch, device)
-                lr = settings.lr * min(1.0, (step + 1) / settings.warmup_steps) if settings.warmup_steps else settings.lr
+                lr = learning_rate(settings, step)
                 for group in opt.param_groups:
                     group["lr"] = lr
                 with autocast(precision, device):

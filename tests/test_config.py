@@ -58,3 +58,25 @@ def test_predictive_model_ignores_diffusion_settings():
     a = compose(["model.kind=predictive", "sde=ouve"])
     b = compose(["model.kind=predictive", "sde=oucosine", "preconditioning.bundle=richter"])
     assert training_hash(a) == training_hash(b)
+
+
+def test_scale_paper_restores_the_papers_net_trainer_front_end_and_sampler():
+    emb, paper = compose(), compose(["scale=paper"])
+    assert (paper.net.name, paper.trainer.name, paper.sampler.name, paper.frontend.n_fft) == (
+        "ncsnpp_m", "paper", "edm", 512)
+    assert paper.sampler.steps == 16 and paper.sampler.sigma_start is None and paper.scale == "paper"
+    assert training_hash(emb) != training_hash(paper)
+    # the caller's overrides still win, wherever `scale=` sits among them
+    cfg = compose(["frontend.n_fft=256", "scale=paper", "net=small"])
+    assert cfg.net.name == "small" and cfg.frontend.n_fft == 256 and cfg.trainer.name == "paper"
+    with pytest.raises(ConfigError, match=r"scale=.*huge.*not one of.*paper"):
+        compose(["scale=huge"])
+
+
+def test_eval_splits_default_to_the_datas_own_including_the_mismatched_synthetic_split():
+    from benchmark.data import eval_splits
+    cfg = compose()
+    assert cfg.eval.splits is None
+    assert eval_splits(cfg.data, cfg.eval.splits) == ["test", "test_mismatched"]
+    assert eval_splits(compose(["data=folder", "data.root=/x"]).data, None) == ["test"]
+    assert eval_splits(cfg.data, compose(["eval.splits=[valid]"]).eval.splits) == ["valid"]

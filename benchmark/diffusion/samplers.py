@@ -90,6 +90,7 @@ class EDM:
     rho: float = 7.0
     t_min: float = 0.01             # lowest non-zero t of the rho grid (the training range's t_eps)
     t_start: float = 1.0            # start the reverse process at t_start (prior at that t)
+    sigma_start: float | None = None  # or at the t where σ(t) = sigma_start (EDM's σ_max), any SDE
     first_step: str = "same"        # same | euler: an Euler first step tames the cosine σ_max jump
 
     def __post_init__(self):
@@ -97,6 +98,23 @@ class EDM:
                               ("grid", ("uniform", "rho")), ("first_step", ("same", "euler"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"sampler.{name}={getattr(self, name)!r} is not one of {list(allowed)}")
+        if self.sigma_start is not None and not (self.sigma_start > 0 and self.t_start == 1.0):
+            raise ValueError(f"sampler.sigma_start={self.sigma_start!r}: must be positive, and t_start "
+                             f"left at 1.0 (set one of the two)")
+
+    def start_time(self, sde: SDE) -> float:
+        """t_start, or the t at which σ(t) = sigma_start (σ is increasing in t for every SDE here:
+        bisection, so SDEs without a closed-form σ⁻¹ start at the same noise level too)."""
+        if self.sigma_start is None:
+            return self.t_start
+        lo, hi = 0.0, 1.0
+        if float(sde.sigma(torch.tensor(hi, dtype=torch.float64))) <= self.sigma_start:
+            return hi
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            below = float(sde.sigma(torch.tensor(mid, dtype=torch.float64))) < self.sigma_start
+            lo, hi = (mid, hi) if below else (lo, mid)
+        return hi
 
     def gamma(self) -> float:
         return min(self.churn / self.steps, math.sqrt(2) - 1) if self.churn > 0 else 0.0
@@ -106,17 +124,17 @@ class EDM:
 
     def time_grid(self, sde: SDE, dtype=torch.float64, device=None):
         """(t_i, σ_i) for i = 0..N, ending at t = σ = 0."""
-        n = self.steps
+        n, t_start = self.steps, self.start_time(sde)
         if self.grid == "uniform":
-            t = torch.linspace(self.t_start, 0.0, n + 1, dtype=torch.float64)
+            t = torch.linspace(t_start, 0.0, n + 1, dtype=torch.float64)
             sigma = sde.sigma(t)
         else:
-            hi = sde.sigma(torch.tensor(self.t_start, dtype=torch.float64)) ** (1 / self.rho)
+            hi = sde.sigma(torch.tensor(t_start, dtype=torch.float64)) ** (1 / self.rho)
             lo = sde.sigma(torch.tensor(self.t_min, dtype=torch.float64)) ** (1 / self.rho)
             frac = torch.arange(n, dtype=torch.float64) / max(n - 1, 1)
             sigma = torch.cat([(hi + frac * (lo - hi)) ** self.rho, torch.zeros(1, dtype=torch.float64)])
             t = torch.cat([sde.sigma_inv(sigma[:-1]), torch.zeros(1, dtype=torch.float64)])
-            t[0] = self.t_start
+            t[0] = t_start
         sigma[-1] = 0.0
         return t.to(dtype=dtype, device=device), sigma.to(dtype=dtype, device=device)
 

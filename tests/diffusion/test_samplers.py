@@ -151,3 +151,25 @@ def test_one_pc_step_follows_annealed_langevin_then_probability_flow():
     x_ref = x_ref + eps * score(x_ref) + torch.sqrt(2 * eps) * torch.randn(y.shape, dtype=y.dtype, generator=g)
     x_ref = x_ref - (sde.a(t) * (y - x_ref) - 0.5 * sde.g(t) ** 2 * score(x_ref))
     assert torch.allclose(x, x_ref)
+
+
+@pytest.mark.parametrize("case", SDE_CASES, ids=case_id)
+def test_sigma_start_starts_every_sde_at_the_same_noise_level(case):
+    name, kw = case
+    sde = build_sde(name, **kw)
+    sampler = build_sampler("edm", sde, steps=4, churn=0, scaling="none", sigma_start=0.25)
+    t, sigma = sampler.time_grid(sde)
+    sigma_1 = float(sde.sigma(torch.tensor(1.0, dtype=torch.float64)))
+    assert float(sigma[0]) == pytest.approx(min(0.25, sigma_1), rel=1e-6)
+    assert len(t) == 5 and float(t[-1]) == 0.0 and bool((t[:-1] > t[1:]).all())
+    # the oracle's ODE from x̃ = σ₀·n ends with std σ_d·σ₀/√(σ₀² + σ_d²) (pf_ode_std with σ(1) → σ₀)
+    s0 = float(sigma[0])
+    got = _std("edm", sde, steps=64, churn=0, scaling="none", sigma_start=0.25)
+    assert got == pytest.approx(SIGMA_D * s0 / math.sqrt(s0 ** 2 + SIGMA_D ** 2), rel=0.03)
+
+
+def test_sigma_start_and_t_start_are_exclusive():
+    with pytest.raises(ValueError, match="sigma_start"):
+        EDM(sigma_start=0.25, t_start=0.5)
+    with pytest.raises(ValueError, match="sigma_start"):
+        EDM(sigma_start=-1.0)
