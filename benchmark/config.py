@@ -94,8 +94,10 @@ def validate(cfg: DictConfig) -> None:
     from .diffusion.preconditioning import Preconditioning
     from .models import build_sde_from, noise_law_from
     from .nets import NETS
+    from .train import TrainerSettings
 
     try:
+        TrainerSettings.from_config(to_dict(cfg.trainer))
         if cfg.model.kind not in ("diffusion", "predictive"):
             raise ConfigError(f"model.kind={cfg.model.kind!r} is not one of ['diffusion', 'predictive']")
         if cfg.net.name not in NETS:

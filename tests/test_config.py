@@ -29,6 +29,10 @@ def test_bad_values_fail_before_work_listing_allowed_values():
         compose(["preconditioning.cout=karras"])
     with pytest.raises(ConfigError, match="model.kind"):
         compose(["model.kind=gan"])
+    with pytest.raises(ConfigError, match="lr_decay"):
+        compose(["trainer.lr_decay=step"])
+    with pytest.raises(ConfigError, match="max_steps"):                 # cosine needs a step budget
+        compose(["trainer.max_steps=null", "trainer.max_minutes=5"])
 
 
 def test_gamma_is_inference_only_under_all_edm_preconditioning():
