@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from benchmark.audio.metrics import score_many
 from benchmark.checkpoints import fresh_model
-from benchmark.config import compose
+from benchmark.config import compose, sampler_from_config
 from benchmark.data import load_split
 from benchmark.diffusion.samplers import build_sampler
 from benchmark.enhance import enhance_waveform
@@ -58,7 +58,8 @@ def main():
     valid = load_split(cfg.data, "valid")
     items = [valid[i] for i in range(min(a.val_utterances, len(valid)))]
     samplers = ({"predictive": None} if cfg.model.kind == "predictive"
-                else {k: build_sampler(n, model.sde, **s) for k, (n, s) in SAMPLERS.items()})
+                else {f"the config's sampler (N={cfg.sampler.steps})": sampler_from_config(cfg, model),
+                      **{k: build_sampler(n, model.sde, **s) for k, (n, s) in SAMPLERS.items()}})
     t0 = time.perf_counter()
     rows = []
 
