@@ -61,6 +61,8 @@ def log_cell(tracker, out_dir: Path, cell, table, rows, extra, train_run: str | 
         metrics[key + ".ci95"] = r.ci95
     for split, t in extra["timing"].items():
         metrics[f"{split}.nfe"], metrics[f"{split}.rtf"] = t["nfe"], t["rtf"]
+        if "minutes" in t:
+            metrics[f"{split}.eval_minutes"] = t["minutes"]
     tracker.log_metrics(run, metrics)
     for f in files:
         tracker.log_artifact(run, f)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import time
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -117,6 +118,7 @@ def evaluate_cell(cfg, folder: Path, splits, *, progress=True) -> tuple[pd.DataF
     tables, timing, examples = [], {}, {}
     gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
     for split in splits:
+        began = time.perf_counter()
         data = load_split(cfg.data, split)
         n = len(data) if cfg.eval.max_utterances is None else min(len(data), int(cfg.eval.max_utterances))
         items, nfe, seconds, audio = [], [], 0.0, 0.0
@@ -130,7 +132,8 @@ def evaluate_cell(cfg, folder: Path, splits, *, progress=True) -> tuple[pd.DataF
         table = score_many(items, metrics=list(cfg.eval.metrics), jobs=cfg.eval.jobs)
         table.insert(0, "split", split)
         tables.append(table)
-        timing[split] = {"nfe": float(np.mean(nfe)), "rtf": seconds / max(audio, 1e-9), "utterances": n}
+        timing[split] = {"nfe": float(np.mean(nfe)), "rtf": seconds / max(audio, 1e-9), "utterances": n,
+                         "minutes": (time.perf_counter() - began) / 60}      # enhancing and scoring
         examples[split] = items[: int(cfg.eval.examples)]
     return pd.concat(tables, ignore_index=True), {"timing": timing, "examples": examples}
 

@@ -63,8 +63,14 @@ def help_text() -> str:
 
 
 def _git_commit() -> str:
+    """HEAD of the package's own checkout (not the caller's), `-dirty` when tracked files differ."""
+    here = Path(__file__).resolve().parent
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], cwd=here.parent, timeout=5).returncode
+        return head.stdout.strip() + ("-dirty" if dirty == 1 else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -79,6 +85,11 @@ def _versions() -> dict:
         except PackageNotFoundError:
             out[pkg] = "absent"
     return out
+
+
+def provenance(cfg, commit: str | None = None) -> dict:
+    """What produced a run: the code's commit, package versions and the device (MLflow params)."""
+    return {"git_commit": commit or _git_commit(), "device_name": _device_name(cfg), "versions": _versions()}
 
 
 def _device_name(cfg) -> str:
@@ -122,7 +133,9 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
     results = Path(opts["results"])
     out_dir = results / spec.name
     study = open_study(spec.name, storage_for(opts.get("storage"), out_dir))
-    tracker = Tracker(opts["tracking_uri"], spec.name, results / "mlartifacts")
+    first = next(iter(cells.values()))
+    tracker = Tracker(opts["tracking_uri"], spec.name, results / "mlartifacts",
+                      provenance(first.config, opts.get("git_commit")))
     parent = study.user_attrs.get("mlflow_parent")
     progress = not opts.get("quiet")
     while (trial := next_cell(study)) is not None:
@@ -154,6 +167,21 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
             if opts.get("fail_fast"):
                 raise
     del optuna
+
+
+def _watch(procs, study, cells, quiet: bool, every: float = 10.0) -> None:
+    """Wait for the workers; meanwhile one bar of finished cells (theirs are quiet)."""
+    from tqdm import tqdm
+
+    hashes = {c.hash for c in cells}
+    with tqdm(total=len(cells), desc="cells", unit="cell", disable=quiet, mininterval=0) as bar:
+        while any(p.is_alive() for p in procs):
+            for p in procs:
+                p.join(timeout=every / len(procs))
+            states = cell_states(study)
+            bar.n = sum(states.get(h) == "COMPLETE" for h in hashes)
+            bar.set_postfix(running=sum(states.get(h) == "RUNNING" for h in hashes), refresh=False)
+            bar.refresh()
 
 
 def _summary_line(cell, rows, timing) -> None:
@@ -191,10 +219,12 @@ def main(argv: list[str] | None = None) -> int:
 
     uri = args.tracking_uri or default_uri(results)
     # Stores are created here, once, before any worker opens them (the fresh-SQLite race).
-    tracker = Tracker(uri, spec.name, results / "mlartifacts")
+    origin = provenance(cells[0].config)
+    tracker = Tracker(uri, spec.name, results / "mlartifacts", origin)
     study = open_study(spec.name, storage_for(args.storage, out_dir))
-    meta = {"study": spec.name, "data": cells[0].config.data.name, "git_commit": _git_commit(), "package_versions": _versions(),
-            "device": _device_name(cells[0].config), "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    meta = {"study": spec.name, "data": cells[0].config.data.name, "git_commit": origin["git_commit"],
+            "package_versions": origin["versions"], "device": origin["device_name"],
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": "python -m benchmark.run " + " ".join(sys.argv[1:] if argv is None else argv),
             "tracking_uri": uri}
     parent = study.user_attrs.get("mlflow_parent") or tracker.get_or_create_run(
@@ -207,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"study {spec.name}: {len(cells)} cells — {counts['done']} done, {counts['queued']} queued, "
           f"{counts['waiting'] + counts['running']} already pending, {counts['gave_up']} failed too often")
     opts = {"results": str(results), "storage": args.storage, "tracking_uri": uri, "quiet": args.quiet,
-            "fail_fast": args.fail_fast}
+            "fail_fast": args.fail_fast, "git_commit": origin["git_commit"]}
     if args.jobs <= 1:
         work(spec.name, items, opts)
     else:
@@ -217,8 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                  for _ in range(args.jobs)]
         for p in procs:
             p.start()
-        for p in procs:
-            p.join()
+        _watch(procs, study, cells, quiet=args.quiet)
     states = cell_states(study)
     done = sum(states.get(c.hash) == "COMPLETE" for c in cells)
     tracker.log_metrics(parent, {"cells_done": done})

@@ -37,8 +37,13 @@ def flatten(d: dict, prefix: str = "") -> dict:
 
 
 class Tracker:
-    def __init__(self, uri: str, experiment: str, artifact_root: Path | None = None):
+    """`provenance` (git commit, package versions, device) goes into the params of every run this
+    tracker starts, so a run read on its own, out of its study, still says what produced it."""
+
+    def __init__(self, uri: str, experiment: str, artifact_root: Path | None = None,
+                 provenance: dict | None = None):
         self.uri = uri
+        self.provenance = dict(provenance or {})
         self.client = MlflowClient(tracking_uri=uri)
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
@@ -62,7 +67,12 @@ class Tracker:
         all_tags = {**tags, "mlflow.runName": name}
         if parent:
             all_tags["mlflow.parentRunId"] = parent
-        return self.client.create_run(self.experiment_id, tags=all_tags, run_name=name).info.run_id
+        if self.provenance.get("git_commit"):
+            all_tags["mlflow.source.git.commit"] = self.provenance["git_commit"]   # shown by `mlflow ui`
+        run_id = self.client.create_run(self.experiment_id, tags=all_tags, run_name=name).info.run_id
+        if self.provenance:
+            self.log_params(run_id, self.provenance)
+        return run_id
 
     def log_params(self, run_id: str, params: dict) -> None:
         flat = flatten(params)

@@ -83,6 +83,12 @@ def test_mlflow_holds_study_training_and_cell_runs(smoke):
     assert {"config.yaml", "per_utterance.csv", "examples"} <= names
     assert any(a.path.endswith(".png") for a in client.list_artifacts(cell.info.run_id, "examples"))
     assert any(a.path == "model.pt" for a in client.list_artifacts(train.info.run_id))
+    assert cell.data.metrics["test.eval_minutes"] > 0
+    import torch
+    for run in (train, cell, by_role["study"][0]):          # each run says what produced it
+        params = run.data.params
+        assert params["versions.torch"] == torch.__version__ and params["device_name"].startswith("cpu")
+        assert len(params["git_commit"].removesuffix("-dirty")) == 40 or params["git_commit"] == "unknown"
 
 
 def test_a_run_killed_mid_cell_is_finished_by_the_next(tmp_path, tiny):
@@ -130,3 +136,21 @@ def test_enhance_takes_an_mlflow_run_id(smoke, tmp_path, monkeypatch):
     rc = enhance.main([f"model={run.info.run_id}", f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}",
                        "sampler.steps=1"])
     assert rc == 0 and len(sf.read(tmp_path / "out" / "a.wav")[0]) == 20000
+
+
+def test_two_jobs_share_the_queue_without_duplicates(tmp_path, tiny):
+    """--jobs 2: every cell runs once (no GridSampler-style repeat), the shared model trains once."""
+    results = tmp_path / "results"
+    out = _run(results, tiny, "--jobs", "2")
+    assert "5/5 cells done" in out.stdout, out.stdout + out.stderr
+    cells = pd.read_csv(results / "smoke" / "cells.csv", dtype={"cell": str})
+    assert cells["cell"].nunique() == 5 and len(cells) == 5 * 2 * 3 * 3   # cells × splits × metrics × which
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(results / "smoke" / "optuna.journal")))
+    trials = [t for t in optuna.load_study(study_name="smoke", storage=storage).get_trials() if "cell" in t.user_attrs]
+    assert sorted(t.state.name for t in trials) == ["COMPLETE"] * 5
+    assert len({t.user_attrs["pid"] for t in trials}) == 2           # both workers took cells
+    trained = [json.loads(p.read_text()) for p in (results / "models").glob("*/done.json")]
+    assert len(trained) == 2 and all(t["resumed_from"] == 0 for t in trained)

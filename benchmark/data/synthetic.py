@@ -12,6 +12,7 @@ whatever the number of worker processes or their scheduling.
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import io
 import json
@@ -210,13 +211,26 @@ def build(cfg: dict, target: Path) -> None:
 
 
 def ensure(cfg: dict) -> Path:
-    """The dataset folder for these settings, made first if absent."""
+    """The dataset folder for these settings, made first if absent.
+
+    A lock beside the folder makes parallel workers (`--jobs`, or machines sharing one cache) wait
+    for one build instead of each making its own copy of the same files on the same cores.
+    """
     target = dataset_dir(cfg)
-    if not (target / "settings.json").is_file():
-        if target.exists():
-            raise RuntimeError(f"{target}: an incomplete dataset folder (no settings.json); "
-                               "delete it and run again")
-        build(cfg, target)
+    if (target / "settings.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"Waiting for another process to finish making {target}", file=sys.stderr, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "settings.json").is_file():
+            if target.exists():
+                raise RuntimeError(f"{target}: an incomplete dataset folder (no settings.json); "
+                                   "delete it and run again")
+            build(cfg, target)
     return target
 
 

@@ -96,3 +96,22 @@ def test_bad_split_or_empty_split_is_refused(tmp_path):
         load_split(cfg, "training")
     with pytest.raises(ValueError, match="sizes.test is 0"):
         load_split(cfg, "test")
+
+
+def test_parallel_workers_wait_for_one_build(tmp_path):
+    """Two processes asking for the same missing dataset (`--jobs 2`) build it once, not twice."""
+    import subprocess
+    import sys
+
+    cfg = {"name": "synthetic", "cache_dir": str(tmp_path), "workers": 1,
+           "sizes": {"train": 20, "valid": 1, "test": 1, "test_mismatched": 1}}
+    code = ("import sys; from benchmark.data import load_split; "
+            f"print(load_split({cfg!r}, 'train').description)")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert outs[0][0] == outs[1][0]                                 # the same folder
+    logs = outs[0][1] + outs[1][1]
+    assert logs.count("Making the embedded dataset") == 1, logs
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
