@@ -28,6 +28,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
@@ -184,6 +185,15 @@ def _watch(procs, study, cells, quiet: bool, every: float = 10.0) -> None:
             bar.refresh()
 
 
+def _past_runs(path: Path) -> list[dict]:
+    """The invocations recorded by earlier runs of this study (empty if none or unreadable)."""
+    try:
+        runs = json.loads(path.read_text()).get("runs", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return runs if isinstance(runs, list) else []
+
+
 def _summary_line(cell, rows, timing) -> None:
     out = rows[(rows.which == "output")].set_index(["split", "metric"])["mean"]
     split = next(iter(timing))
@@ -232,7 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     study.set_user_attr("mlflow_parent", parent)
     tracker.log_params(parent, {"study": spec.name, "claim": str(spec.claim).strip(), "cells": len(cells)})
     tracker.set_tags(parent, {"git_commit": meta["git_commit"]})
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+    meta_path = out_dir / "meta.json"
+    meta["runs"] = _past_runs(meta_path) + [{k: meta[k] for k in ("started_at", "command", "git_commit")}]
+    meta_path.write_text(json.dumps(meta, indent=1))
+    began = time.monotonic()
     counts = enqueue(study, cells, args.max_retries)
     print(f"study {spec.name}: {len(cells)} cells — {counts['done']} done, {counts['queued']} queued, "
           f"{counts['waiting'] + counts['running']} already pending, {counts['gave_up']} failed too often")
@@ -251,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     states = cell_states(study)
     done = sum(states.get(c.hash) == "COMPLETE" for c in cells)
     tracker.log_metrics(parent, {"cells_done": done})
+    # Each invocation's wall-clock, so a resumed study's total cost stays on record.
+    meta["runs"][-1].update(finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                            minutes=round((time.monotonic() - began) / 60, 1), cells_done=done)
+    meta["wall_minutes"] = round(sum(r.get("minutes", 0) for r in meta["runs"]), 1)
+    meta_path.write_text(json.dumps(meta, indent=1))
     print(f"study {spec.name}: {done}/{len(cells)} cells done; results in {out_dir / 'cells.csv'}")
     if not args.no_report and done:
         try:

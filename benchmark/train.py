@@ -246,6 +246,7 @@ def fit(model, frontend: Frontend, train_set, settings: TrainerSettings, out_dir
                     rate = (step - resumed_from) / max(time.perf_counter() - t0, 1e-9)
                     bar.set_postfix(loss=f"{last_loss:.4f}", steps_s=f"{rate:.2f}")
                     jlog.write(json.dumps({"step": step, "loss": last_loss, "lr": lr}) + "\n")
+                    jlog.flush()                # readable while training, and kept if the process is killed
                     if log:
                         log({"train_loss": last_loss, "lr": lr}, step)
                 bar.update(1)

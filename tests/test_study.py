@@ -46,6 +46,9 @@ def test_every_cell_is_trained_once_evaluated_and_reported(smoke):
     assert len(list((results / "models").iterdir())) == 2
     assert (results.parent / "reports" / "smoke.html").is_file()
     assert first.stdout.count("cell ") >= 5                        # a one-line summary per cell
+    meta = json.loads((results / "smoke" / "meta.json").read_text())
+    assert meta["runs"][0]["cells_done"] == 5 and meta["wall_minutes"] == meta["runs"][0]["minutes"]
+    assert f"{meta['wall_minutes']} min over 1 invocation" in (results.parent / "reports" / "smoke.html").read_text()
 
 
 def test_second_run_redoes_nothing(smoke, tiny):
@@ -54,6 +57,8 @@ def test_second_run_redoes_nothing(smoke, tiny):
     before = (results / "smoke" / "cells.csv").read_text()
     again = _run(results, tiny)
     assert "5 done, 0 queued" in again.stdout
+    runs = json.loads((results / "smoke" / "meta.json").read_text())["runs"]
+    assert len(runs) == 2 and runs[0]["cells_done"] == runs[1]["cells_done"] == 5
     assert {p: p.stat().st_mtime for p in (results / "models").glob("*/done.json")} == done
     assert (results / "smoke" / "cells.csv").read_text() == before
 

@@ -1,4 +1,5 @@
-"""Build reports/<study>.html from studies/<study>.yaml and results/<study>/{cells.csv,meta.json}.
+"""Build reports/<study>.html from studies/<study>.yaml and results/<study>/{cells.csv,meta.json},
+with paired differences from the cells' per-utterance scores (paired.py).
 
 The page is one file: CSS inline, figures as base64 PNG, no script and no external resource, so
 it opens offline and can be mailed or archived as is.
@@ -6,7 +7,6 @@ it opens offline and can be mailed or archived as is.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import os
 from datetime import datetime, timezone
@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from benchmark.report import claims, plots, tables
+from benchmark.report import claims, paired, plots, tables
 from benchmark.report.load import Study, data_name, load_cells, load_meta, load_study, ReportError
 
 TEMPLATE = "template.html.j2"
@@ -65,12 +65,11 @@ def _nfe_hue_axis(summary: pd.DataFrame, axes: list[str]) -> str | None:
 
 
 def _missing_cells(table: pd.DataFrame, study: Study) -> list[str]:
-    """Grid points with no row yet: still running, failed, or left out of the grid by design."""
+    """Grid points with no row yet: still running or failed."""
     cells = table[table["kind"] == "diffusion"].drop_duplicates("cell")
     done = set(map(tuple, cells[list(study.axes)].to_numpy().tolist()))
-    combos = itertools.product(*study.axes.values())
-    return [" · ".join(f"{a}={v}" for a, v in zip(study.axes, combo))
-            for combo in combos if combo not in done]
+    return [" · ".join(f"{a}={v}" for a, v in zip(study.axes, point))
+            for point in tables.grid_points(study) if point not in done]
 
 
 def _number(value, decimals: int = 0) -> str:
@@ -118,7 +117,35 @@ def _pivots(summary: pd.DataFrame, study: Study, metrics: list[str]) -> list[dic
     return out
 
 
-def _split_section(table: pd.DataFrame, split: str, study: Study) -> dict:
+def _paired(pairs: pd.DataFrame | None, study: Study, metrics: list[str]) -> list[dict]:
+    """Per axis: each value − the reference value, context by context, per metric."""
+    if pairs is None or pairs.empty:
+        return []
+    out = []
+    for axis in study.axes:
+        rows = []
+        part = pairs[pairs["axis"] == axis]
+        for (value, reference, context), group in part.groupby(["value", "reference", "context"],
+                                                               sort=False):
+            by_metric = group.set_index("metric")
+            scores = []
+            for m in metrics:
+                if m not in by_metric.index:
+                    scores.append({"text": "", "sign": ""})
+                    continue
+                mean, ci = float(by_metric.at[m, "mean"]), float(by_metric.at[m, "ci95"])
+                sign = ("up" if mean - ci > 0 else "down" if mean + ci < 0 else "") if math.isfinite(ci) else ""
+                scores.append({"text": tables.fmt(mean, m, signed=True)
+                               + (f" ± {tables.fmt(ci, m)}" if math.isfinite(ci) else ""), "sign": sign})
+            rows.append({"value": value, "reference": reference, "context": context or "—",
+                         "n": _number(float(group["n"].max())), "scores": scores})
+        if rows:
+            out.append({"axis": axis, "rows": rows})
+    return out
+
+
+def _split_section(table: pd.DataFrame, split: str, study: Study,
+                   pairs: pd.DataFrame | None = None) -> dict:
     metrics = tables.report_metrics(table[table["split"] == split], study.primary_metric)
     primary = study.primary_metric if study.primary_metric in metrics else (metrics or [None])[0]
     axes = list(study.axes)
@@ -126,7 +153,7 @@ def _split_section(table: pd.DataFrame, split: str, study: Study) -> dict:
     section = {"split": split, "metrics": [tables.metric_name(m) for m in metrics],
                "primary": tables.metric_name(primary) if primary else None,
                "n_cells": int((summary["kind"] != "input").sum()), "figures": [],
-               "claims": [], "rows": [], "pivots": [], "references": []}
+               "claims": [], "rows": [], "pivots": [], "paired": [], "references": []}
     if primary is None:
         return section
     reference = tables.noisy_reference(table, split, primary)
@@ -134,7 +161,9 @@ def _split_section(table: pd.DataFrame, split: str, study: Study) -> dict:
         table, split, m)[0], m)) for m in metrics]
     section["rows"] = _main_rows(summary, study, metrics)
     section["pivots"] = _pivots(summary, study, metrics)
-    section["claims"] = claims.claim_check(summary, study, reference, primary)
+    split_pairs = pairs[pairs["split"] == split] if pairs is not None else None
+    section["paired"] = _paired(split_pairs, study, metrics)
+    section["claims"] = claims.claim_check(summary, study, reference, primary, split_pairs)
     name = tables.metric_name(primary)
     figures = [(plots.cell_plot(summary, primary, reference),
                 f"{name} per cell, 95% CI; dashed: the noisy input (band: its CI).")]
@@ -168,8 +197,9 @@ def _cells_appendix(table: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = None) -> str:
-    """The report's HTML for an already loaded study, table and meta."""
+def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = None,
+           pairs: pd.DataFrame | None = None) -> str:
+    """The report's HTML for an already loaded study, table, meta and paired differences."""
     data = data_name(study, meta)
     cells = table[table["kind"] != "input"]
     diffusion = table[table["kind"] == "diffusion"]["cell"].nunique()
@@ -180,11 +210,11 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
         "data_description": DATA_DESCRIPTIONS.get(data, f"data set '{data}'"),
         "is_vbdmd": data == "vbdmd", "references": REFERENCES,
         "n_cells": cells["cell"].nunique(), "n_diffusion": diffusion,
-        "grid_size": tables.grid_size(study.axes), "missing": missing[:MISSING_SHOWN],
+        "grid_size": len(tables.grid_points(study)), "missing": missing[:MISSING_SHOWN],
         "n_missing": len(missing),
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "last_finished": finished[-1] if finished else None,
-        "sections": [_split_section(table, s, study) for s in tables.split_order(table)],
+        "sections": [_split_section(table, s, study, pairs) for s in tables.split_order(table)],
         "appendix": _cells_appendix(table),
         "source": source,
         "source_sha": (hashlib.sha256(source.read_bytes()).hexdigest()[:12]
@@ -205,7 +235,8 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
     source = results_dir / study_name / "cells.csv"
     table = load_cells(source, study)
     meta = load_meta(results_dir / study_name / "meta.json")
-    html = render(study, table, meta, source)
+    pairs = paired.load_or_compute(results_dir / study_name, study, table)
+    html = render(study, table, meta, source, pairs)
     reports_dir.mkdir(parents=True, exist_ok=True)
     path = reports_dir / f"{study_name}.html"
     # Write then rename, so a reader never opens a half-written page while a study is running.

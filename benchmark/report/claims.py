@@ -85,7 +85,10 @@ def spread_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | No
     preconditioning and loss weighting."""
     spreads = {}
     for axis, order in study.axes.items():
-        means = axis_pivot(summary, axis, order, [metric])[metric].dropna()
+        # Only the grid's own values: an `extra` cell's label (a bridge's "built in" drift) is not
+        # a setting of that axis and would lend it the spread of another axis.
+        pivot = axis_pivot(summary, axis, order, [metric])
+        means = pivot[pivot["value"].isin(order)][metric].dropna()
         if len(means) >= 2:
             spreads[axis] = float(means.max() - means.min())
     if len(spreads) < 2:
@@ -115,32 +118,67 @@ def spread_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | No
                  "here.", "SDE not largest", "neutral")
 
 
-def drift_claim(summary: pd.DataFrame, axis: str, order: list[str], metric: str) -> Claim | None:
-    """With vs without the drift toward y (the progressive transformation)."""
-    pivot = axis_pivot(summary, axis, order, [metric]).dropna(subset=[metric])
-    without = pivot[pivot["value"].map(lambda v: bool(WITHOUT.search(v)))]
-    with_ = pivot[~pivot.index.isin(without.index)]
-    if len(without) != 1 or len(with_) != 1:
+def _drift_contexts(summary: pd.DataFrame, axes: list[str], axis: str, metric: str,
+                    pairs: pd.DataFrame | None) -> tuple[list[tuple[str, float, float]], bool]:
+    """(context, with − without, CI) wherever a context has both; paired when `pairs` has them,
+    else from the two cells' own CIs (√(ci₁² + ci₂²), wider than the paired one)."""
+    out = []
+    if pairs is not None and len(pairs):
+        for r in pairs[(pairs["axis"] == axis) & (pairs["metric"] == metric)].itertuples():
+            value_off, reference_off = bool(WITHOUT.search(r.value)), bool(WITHOUT.search(r.reference))
+            if value_off != reference_off:            # pairs.csv holds value − reference
+                out.append((r.context, -r.mean if value_off else r.mean, r.ci95))
+        if out:
+            return out, True
+    cells = summary[(summary["kind"] == "diffusion") & (summary[axis] != "")
+                    & summary[metric].notna()]
+    others = [a for a in axes if a != axis]
+    groups = cells.groupby(others, sort=False) if others else [((), cells)]
+    for key, group in groups:
+        off = group[group[axis].map(lambda v: bool(WITHOUT.search(v)))]
+        on = group[~group.index.isin(off.index)]
+        if len(off) == 1 and len(on) == 1:
+            key = key if isinstance(key, tuple) else (key,)
+            context = " · ".join(f"{a}={v}" for a, v in zip(others, key))
+            a, b = on.iloc[0], off.iloc[0]
+            ci = math.hypot(a[f"{metric}_ci"], b[f"{metric}_ci"])
+            out.append((context, a[metric] - b[metric], ci))
+    return out, False
+
+
+def drift_claim(summary: pd.DataFrame, axis: str, metric: str,
+                pairs: pd.DataFrame | None = None, axes: list[str] | None = None) -> Claim | None:
+    """With vs without the drift toward y (the progressive transformation), within each context
+    (each SDE): the paper's claim is that the drift is not what makes these systems work."""
+    axes = axes or [axis]
+    found, paired = _drift_contexts(summary, axes, axis, metric, pairs)
+    if not found:
         return None
-    a, b = with_.iloc[0], without.iloc[0]
-    diff = a[metric] - b[metric]
-    text = (f"With the drift ({a['value']}): {metric_name(metric)} "
-            f"{_pm(a[metric], a[f'{metric}_ci'], metric)}; without ({b['value']}): "
-            f"{_pm(b[metric], b[f'{metric}_ci'], metric)}; difference {fmt(diff, metric, True)}. ")
-    apart = overlap(a[metric], a[f"{metric}_ci"], b[metric], b[f"{metric}_ci"])
-    if apart is None:
-        return Claim("progressive transformation", text + "A CI is unknown, so this cannot be "
-                     "judged.", "CI unknown", "neutral")
-    if apart:
-        return Claim("progressive transformation", text + "The CIs overlap: these data do not "
+    topic = "progressive transformation"
+    how = ("paired over the same utterances" if paired
+           else "unpaired: CIs of the two cells combined")
+    parts = [f"{ctx + ' ' if ctx else ''}{fmt(d, metric, True)}"
+             + (f" ± {fmt(ci, metric)}" if _finite(ci) else "") for ctx, d, ci in found]
+    text = f"With − without the drift, {metric_name(metric)} ({how}): {'; '.join(parts)}. "
+    known = [(d, ci) for _, d, ci in found if _finite(d) and _finite(ci)]
+    if not known:
+        return Claim(topic, text + "No CI is known, so this cannot be judged.", "CI unknown",
+                     "neutral")
+    helps = sum(d - ci > 0 for d, ci in known)
+    hurts = sum(d + ci < 0 for d, ci in known)
+    n = len(known)
+    counts = (f"The drift helps beyond the CI in {helps} of {n}"
+              + (f"; without the drift is better beyond the CI in {hurts} of {n}" if hurts else "")
+              + ". ")
+    if helps == 0:
+        return Claim(topic, text + counts + "These data do not "
                      "attribute performance to the progressive transformation, consistent with "
                      "the paper.", "consistent with the paper", "good")
-    if diff > 0:
-        return Claim("progressive transformation", text + "The drift helps beyond the CIs, "
-                     "unlike the paper's claim.", "contradicts the paper", "bad")
-    return Claim("progressive transformation", text + "Without the drift is better beyond the "
-                 "CIs, so performance is not owed to the transformation, consistent with the "
-                 "paper.", "consistent with the paper", "good")
+    if helps == n:
+        return Claim(topic, text + counts + "The drift helps everywhere, unlike the paper's "
+                     "claim.", "contradicts the paper", "bad")
+    return Claim(topic, text + counts + "The gain from the drift is not systematic.", "mixed",
+                 "neutral")
 
 
 def _best(cells: pd.DataFrame, metric: str) -> pd.Series | None:
@@ -217,6 +255,8 @@ def headline_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | 
     if base is None or not _finite(base.get("nfe")):
         return None
     others = diffusion[~is_base & (diffusion["nfe"] < base["nfe"])]
+    if others.empty:
+        return None         # no cheaper cell in this study (an ablation at one NFE): no headline
     best = _best(others, metric)
     name = metric_name(metric)
     if best is None:
@@ -244,13 +284,15 @@ def headline_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | 
 
 
 def claim_check(summary: pd.DataFrame, study: Study, reference: tuple[float, float],
-                metric: str) -> list[Claim]:
+                metric: str, pairs: pd.DataFrame | None = None) -> list[Claim]:
+    """`pairs`: this split's rows of pairs.csv (paired differences), when there are any."""
     claims = []
     for axis, order in study.axes.items():
         if DRIFT_AXES.search(axis):
-            found = drift_claim(summary, axis, order, metric)
+            found = drift_claim(summary, axis, metric, pairs, list(study.axes))
             if found:
                 claims.append(found)
+                continue            # "best drift" would rank a third value (a bridge's) as well
         claims.append(axis_claim(summary, axis, order, metric))
     extra = [spread_claim(summary, study, metric), headline_claim(summary, study, metric),
              versus_input(summary, reference, metric), versus_predictive(summary, metric)]

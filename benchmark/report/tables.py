@@ -4,6 +4,7 @@ Every metric here is higher-is-better (PESQ, (E)STOI, SI-SDR/SIR/SAR), so "best"
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -137,5 +138,16 @@ def best_flags(values: pd.Series) -> pd.Series:
     return values == values.max()
 
 
-def grid_size(axes: dict[str, list[str]]) -> int:
-    return int(np.prod([len(values) for values in axes.values()]))
+def grid_points(study) -> list[tuple[str, ...]]:
+    """The study's diffusion cells as tuples of axis values: the product of the axes minus its
+    `exclude` entries, plus its `extra` cells (which carry their own labels)."""
+    raw = study.raw or {}
+    axes = list(study.axes)
+    excludes = [{str(a): str(v) for a, v in e.items()} for e in raw.get("exclude") or []]
+    points = [combo for combo in itertools.product(*study.axes.values())
+              if not any(all(dict(zip(axes, combo)).get(a) == v for a, v in e.items())
+                         for e in excludes)]
+    for extra in raw.get("extra") or []:
+        labels = extra.get("axes") or {}
+        points.append(tuple(str(labels.get(a, "")) for a in axes))
+    return points

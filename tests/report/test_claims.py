@@ -44,21 +44,44 @@ def test_axis_claim_separated_only_when_cis_do_not_overlap():
 
 
 def test_drift_claim_follows_the_data():
-    order = ["with (γ=1.5)", "without (γ=0)"]
     cells = summary(("diffusion", ["with (γ=1.5)"], 1.50, 0.05, 0, 0, 16),
                     ("diffusion", ["without (γ=0)"], 1.49, 0.05, 0, 0, 16), axes=("drift",))
-    same = drift_claim(cells, "drift", order, M)
-    assert same.verdict == "consistent with the paper" and "+0.01" in same.text
+    same = drift_claim(cells, "drift", M)
+    assert same.verdict == "consistent with the paper" and "+0.01 ± 0.07" in same.text
+    assert "unpaired" in same.text
     cells.loc[0, M] = 1.90
-    helps = drift_claim(cells, "drift", order, M)
+    helps = drift_claim(cells, "drift", M)
     assert helps.verdict == "contradicts the paper" and "+0.41" in helps.text
     cells.loc[0, M] = 1.10
-    hurts = drift_claim(cells, "drift", order, M)
+    hurts = drift_claim(cells, "drift", M)
     assert hurts.verdict == "consistent with the paper"
-    assert "Without the drift is better" in hurts.text
+    assert "without the drift is better beyond the CI in 1 of 1" in hurts.text
     three = summary(("diffusion", ["a"], 1.5, 0.05, 0, 0, 16),
                     ("diffusion", ["b"], 1.5, 0.05, 0, 0, 16), axes=("drift",))
-    assert drift_claim(three, "drift", ["a", "b"], M) is None     # neither reads as 'without'
+    assert drift_claim(three, "drift", M) is None     # neither reads as 'without'
+
+
+def test_drift_is_compared_within_each_sde_and_a_bridge_is_left_out():
+    axes = ("sde", "drift")
+    cells = summary(("diffusion", ["ouve", "with"], 1.60, 0.05, 0, 0, 5),
+                    ("diffusion", ["ouve", "without"], 1.40, 0.05, 0, 0, 5),
+                    ("diffusion", ["ouvp", "with"], 1.50, 0.05, 0, 0, 5),
+                    ("diffusion", ["ouvp", "without"], 1.52, 0.05, 0, 0, 5),
+                    ("diffusion", ["bbed", "built in"], 1.90, 0.05, 0, 0, 5), axes=axes)
+    claim = drift_claim(cells, "drift", M, axes=list(axes))
+    assert claim.verdict == "mixed" and "helps beyond the CI in 1 of 2" in claim.text
+    assert "sde=ouve +0.20" in claim.text and "sde=ouvp -0.02" in claim.text and "bbed" not in claim.text
+    s = study(sde=["ouve", "ouvp"], drift=["with", "without"])
+    verdicts = {c.topic: c.verdict for c in claim_check(cells, s, (1.3, 0.05), M)}
+    assert verdicts["progressive transformation"] == "mixed"
+    assert "drift" not in verdicts                         # no "best drift: built in"
+    # Paired differences (value − reference, reference `with`) replace the unpaired estimate.
+    pairs = pd.DataFrame({"axis": "drift", "value": "without", "reference": "with",
+                          "context": ["sde=ouve", "sde=ouvp"], "metric": M,
+                          "mean": [-0.20, 0.02], "ci95": [0.01, 0.01]})
+    paired = drift_claim(cells, "drift", M, pairs, list(axes))
+    assert "paired over the same utterances" in paired.text and "sde=ouvp -0.02 ± 0.01" in paired.text
+    assert "without the drift is better beyond the CI in 1 of 2" in paired.text
 
 
 def test_spread_claim_checks_sde_against_preconditioning():
@@ -75,6 +98,10 @@ def test_spread_claim_checks_sde_against_preconditioning():
                            sde=cells["preconditioning"].map({"edm": "ouve", "richter": "ouvp"}))
     assert spread_claim(flipped, s, M).verdict == "differs from the paper"
     assert spread_claim(cells, study(sde=["ouve", "ouvp"]), M) is None
+    # A value outside the study's order (an `extra` cell's label) does not count toward a spread.
+    bridge = pd.concat([cells, summary(("diffusion", ["ouve", "built in"], 3.0, 0.02, 0, 0, 16),
+                                       axes=axes).assign(cell="bridge")])
+    assert spread_claim(bridge, s, M).verdict == "consistent with the paper"
 
 
 def test_best_cell_against_input_and_predictive():
@@ -104,6 +131,8 @@ def test_headline_compares_fewer_nfe_with_sgmse():
     cells.loc[1, M] = 1.52
     assert headline_claim(cells, s, M).verdict == "matches"
     assert headline_claim(cells[cells.index != 0], s, M) is None
+    same_nfe = cells.assign(nfe=16.0)                      # an ablation at one NFE has no headline
+    assert headline_claim(same_nfe, s, M) is None
 
 
 def test_claim_check_survives_a_single_cell_and_nan():

@@ -1,0 +1,88 @@
+"""Paired differences between cells that differ in one axis value (paired.py, pairs.csv)."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.report import build_report, paired
+from benchmark.report.load import load_cells, load_study
+from benchmark.report.tables import grid_points
+
+from .conftest import STUDY
+
+N = 50
+EFFECT = {"ouve": 0.0, "ouvp": 0.1, "oucosine": 0.2}       # the sde's true effect on every score
+
+
+def _write_scores(dirs, rng=np.random.default_rng(0)):
+    """Per-utterance files for the fixture's diffusion cells: a shared per-utterance level (what
+    pairing removes), the sde's effect, and a little noise of the cell's own."""
+    study = load_study(dirs.studies / f"{STUDY}.yaml")
+    table = load_cells(dirs.cells, study)
+    cells = table[table["kind"] == "diffusion"].drop_duplicates("cell")
+    level = rng.normal(0, 1.0, N)
+    for _, cell in cells.iterrows():
+        rows = [pd.DataFrame({"split": split, "name": [f"u{i}" for i in range(N)], "metric": metric,
+                              "input": level, "output": level + EFFECT[cell["sde"]]
+                              + rng.normal(0, 0.02, N)})
+                for split in ("test", "test_mismatched") for metric in ("pesq_wb", "estoi")]
+        folder = dirs.results / STUDY / "cells" / cell["cell"]
+        folder.mkdir(parents=True)
+        pd.concat(rows).to_csv(folder / "per_utterance.csv", index=False)
+    return study, table, cells
+
+
+def test_each_value_is_paired_with_the_reference_in_each_context(dirs):
+    study, table, cells = _write_scores(dirs)
+    pairs = paired.compute(table, study, dirs.results / STUDY / "cells")
+    # sde: 2 values × 3 sampler contexts; sampler: 2 values × 3 sde contexts; × 2 splits × 2 metrics
+    assert len(pairs) == (6 + 6) * 2 * 2
+    sde = pairs[(pairs["axis"] == "sde") & (pairs["split"] == "test") & (pairs["metric"] == "pesq_wb")]
+    assert set(sde["reference"]) == {"ouve"} and set(sde["value"]) == {"ouvp", "oucosine"}
+    row = sde[(sde["value"] == "oucosine") & (sde["context"] == "sampler=heun N=8")].iloc[0]
+    a, b = (pd.read_csv(dirs.results / STUDY / "cells" / h / "per_utterance.csv")
+            .query("split == 'test' and metric == 'pesq_wb'")["output"].to_numpy()
+            for h in (row["cell"], row["reference_cell"]))
+    assert row["mean"] == pytest.approx(np.mean(a - b)) and row["n"] == N
+    assert row["mean"] == pytest.approx(0.2, abs=0.02)
+    # Pairing removes the shared per-utterance level: far tighter than the cells' own CIs combined.
+    unpaired = 1.96 * math.hypot(a.std(ddof=1), b.std(ddof=1)) / math.sqrt(N)
+    assert row["ci95"] < unpaired / 10
+    sampler = pairs[pairs["axis"] == "sampler"]
+    assert sampler["mean"].abs().max() < 0.05                 # the sampler has no effect here
+
+
+def test_pairs_need_both_cells_scores(dirs):
+    study, table, cells = _write_scores(dirs)
+    root = dirs.results / STUDY / "cells"
+    reference = cells[(cells["sde"] == "ouve") & (cells["sampler"] == "pc N=30")]["cell"].iloc[0]
+    (root / reference / "per_utterance.csv").unlink()
+    pairs = paired.compute(table, study, root)
+    assert reference not in set(pairs["reference_cell"]) | set(pairs["cell"])
+    assert len(pairs) == (4 + 4) * 2 * 2            # it was the reference in one context of each axis
+    for folder in root.iterdir():
+        (folder / "per_utterance.csv").unlink(missing_ok=True)
+    assert paired.compute(table, study, root) is None
+
+
+def test_report_keeps_pairs_csv_and_reads_it_back_without_the_scores(dirs):
+    _write_scores(dirs)
+    html = build_report(*dirs.args()).read_text()
+    kept = dirs.results / STUDY / "pairs.csv"
+    assert kept.is_file() and "Paired differences" in html and "+0.20 ± " in html
+    for folder in (dirs.results / STUDY / "cells").iterdir():
+        (folder / "per_utterance.csv").unlink()
+    again = build_report(*dirs.args()).read_text()
+    assert "+0.20 ± " in again and pd.read_csv(kept).shape[0] == 48
+    kept.unlink()
+    assert "Paired differences" not in build_report(*dirs.args()).read_text()
+
+
+def test_grid_points_drop_excluded_cells_and_add_extra_ones(dirs):
+    study = load_study(dirs.studies / f"{STUDY}.yaml")
+    assert len(grid_points(study)) == 9
+    study.raw["exclude"] = [{"sde": "ouve", "sampler": "pc N=30"}]
+    study.raw["extra"] = [{"axes": {"sde": "bbed", "sampler": "heun N=8"}, "overrides": ["sde=bbed"]}]
+    points = grid_points(study)
+    assert len(points) == 9 and ("ouve", "pc N=30") not in points and points[-1] == ("bbed", "heun N=8")
