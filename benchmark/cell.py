@@ -40,6 +40,20 @@ def locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def training_elsewhere(folder: Path) -> bool:
+    """Whether another process holds the model folder's lock (is training it) at this moment."""
+    lock = folder / ".lock"
+    if not lock.is_file() or (folder / "done.json").is_file():
+        return False
+    with open(lock) as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
+
+
 def _finished(folder: Path) -> dict | None:
     done = folder / "done.json"
     return json.loads(done.read_text()) if done.is_file() else None

@@ -125,7 +125,7 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
     import optuna
     from optuna.trial import TrialState
 
-    from .cell import append_rows, cell_rows, ensure_model, evaluate_cell
+    from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, training_elsewhere
     from .artifacts import log_cell
     from .tracking import Tracker
 
@@ -139,7 +139,8 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
                       provenance(first.config, opts.get("git_commit")))
     parent = study.user_attrs.get("mlflow_parent")
     progress = not opts.get("quiet")
-    while (trial := next_cell(study)) is not None:
+    busy = lambda training_hash: training_elsewhere(results / "models" / training_hash)  # noqa: E731
+    while (trial := next_cell(study, busy)) is not None:
         cell = cells.get(trial.user_attrs["cell"])
         if cell is None:
             study.tell(trial, state=TrialState.FAIL)     # queued by another version of the study file
@@ -147,6 +148,9 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
         if opts.get("threads"):
             cell.config.trainer.threads = int(opts["threads"])
         try:
+            trained = (results / "models" / cell.training_hash / "done.json").is_file()
+            print(f"cell {cell.hash} [{cell.label}]: {'reusing' if trained else 'training'} model "
+                  f"{cell.training_hash}, then enhancing and scoring", flush=True)
             folder, info, train_run = ensure_model(cell.config, results / "models", tracker=tracker,
                                                    parent_run=parent, progress=progress)
             table, extra = evaluate_cell(cell.config, folder, eval_splits(cell.config.data, cell.config.eval.splits), progress=progress)
@@ -157,7 +161,8 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
             score = rows[(rows.metric == primary) & (rows.which == "output")]["mean"]
             value = float(score.iloc[0]) if len(score) and score.iloc[0] == score.iloc[0] else 0.0
             study.tell(trial, value)
-            _summary_line(cell, rows, extra["timing"])
+            states = cell_states(study)
+            _summary_line(cell, rows, extra["timing"], sum(states.get(h) == "COMPLETE" for h in cells), len(cells))
         except KeyboardInterrupt:
             study.tell(trial, state=TrialState.FAIL)
             raise
@@ -194,12 +199,13 @@ def _past_runs(path: Path) -> list[dict]:
     return runs if isinstance(runs, list) else []
 
 
-def _summary_line(cell, rows, timing) -> None:
+def _summary_line(cell, rows, timing, done: int, total: int) -> None:
     out = rows[(rows.which == "output")].set_index(["split", "metric"])["mean"]
     split = next(iter(timing))
     parts = [f"{m} {out.get((split, m), float('nan')):.3f}" for m in ("pesq_wb", "estoi", "si_sdr")]
     print(f"cell {cell.hash} [{cell.label}] {split}: " + ", ".join(parts)
-          + f", NFE {timing[split]['nfe']:.0f}, RTF {timing[split]['rtf']:.3f}", flush=True)
+          + f", NFE {timing[split]['nfe']:.0f}, RTF {timing[split]['rtf']:.3f} ({done}/{total} cells done)",
+          flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

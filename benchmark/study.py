@@ -13,6 +13,7 @@ import itertools
 import os
 import socket
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,7 +162,7 @@ def enqueue(study: optuna.Study, cells: list[Cell], max_retries: int = 2) -> dic
         if "cell" in t.user_attrs:
             by_cell.setdefault(t.user_attrs["cell"], []).append(t.state)
     counts = {"done": 0, "queued": 0, "waiting": 0, "running": 0, "gave_up": 0}
-    for c in cells:
+    for c in queue_order(cells):
         states = by_cell.get(c.hash, [])
         if TrialState.COMPLETE in states:
             counts["done"] += 1
@@ -178,19 +179,45 @@ def enqueue(study: optuna.Study, cells: list[Cell], max_retries: int = 2) -> dic
     return counts
 
 
-def next_cell(study: optuna.Study):
-    """Pop a queued cell as a RUNNING trial (None when the queue is empty)."""
+def queue_order(cells: list[Cell]) -> list[Cell]:
+    """Each model's first cell ahead of every cell that reuses a model, so parallel workers start by
+    training different models instead of one waiting for the model the other is training."""
+    seen: set[str] = set()
+    first, reuse = [], []
+    for c in cells:
+        (reuse if c.training_hash in seen else first).append(c)
+        seen.add(c.training_hash)
+    return first + reuse
+
+
+def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training_hash: False):
+    """Pop a queued cell as a RUNNING trial (None when the queue is empty).
+
+    `busy(training_hash)`: another worker is training that model right now. Such a cell goes back to
+    the end of the queue (its trial PRUNED, a new one enqueued) while a queued cell with a free model
+    remains, so a worker trains or evaluates something else instead of waiting on the model's lock.
+    """
     from optuna.trial import TrialState
 
-    if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        return None
-    trial = study.ask()
-    if "cell" not in trial.user_attrs:        # another worker took the last one: not a cell of ours
-        study.tell(trial, state=TrialState.PRUNED)
-        return None
-    trial.set_user_attr("host", socket.gethostname())
-    trial.set_user_attr("pid", os.getpid())
-    return trial
+    for _ in range(len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) + 1):
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if not waiting:
+            return None
+        trial = study.ask()
+        attrs = trial.user_attrs
+        if "cell" not in attrs:               # another worker took the last one: not a cell of ours
+            study.tell(trial, state=TrialState.PRUNED)
+            return None
+        others = [t for t in waiting if t.number != trial.number and "cell" in t.user_attrs]
+        if busy(attrs["training_hash"]) and any(not busy(t.user_attrs["training_hash"]) for t in others):
+            study.tell(trial, state=TrialState.PRUNED)
+            study.enqueue_trial({"cell": attrs["cell"]}, user_attrs={k: attrs[k] for k in ("cell", "training_hash", "label")},
+                                skip_if_exists=False)
+            continue
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        return trial
+    return None
 
 
 def cell_states(study: optuna.Study) -> dict[str, str]:

@@ -46,6 +46,7 @@ def test_every_cell_is_trained_once_evaluated_and_reported(smoke):
     assert len(list((results / "models").iterdir())) == 2
     assert (results.parent / "reports" / "smoke.html").is_file()
     assert first.stdout.count("cell ") >= 5                        # a one-line summary per cell
+    assert "(5/5 cells done)" in first.stdout and "training model" in first.stdout
     meta = json.loads((results / "smoke" / "meta.json").read_text())
     assert meta["runs"][0]["cells_done"] == 5 and meta["wall_minutes"] == meta["runs"][0]["minutes"]
     assert f"{meta['wall_minutes']} min over 1 invocation" in (results.parent / "reports" / "smoke.html").read_text()
@@ -155,7 +156,33 @@ def test_two_jobs_share_the_queue_without_duplicates(tmp_path, tiny):
 
     storage = optuna.storages.JournalStorage(JournalFileBackend(str(results / "smoke" / "optuna.journal")))
     trials = [t for t in optuna.load_study(study_name="smoke", storage=storage).get_trials() if "cell" in t.user_attrs]
-    assert sorted(t.state.name for t in trials) == ["COMPLETE"] * 5
-    assert len({t.user_attrs["pid"] for t in trials}) == 2           # both workers took cells
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    assert sorted(t.user_attrs["cell"] for t in done) == sorted(cells["cell"].unique())   # each once
+    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}   # PRUNED: put back in the queue
+    assert len({t.user_attrs["pid"] for t in done}) == 2             # both workers took cells
     trained = [json.loads(p.read_text()) for p in (results / "models").glob("*/done.json")]
     assert len(trained) == 2 and all(t["resumed_from"] == 0 for t in trained)
+
+
+def test_workers_train_different_models_before_waiting_on_one(tiny):
+    """Queue order puts each model's first cell first; a popped cell whose model another worker is
+    training goes to the back while a cell with a free model is queued."""
+    import optuna
+
+    from benchmark.study import enqueue, expand, load_study, next_cell, open_study, queue_order
+
+    cells = expand(load_study("smoke"), tiny)
+    ordered = queue_order(cells)
+    models = list(dict.fromkeys(c.training_hash for c in cells))
+    assert [c.training_hash for c in ordered[:len(models)]] == models and len(models) == 2
+    study = open_study("q", optuna.storages.InMemoryStorage())
+    enqueue(study, cells)
+    diffusion, predictive = models if cells[0].kind == "diffusion" else models[::-1]
+    busy = lambda h: h == diffusion  # noqa: E731  (another worker is training the diffusion model)
+    first = next_cell(study, busy)
+    assert first.user_attrs["training_hash"] == predictive
+    second = next_cell(study, busy)                 # only busy cells left: take one and wait for it
+    assert second.user_attrs["training_hash"] == diffusion
+    states = [t.state.name for t in study.get_trials()]
+    assert states.count("PRUNED") == 1 and states.count("RUNNING") == 2 and states.count("WAITING") == 3
+    assert next_cell(study) and next_cell(study) and next_cell(study) and next_cell(study) is None
