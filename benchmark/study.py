@@ -199,7 +199,8 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
     """
     from optuna.trial import TrialState
 
-    for _ in range(len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) + 1):
+    tries = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,))) + 1
+    for attempt in range(tries):
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if not waiting:
             return None
@@ -209,7 +210,8 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
             study.tell(trial, state=TrialState.PRUNED)
             return None
         others = [t for t in waiting if t.number != trial.number and "cell" in t.user_attrs]
-        if busy(attrs["training_hash"]) and any(not busy(t.user_attrs["training_hash"]) for t in others):
+        last = attempt == tries - 1           # never end a worker while cells are queued
+        if not last and busy(attrs["training_hash"]) and any(not busy(t.user_attrs["training_hash"]) for t in others):
             study.tell(trial, state=TrialState.PRUNED)
             study.enqueue_trial({"cell": attrs["cell"]}, user_attrs={k: attrs[k] for k in ("cell", "training_hash", "label")},
                                 skip_if_exists=False)
