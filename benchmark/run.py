@@ -28,6 +28,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from datetime import datetime, timezone
@@ -180,7 +181,11 @@ def _watch(procs, study, cells, quiet: bool, every: float = 10.0) -> None:
     from tqdm import tqdm
 
     hashes = {c.hash for c in cells}
-    with tqdm(total=len(cells), desc="cells", unit="cell", disable=quiet, mininterval=0) as bar:
+    states = cell_states(study)
+    # initial= keeps cells finished by an earlier invocation out of the rate and the ETA.
+    done_before = sum(states.get(h) == "COMPLETE" for h in hashes)
+    with tqdm(total=len(cells), initial=done_before, desc="cells", unit="cell", disable=quiet,
+              mininterval=0) as bar:
         while any(p.is_alive() for p in procs):
             for p in procs:
                 p.join(timeout=every / len(procs))
@@ -188,6 +193,32 @@ def _watch(procs, study, cells, quiet: bool, every: float = 10.0) -> None:
             bar.n = sum(states.get(h) == "COMPLETE" for h in hashes)
             bar.set_postfix(running=sum(states.get(h) == "RUNNING" for h in hashes), refresh=False)
             bar.refresh()
+
+
+def _stamp(meta: dict, path: Path, began: float, **extra) -> None:
+    """Record this invocation's wall-clock so far in meta.json (atomically: a kill never leaves half a file)."""
+    meta["runs"][-1].update(minutes=round((time.monotonic() - began) / 60, 1), **extra)
+    meta["wall_minutes"] = round(sum(r.get("minutes", 0) for r in meta["runs"]), 1)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=1))
+    tmp.replace(path)
+
+
+class _Stamper(threading.Thread):
+    """Re-stamps meta.json every `every` seconds, so a killed run's time still counts in wall_minutes."""
+
+    def __init__(self, meta: dict, path: Path, began: float, every: float = 60.0):
+        super().__init__(daemon=True)
+        self.meta, self.path, self.began, self.every = meta, path, began, every
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every):
+            try:
+                _stamp(self.meta, self.path, self.began,
+                       last_seen=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            except OSError:
+                pass                            # a full disk must not kill the study; the final stamp retries
 
 
 def _past_runs(path: Path) -> list[dict]:
@@ -250,8 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     tracker.set_tags(parent, {"git_commit": meta["git_commit"]})
     meta_path = out_dir / "meta.json"
     meta["runs"] = _past_runs(meta_path) + [{k: meta[k] for k in ("started_at", "command", "git_commit")}]
-    meta_path.write_text(json.dumps(meta, indent=1))
     began = time.monotonic()
+    _stamp(meta, meta_path, began)
+    stamper = _Stamper(meta, meta_path, began)
+    stamper.start()
     counts = enqueue(study, cells, args.max_retries)
     print(f"study {spec.name}: {len(cells)} cells — {counts['done']} done, {counts['queued']} queued, "
           f"{counts['waiting'] + counts['running']} already pending, {counts['gave_up']} failed too often")
@@ -271,10 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     done = sum(states.get(c.hash) == "COMPLETE" for c in cells)
     tracker.log_metrics(parent, {"cells_done": done})
     # Each invocation's wall-clock, so a resumed study's total cost stays on record.
-    meta["runs"][-1].update(finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                            minutes=round((time.monotonic() - began) / 60, 1), cells_done=done)
-    meta["wall_minutes"] = round(sum(r.get("minutes", 0) for r in meta["runs"]), 1)
-    meta_path.write_text(json.dumps(meta, indent=1))
+    stamper.stop.set()
+    stamper.join()
+    meta["runs"][-1].pop("last_seen", None)
+    _stamp(meta, meta_path, began, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           cells_done=done)
     print(f"study {spec.name}: {done}/{len(cells)} cells done; results in {out_dir / 'cells.csv'}")
     if not args.no_report and done:
         try:

@@ -121,6 +121,9 @@ def test_a_run_killed_mid_cell_is_finished_by_the_next(tmp_path, tiny):
     trained = [json.loads(p.read_text()) for p in (results / "models").glob("*/done.json")]
     assert [t["steps"] for t in trained] == [30, 30]
     assert sorted(t["resumed_from"] > 0 for t in trained) == [False, True]   # the killed one resumed
+    runs = json.loads((results / "smoke" / "meta.json").read_text())["runs"]
+    assert len(runs) == 2 and "finished_at" not in runs[0] and "minutes" in runs[0]   # killed, yet on record
+    assert runs[1]["cells_done"] == 5
 
 
 def test_enhance_takes_an_mlflow_run_id(smoke, tmp_path, monkeypatch):
