@@ -13,7 +13,12 @@ KEYS = {"study": None, "results": "results", "reports": "reports", "studies": "s
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = dict(KEYS)
-    for item in sys.argv[1:] if argv is None else argv:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print("usage: " + __doc__.strip().strip("`.") + "\n\nRebuilds reports/NAME.html (and results/NAME/pairs.csv) "
+              "from results/NAME/cells.csv; defaults: " + ", ".join(f"{k}={v}" for k, v in KEYS.items() if v))
+        return 0
+    for item in argv:
         key, sep, value = item.partition("=")
         if not sep or key not in KEYS:
             print(f"error: argument {item!r}: expected one of {', '.join(k + '=' for k in KEYS)}",
