@@ -135,32 +135,42 @@ _NOT_TRAINING = {"trainer": ("log_every", "checkpoint_every", "threads", "val_ev
                  "data": ("cache_dir", "workers")}
 
 
-def training_config(cfg) -> dict:
+def training_config(cfg, canonical: bool = True) -> dict:
     """Exactly what the trained weights depend on: a cell that differs elsewhere reuses the model.
 
     With all-`edm` preconditioning, `ouve`, `ouvp` and `oucosine` train the same objective for every
     γ (σ(t) and every c_* are γ-free), so γ is dropped there: those cells share one model.
+    `canonical=False` keeps the SDE's name as given (for cell identity, see cell_hash).
     """
     d = to_dict(cfg)
     out = {k: d[k] for k in ("seed", "data", "net", "trainer", "frontend", "model")}
     for group, keys in _NOT_TRAINING.items():
         out[group] = {k: v for k, v in out[group].items() if k not in keys}
     if d["model"]["kind"] == "diffusion":
-        out["sde"] = dict(d["sde"])
+        out["sde"] = dict(d["sde"], name=_training_sde_name(d["sde"]) if canonical else d["sde"]["name"])
         out["preconditioning"] = d["preconditioning"]
         out["loss"] = d["loss"]
-        if gamma_free(cfg):
+        if gamma_free(cfg, canonical):
             out["sde"].pop("stiffness", None)
     else:
         out["preconditioning"] = {"sigma_data": d["preconditioning"]["sigma_data"]}
     return out
 
 
-def gamma_free(cfg) -> bool:
+def gamma_free(cfg, canonical: bool = True) -> bool:
     from .diffusion.preconditioning import TERMS, Preconditioning
 
     p = Preconditioning.from_config(**to_dict(cfg.preconditioning))
-    return cfg.sde.name in GAMMA_FREE_SDES and all(getattr(p, t) == "edm" for t in TERMS)
+    name = _training_sde_name(to_dict(cfg.sde)) if canonical else cfg.sde.name
+    return name in GAMMA_FREE_SDES and all(getattr(p, t) == "edm" for t in TERMS)
+
+
+def _training_sde_name(sde: dict) -> str:
+    """The SDE as training sees it: at γ = 0 Richter's OUVE has brever's σ(t), g(t) and s(t) = 1,
+    so it is `ouve` (the sde_ablation reference run trained both: bit-identical weights)."""
+    if sde["name"] == "richter-ouve" and float(sde.get("stiffness", 1)) == 0.0:
+        return "ouve"
+    return sde["name"]
 
 
 def inference_config(cfg) -> dict:
@@ -177,7 +187,9 @@ def training_hash(cfg) -> str:
 
 
 def cell_hash(cfg) -> str:
-    return stable_hash({"train": training_config(cfg), "infer": inference_config(cfg)})
+    # A cell is what the user asked for: the SDE as named, not the process training reduces it to
+    # (so richter-ouve at γ = 0 keeps its id when it starts sharing ouve's model).
+    return stable_hash({"train": training_config(cfg, canonical=False), "infer": inference_config(cfg)})
 
 
 # ---------------------------------------------------------------------------------------------
