@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from benchmark.report.load import Study
-from benchmark.report.tables import axis_pivot, fmt, metric_name
+from benchmark.report.tables import axis_pivot, fmt, metric_name, ordered_values
 
 WITHOUT = re.compile(r"without|^no\b|^no[-_ ]|\boff\b|false|none"
                      r"|(γ|gamma|stiffness)\s*=\s*0(\.0*)?$|^0(\.0*)?$", re.IGNORECASE)
@@ -47,10 +48,19 @@ def _pm(mean: float, ci: float, metric: str) -> str:
     return fmt(mean, metric) + (f" ± {fmt(ci, metric)}" if _finite(ci) else "")
 
 
-def axis_claim(summary: pd.DataFrame, axis: str, order: list[str], metric: str) -> Claim:
-    """Best value of one axis, the range of its means, and whether the best stands clear."""
+def axis_claim(summary: pd.DataFrame, axis: str, order: list[str], metric: str,
+               others: Sequence[str] = ()) -> Claim:
+    """Best value of one axis, the range of its means, and whether the best stands clear.
+
+    Means over the other axes (`others`) compare like with like only when every value was run under
+    the same settings of them; otherwise (a bridge's "built in" drift next to with/without) each
+    value is represented by its best cell."""
     name = metric_name(metric)
     pivot = axis_pivot(summary, axis, order, [metric])
+    basis = "mean over {n} cell(s)"
+    if not _balanced(summary, axis, others, metric):
+        pivot = _best_cells(summary, axis, order, metric)
+        basis = "its best cell, {label}"
     pivot = pivot[pivot[metric].notna()].sort_values(metric, ascending=False, kind="stable")
     if pivot.empty:
         return Claim(axis, f"No diffusion cell along {axis} has a {name} result yet.",
@@ -63,9 +73,12 @@ def axis_claim(summary: pd.DataFrame, axis: str, order: list[str], metric: str) 
     runner = pivot.iloc[1]
     spread = pivot[metric].max() - pivot[metric].min()
     best_pm = _pm(best[metric], best[f"{metric}_ci"], metric)
-    text = (f"Best {axis}: {best['value']} ({name} {best_pm},"
-            f" mean over {int(best['cells'])} cell(s)). Means across its {len(pivot)} values range "
-            f"{fmt(pivot[metric].min(), metric)}–{fmt(pivot[metric].max(), metric)} "
+    rest = ", ".join(o for o in others if o != axis)
+    what = "Means" if basis.startswith("mean") else (f"The values were not all run under the same "
+                                                      f"{rest}, so each stands for its best cell. Best cells")
+    text = (f"Best {axis}: {best['value']} ({name} {best_pm}, "
+            f"{basis.format(n=int(best['cells']), label=best.get('label', ''))}). {what} across its "
+            f"{len(pivot)} values range {fmt(pivot[metric].min(), metric)}–{fmt(pivot[metric].max(), metric)} "
             f"(spread {fmt(spread, metric)}). ")
     apart = overlap(best[metric], best[f"{metric}_ci"], runner[metric], runner[f"{metric}_ci"])
     runner_text = f"the runner-up {runner['value']} ({fmt(runner[metric], metric)})"
@@ -78,6 +91,31 @@ def axis_claim(summary: pd.DataFrame, axis: str, order: list[str], metric: str) 
                      "neutral")
     return Claim(axis, text + f"The best is separated from {runner_text} beyond the 95% CIs.",
                  "separated", "good")
+
+
+def _diffusion_along(summary: pd.DataFrame, axis: str, metric: str) -> pd.DataFrame:
+    return summary[(summary["kind"] == "diffusion") & (summary[axis] != "") & summary[metric].notna()]
+
+
+def _balanced(summary: pd.DataFrame, axis: str, others: Sequence[str], metric: str) -> bool:
+    """Whether every value of `axis` has results under the same settings of the other axes."""
+    others = [o for o in others if o != axis and o in summary]
+    if not others:
+        return True
+    cells = _diffusion_along(summary, axis, metric)
+    settings = {frozenset(map(tuple, group[others].astype(str).values)) for _, group in cells.groupby(axis)}
+    return len(settings) <= 1
+
+
+def _best_cells(summary: pd.DataFrame, axis: str, order: Sequence[str], metric: str) -> pd.DataFrame:
+    """Per value of `axis`, its best cell on `metric` (value, cells = 1, metric, CI, label)."""
+    cells = _diffusion_along(summary, axis, metric)
+    rows = []
+    for value in ordered_values(cells[axis], order):
+        top = cells[cells[axis] == value].sort_values(metric, ascending=False, kind="stable").iloc[0]
+        rows.append({"value": value, "cells": 1, metric: float(top[metric]),
+                     f"{metric}_ci": float(top[f"{metric}_ci"]), "label": top["label"]})
+    return pd.DataFrame(rows, columns=["value", "cells", metric, f"{metric}_ci", "label"])
 
 
 def spread_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | None:
@@ -293,7 +331,7 @@ def claim_check(summary: pd.DataFrame, study: Study, reference: tuple[float, flo
             if found:
                 claims.append(found)
                 continue            # "best drift" would rank a third value (a bridge's) as well
-        claims.append(axis_claim(summary, axis, order, metric))
+        claims.append(axis_claim(summary, axis, order, metric, list(study.axes)))
     extra = [spread_claim(summary, study, metric), headline_claim(summary, study, metric),
              versus_input(summary, reference, metric), versus_predictive(summary, metric)]
     return claims + [c for c in extra if c is not None]

@@ -43,6 +43,18 @@ def test_axis_claim_separated_only_when_cis_do_not_overlap():
     assert one.verdict == "one value" and "Only sde = ouve" in one.text
 
 
+def test_axis_claim_uses_best_cells_when_values_do_not_share_the_other_axes():
+    # cosine has a weak `with` cell; a bridge has only its built-in drift: means would crown it
+    cells = summary(("diffusion", ["cosine", "with"], 1.40, 0.05, 0, 0, 5),
+                    ("diffusion", ["cosine", "without"], 1.80, 0.05, 0, 0, 5),
+                    ("diffusion", ["bbed", "built in"], 1.70, 0.05, 0, 0, 5), axes=("sde", "drift"))
+    claim = axis_claim(cells, "sde", ["cosine", "bbed"], M, ["sde", "drift"])
+    assert "Best sde: cosine" in claim.text and "its best cell, cosine · without" in claim.text
+    assert "1.70–1.80" in claim.text and claim.verdict == "separated"
+    balanced = cells[cells["sde"] == "cosine"].assign(sde=["cosine", "ouve"], drift=["without"] * 2)
+    assert "mean over 1 cell(s)" in axis_claim(balanced, "sde", ["cosine", "ouve"], M, ["sde", "drift"]).text
+
+
 def test_drift_claim_follows_the_data():
     cells = summary(("diffusion", ["with (γ=1.5)"], 1.50, 0.05, 0, 0, 16),
                     ("diffusion", ["without (γ=0)"], 1.49, 0.05, 0, 0, 16), axes=("drift",))
