@@ -140,37 +140,39 @@ def training_config(cfg, canonical: bool = True) -> dict:
 
     With all-`edm` preconditioning, `ouve`, `ouvp` and `oucosine` train the same objective for every
     γ (σ(t) and every c_* are γ-free), so γ is dropped there: those cells share one model.
-    `canonical=False` keeps the SDE's name as given (for cell identity, see cell_hash).
+    `canonical` names the SDE by the process it is (`sdes.same_process`); cell_hash keeps the name
+    as given.
     """
     d = to_dict(cfg)
     out = {k: d[k] for k in ("seed", "data", "net", "trainer", "frontend", "model")}
     for group, keys in _NOT_TRAINING.items():
         out[group] = {k: v for k, v in out[group].items() if k not in keys}
     if d["model"]["kind"] == "diffusion":
-        out["sde"] = dict(d["sde"], name=_training_sde_name(d["sde"]) if canonical else d["sde"]["name"])
+        out["sde"] = dict(d["sde"], name=_sde_name(d["sde"]) if canonical else d["sde"]["name"])
         out["preconditioning"] = d["preconditioning"]
         out["loss"] = d["loss"]
-        if gamma_free(cfg, canonical):
+        if out["sde"]["name"] in GAMMA_FREE_SDES and _all_edm(cfg):
             out["sde"].pop("stiffness", None)
     else:
         out["preconditioning"] = {"sigma_data": d["preconditioning"]["sigma_data"]}
     return out
 
 
-def gamma_free(cfg, canonical: bool = True) -> bool:
+def gamma_free(cfg) -> bool:
+    return _sde_name(to_dict(cfg.sde)) in GAMMA_FREE_SDES and _all_edm(cfg)
+
+
+def _sde_name(sde: dict) -> str:
+    from .diffusion.sdes import same_process
+
+    return same_process(sde["name"], sde.get("stiffness"))
+
+
+def _all_edm(cfg) -> bool:
     from .diffusion.preconditioning import TERMS, Preconditioning
 
     p = Preconditioning.from_config(**to_dict(cfg.preconditioning))
-    name = _training_sde_name(to_dict(cfg.sde)) if canonical else cfg.sde.name
-    return name in GAMMA_FREE_SDES and all(getattr(p, t) == "edm" for t in TERMS)
-
-
-def _training_sde_name(sde: dict) -> str:
-    """The SDE as training sees it: at γ = 0 Richter's OUVE has brever's σ(t), g(t) and s(t) = 1,
-    so it is `ouve` (the sde_ablation reference run trained both: bit-identical weights)."""
-    if sde["name"] == "richter-ouve" and float(sde.get("stiffness", 1)) == 0.0:
-        return "ouve"
-    return sde["name"]
+    return all(getattr(p, t) == "edm" for t in TERMS)
 
 
 def inference_config(cfg) -> dict:

@@ -281,6 +281,14 @@ SDES = {
 ALIASES = {"brever-ouve": "ouve", "brever-ouvp": "ouvp", "brever-oucosine": "oucosine"}
 
 
+def same_process(name: str, stiffness: float | None) -> str:
+    """The registry entry that is the same process: at γ = 0 RichterOUVE's σ(t), g(t) and s(t) = 1
+    are OUVE's, so it is `ouve` (the two train to bit-identical weights)."""
+    if name == "richter-ouve" and stiffness is not None and float(stiffness) == 0.0:
+        return "ouve"
+    return name
+
+
 def build_sde(name: str, **params) -> SDE:
     name = ALIASES.get(name, name)
     if name not in SDES:

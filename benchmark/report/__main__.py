@@ -15,8 +15,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = dict(KEYS)
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
-        print("usage: " + __doc__.strip().strip("`.") + "\n\nRebuilds reports/NAME.html (and results/NAME/pairs.csv) "
-              "from results/NAME/cells.csv; defaults: " + ", ".join(f"{k}={v}" for k, v in KEYS.items() if v))
+        defaults = ", ".join(f"{k}={v}" for k, v in KEYS.items() if v)
+        print("usage: " + __doc__.strip().strip("`.") + "\n\nRebuilds reports/NAME.html (and "
+              f"results/NAME/pairs.csv) from results/NAME/cells.csv; defaults: {defaults}")
         return 0
     for item in argv:
         key, sep, value = item.partition("=")

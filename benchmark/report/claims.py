@@ -56,11 +56,8 @@ def axis_claim(summary: pd.DataFrame, axis: str, order: list[str], metric: str,
     the same settings of them; otherwise (a bridge's "built in" drift next to with/without) each
     value is represented by its best cell."""
     name = metric_name(metric)
-    pivot = axis_pivot(summary, axis, order, [metric])
-    basis = "mean over {n} cell(s)"
-    if not _balanced(summary, axis, others, metric):
-        pivot = _best_cells(summary, axis, order, metric)
-        basis = "its best cell, {label}"
+    balanced = _balanced(summary, axis, others, metric)
+    pivot = axis_pivot(summary, axis, order, [metric]) if balanced else _best_cells(summary, axis, order, metric)
     pivot = pivot[pivot[metric].notna()].sort_values(metric, ascending=False, kind="stable")
     if pivot.empty:
         return Claim(axis, f"No diffusion cell along {axis} has a {name} result yet.",
@@ -73,11 +70,13 @@ def axis_claim(summary: pd.DataFrame, axis: str, order: list[str], metric: str,
     runner = pivot.iloc[1]
     spread = pivot[metric].max() - pivot[metric].min()
     best_pm = _pm(best[metric], best[f"{metric}_ci"], metric)
-    rest = ", ".join(o for o in others if o != axis)
-    what = "Means" if basis.startswith("mean") else (f"The values were not all run under the same "
-                                                      f"{rest}, so each stands for its best cell. Best cells")
-    text = (f"Best {axis}: {best['value']} ({name} {best_pm}, "
-            f"{basis.format(n=int(best['cells']), label=best.get('label', ''))}). {what} across its "
+    if balanced:
+        basis, what = f"mean over {int(best['cells'])} cell(s)", "Means"
+    else:
+        rest = ", ".join(o for o in others if o != axis)
+        basis = f"its best cell, {best['label']}"
+        what = f"The values were not all run under the same {rest}, so each stands for its best cell. Best cells"
+    text = (f"Best {axis}: {best['value']} ({name} {best_pm}, {basis}). {what} across its "
             f"{len(pivot)} values range {fmt(pivot[metric].min(), metric)}–{fmt(pivot[metric].max(), metric)} "
             f"(spread {fmt(spread, metric)}). ")
     apart = overlap(best[metric], best[f"{metric}_ci"], runner[metric], runner[f"{metric}_ci"])
@@ -112,7 +111,7 @@ def _best_cells(summary: pd.DataFrame, axis: str, order: Sequence[str], metric: 
     cells = _diffusion_along(summary, axis, metric)
     rows = []
     for value in ordered_values(cells[axis], order):
-        top = cells[cells[axis] == value].sort_values(metric, ascending=False, kind="stable").iloc[0]
+        top = _best(cells[cells[axis] == value], metric)
         rows.append({"value": value, "cells": 1, metric: float(top[metric]),
                      f"{metric}_ci": float(top[f"{metric}_ci"]), "label": top["label"]})
     return pd.DataFrame(rows, columns=["value", "cells", metric, f"{metric}_ci", "label"])
@@ -168,8 +167,7 @@ def _drift_contexts(summary: pd.DataFrame, axes: list[str], axis: str, metric: s
                 out.append((r.context, -r.mean if value_off else r.mean, r.ci95))
         if out:
             return out, True
-    cells = summary[(summary["kind"] == "diffusion") & (summary[axis] != "")
-                    & summary[metric].notna()]
+    cells = _diffusion_along(summary, axis, metric)
     others = [a for a in axes if a != axis]
     groups = cells.groupby(others, sort=False) if others else [((), cells)]
     for key, group in groups:

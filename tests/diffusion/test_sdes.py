@@ -135,3 +135,12 @@ def test_registry_errors_name_the_problem():
         build_sde("ouve", gamma=1.0)
     assert set(SDES) == {"richter-ouve", "ouve", "ouvp", "oucosine", "bbed", "bbcd", "bbls"}
     assert isinstance(build_sde("brever-oucosine"), SDES["oucosine"])
+
+
+def test_richter_ouve_at_gamma_zero_is_the_same_process_as_ouve():
+    t = torch.linspace(0.0, 1.0, 11)
+    r, o = build_sde("richter-ouve", stiffness=0.0), build_sde("ouve", stiffness=0.0)
+    for fn in ("sigma", "s", "g"):
+        assert torch.allclose(getattr(r, fn)(t), getattr(o, fn)(t)), fn
+    r15, o15 = build_sde("richter-ouve", stiffness=1.5), build_sde("ouve", stiffness=1.5)
+    assert not torch.allclose(r15.sigma(t), o15.sigma(t))
