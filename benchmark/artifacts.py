@@ -46,12 +46,19 @@ def write_cell_files(folder: Path, cell, table, rows, extra) -> list[Path]:
     return files
 
 
-def log_cell(tracker, out_dir: Path, cell, table, rows, extra, train_run: str | None, infer_cfg: dict) -> str | None:
+def open_cell_run(tracker, cell, train_run: str | None) -> str | None:
+    """The cell's nested run, RUNNING while the cell is evaluated (a retried cell takes up its old run)."""
+    if tracker is None:
+        return None
+    return tracker.get_or_create_run(f"cell {cell.hash} {cell.label}", {"cell": cell.hash, "role": "cell"}, train_run)
+
+
+def log_cell(tracker, run: str | None, out_dir: Path, cell, table, rows, extra, infer_cfg: dict) -> None:
+    """Write the cell's files, log them and its metrics to `run`, and end the run FINISHED."""
     folder = out_dir / "cells" / cell.hash
     files = write_cell_files(folder, cell, table, rows, extra)
     if tracker is None:
-        return None
-    run = tracker.get_or_create_run(f"cell {cell.hash} {cell.label}", {"cell": cell.hash, "role": "cell"}, train_run)
+        return
     tracker.log_params(run, {**infer_cfg, "cell_hash": cell.hash, "training_hash": cell.training_hash,
                              "axes": cell.axes, "overrides": " ".join(cell.overrides)})
     metrics = {}
@@ -70,4 +77,3 @@ def log_cell(tracker, out_dir: Path, cell, table, rows, extra, train_run: str | 
         for f in sorted((folder / "examples").iterdir()):
             tracker.log_artifact(run, f, "examples")
     tracker.finish(run)
-    return run

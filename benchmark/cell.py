@@ -7,9 +7,7 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import time
-from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,27 +21,17 @@ from .audio.metrics import score_many, summarise
 from .checkpoints import load_trained, train_model
 from .config import sampler_from_config, training_config, training_hash
 from .data import load_split
+from .durable import locked, read_json, write_json
 from .enhance import enhance_waveform
 from .train import load_weights, spectrograms
 
 VAL_METRICS = ("pesq_wb", "estoi", "si_sdr")
 
 
-@contextmanager
-def locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def training_elsewhere(folder: Path) -> bool:
     """Whether another process holds the model folder's lock (is training it) at this moment."""
     lock = folder / ".lock"
-    if not lock.is_file() or (folder / "done.json").is_file():
+    if not lock.is_file() or model_done(folder):
         return False
     with open(lock) as f:
         try:
@@ -55,8 +43,13 @@ def training_elsewhere(folder: Path) -> bool:
 
 
 def _finished(folder: Path) -> dict | None:
-    done = folder / "done.json"
-    return json.loads(done.read_text()) if done.is_file() else None
+    """done.json's record, or None: absent, or unreadable (a kill in an older, non-atomic write)."""
+    info = read_json(folder / "done.json")
+    return info if isinstance(info, dict) else None
+
+
+def model_done(folder: Path) -> bool:
+    return _finished(folder) is not None
 
 
 def make_validator(cfg, frontend, device, sampler):
@@ -94,34 +87,50 @@ def ensure_model(cfg, models_root: Path, *, tracker=None, parent_run=None, progr
     folder = models_root / thash
     run_id = None
     if tracker is not None:
-        run_id = tracker.get_or_create_run(f"train {thash}", {"training_hash": thash, "role": "training"}, parent_run)
+        run_id = tracker.get_or_create_run(f"train {thash}", {"training_hash": thash, "role": "training"},
+                                           parent_run, reopen=False)
     with locked(folder / ".lock"):
         info = _finished(folder)
         if info is None:
             log = None
             if tracker is not None:
+                tracker.reopen(run_id)
                 tracker.log_params(run_id, {**training_config(cfg), "model_dir": str(folder.resolve())})
                 log = tracker.curve_logger(run_id)
-            model, result = train_model(
-                cfg, folder, log=log, progress=progress,
-                make_validate=lambda m, f, d: make_validator(cfg, f, d, sampler_from_config(cfg, m)))
-            if log:
-                log({}, result.steps, flush=True)
-            info = {**asdict(result), "training_hash": thash, "parameters": sum(p.numel() for p in model.parameters())}
-            (folder / "done.json").write_text(json.dumps(info, indent=1))
-            if tracker is not None:
-                tracker.log_metrics(run_id, {"train_minutes": result.minutes, "train_steps": result.steps})
-                tracker.log_artifact(run_id, folder / "config.yaml")
+            try:
+                model, result = train_model(
+                    cfg, folder, log=log, progress=progress,
+                    make_validate=lambda m, f, d: make_validator(cfg, f, d, sampler_from_config(cfg, m)))
+                if log:
+                    log({}, result.steps, flush=True)
+                info = {**asdict(result), "training_hash": thash,
+                        "parameters": sum(p.numel() for p in model.parameters())}
                 _export_weights(model, folder)
-                tracker.log_artifact(run_id, folder / "model.pt")
-                tracker.finish(run_id)
+                if tracker is not None:
+                    tracker.log_metrics(run_id, {"train_minutes": result.minutes, "train_steps": result.steps})
+                    tracker.log_artifact(run_id, folder / "config.yaml")
+                    tracker.log_artifact(run_id, folder / "model.pt")
+                    tracker.finish(run_id)
+            except BaseException as e:
+                if tracker is not None:
+                    tracker.finish(run_id, "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+                raise
+            # Last: the marker says that everything above happened. A kill before it leaves a model
+            # that the next run "resumes" at its final step, exporting and closing its run again.
+            write_json(folder / "done.json", info)
+        elif tracker is not None and tracker.client.get_run(run_id).info.status != "FINISHED":
+            # A model trained for another study (or before this store existed): its run here says where it is.
+            tracker.log_params(run_id, {**training_config(cfg), "model_dir": str(folder.resolve())})
+            tracker.finish(run_id)
     return folder, info, run_id
 
 
 def _export_weights(model, folder: Path) -> None:
     """EMA weights only (the checkpoint users load), much smaller than last.pt with Adam's moments."""
-    load_weights(model, folder, "last")
-    torch.save({"state_dict": model.state_dict()}, folder / "model.pt")
+    info = load_weights(model, folder, "last")
+    tmp = folder / "model.pt.tmp"
+    torch.save({"state_dict": model.state_dict(), "step": info["step"]}, tmp)
+    tmp.replace(folder / "model.pt")
 
 
 def evaluate_cell(cfg, folder: Path, splits, *, progress=True) -> tuple[pd.DataFrame, dict]:
@@ -181,6 +190,6 @@ def append_rows(path: Path, rows: pd.DataFrame) -> None:
             rows = pd.concat([old, rows], ignore_index=True)
         tmp = path.with_suffix(".tmp")
         rows.to_csv(tmp, index=False)
-        tmp.replace(path)
+        tmp.replace(path)                                         # atomic: a kill keeps the old file
 
 

@@ -90,12 +90,16 @@ def to_dict(cfg):
 
 
 def validate(cfg: DictConfig) -> None:
-    """Build every registry object once (cheap), so a bad name or setting fails before any work."""
+    """Check every number's type and range (ranges.py), then build every registry object once
+    (cheap), so a bad name or setting fails before any work."""
     from .diffusion.preconditioning import Preconditioning
     from .models import build_sde_from, noise_law_from
     from .nets import NETS
+    from .ranges import check as check_ranges
     from .train import TrainerSettings
 
+    # first: the builders below take `steps=-1` or `lr='abc'`, which then crash mid-run or run wrong
+    check_ranges(cfg)
     try:
         TrainerSettings.from_config(to_dict(cfg.trainer))
         if cfg.model.kind not in ("diffusion", "predictive"):

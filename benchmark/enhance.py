@@ -4,11 +4,13 @@
         input=<wav file or folder> output=<folder> [sampler=edm sampler.steps=8 …] [device=cpu]
 
 Writes 16 kHz wavs under the input's names and lengths, and prints NFE and the real-time factor.
-Files longer than `chunk_seconds` are enhanced in overlapping chunks (cross-faded), so memory stays
-flat whatever the length.
+Files longer than `chunk_seconds` (default 30, more than the 1 s cross-fade) are enhanced in
+overlapping chunks, so memory stays flat whatever the length. A file that cannot be read is listed
+at the end, after every other file was enhanced, and the exit status is 1.
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -20,6 +22,9 @@ import torch
 from .audio.io import SAMPLE_RATE, AudioError, read_audio, write_audio
 from .audio.stft import Frontend, peak_normalise
 from .runtime import synchronize
+
+DEFAULT_CHUNK_SECONDS = 30.0
+OVERLAP_SECONDS = 1.0          # the cross-fade between chunks of a long file
 
 
 @dataclass
@@ -37,7 +42,8 @@ def _enhance_chunk(model, frontend: Frontend, noisy: torch.Tensor, sampler, gene
 
 @torch.no_grad()
 def enhance_waveform(model, frontend: Frontend, noisy: np.ndarray, sampler, *, device=None,
-                     generator=None, chunk_seconds: float | None = 30.0, overlap_seconds: float = 1.0) -> Enhanced:
+                     generator=None, chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS,
+                     overlap_seconds: float = OVERLAP_SECONDS) -> Enhanced:
     """One utterance: peak-normalise by the mixture, enhance, undo the normalisation."""
     device = device or next(model.parameters()).device
     start = time.perf_counter()
@@ -45,6 +51,9 @@ def enhance_waveform(model, frontend: Frontend, noisy: np.ndarray, sampler, *, d
     factor, wav = peak_normalise(wav)
     n = wav.shape[-1]
     chunk = int(chunk_seconds * SAMPLE_RATE) if chunk_seconds else n
+    if chunk_seconds and chunk <= int(overlap_seconds * SAMPLE_RATE):
+        # the hop would be ≤ 0: range() would then yield no chunk and the output would be silence
+        raise ValueError(f"chunk_seconds={chunk_seconds} must exceed overlap_seconds={overlap_seconds}")
     if n <= chunk:
         out, nfe = _enhance_chunk(model, frontend, wav, sampler, generator)
     else:
@@ -84,7 +93,22 @@ def _inputs(path: Path) -> list[Path]:
     raise AudioError(f"{path}: no such file or folder")
 
 
+def chunk_seconds_arg(args: dict) -> float:
+    """`chunk_seconds=` as a number of seconds longer than the cross-fade between chunks."""
+    text = args.get("chunk_seconds", str(DEFAULT_CHUNK_SECONDS))
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > OVERLAP_SECONDS):
+        raise ValueError(f"chunk_seconds={text!r}: expected a number of seconds > {OVERLAP_SECONDS:g} "
+                         f"(each chunk overlaps the next by {OVERLAP_SECONDS:g} s)")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
+    """0 when every file was enhanced; 1 when some could not be read (listed, the rest are
+    written); 2 for bad arguments, a bad model or no input files, before anything is written."""
     from .checkpoints import load_for_inference
     from .config import ConfigError, parse_cli, sampler_from_config
 
@@ -94,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         args, overrides = parse_cli(argv, required=("model", "input", "output"))
+        if "jobs" in args:      # parse_cli takes it for every front door; silently ignoring it misleads
+            raise ConfigError(f"jobs={args['jobs']}: enhance has no jobs setting (it runs one file "
+                              "at a time; use device=cuda for speed)")
+        chunk_seconds = chunk_seconds_arg(args)
         loaded = load_for_inference(args["model"], overrides)
         files = _inputs(Path(args["input"]))
     except (ConfigError, AudioError, FileNotFoundError, ValueError) as e:
@@ -104,21 +132,27 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args["output"])
     gen = torch.Generator(device=loaded.device).manual_seed(int(cfg.get("seed", 0)))
     total_audio = total_time = 0.0
+    failures: list[str] = []
     for path in files:
         try:
             noisy = read_audio(path)
-        except AudioError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        except AudioError as e:     # one bad file must not cost the enhancement of the others
+            failures.append(" ".join(str(e).split()))
+            continue
         res = enhance_waveform(model, frontend, noisy, sampler, device=loaded.device, generator=gen,
-                               chunk_seconds=float(args.get("chunk_seconds", 30.0)))
+                               chunk_seconds=chunk_seconds, overlap_seconds=OVERLAP_SECONDS)
         write_audio(out_dir / (path.stem + ".wav"), res.audio)
         dur = len(noisy) / SAMPLE_RATE
         total_audio += dur
         total_time += res.seconds
         print(f"{path.name}: {dur:.2f} s, NFE {res.nfe}, RTF {res.seconds / dur:.3f}")
-    print(f"enhanced {len(files)} file(s) into {out_dir}: {total_audio:.1f} s of audio, "
+    print(f"enhanced {len(files) - len(failures)} file(s) into {out_dir}: {total_audio:.1f} s of audio, "
           f"RTF {total_time / max(total_audio, 1e-9):.3f} on {loaded.device}")
+    if failures:
+        print(f"error: {len(failures)} of {len(files)} file(s) could not be enhanced:", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -10,9 +10,12 @@ the benchmark runs at, never resampled behind its back. Clean and noisy referenc
 another rate (VoiceBank-DEMAND is 48 kHz); they are resampled to 16 kHz with
 `benchmark.audio.io.RESAMPLER`, and a note says so. After that, lengths must match exactly.
 
-Writes per_utterance.csv (name, metric, input, output, delta) and summary.csv (metric, which, mean,
-ci95, n, n_nan) into `output`, by default the sibling folder `<enhanced>_scores`, and prints the
-summary. Without noisy=, input scores are NaN and SI-SIR/SI-SAR are skipped.
+Writes per_utterance.csv (name, metric, input, output, delta, floored) and summary.csv (metric,
+which, mean, ci95, n, n_nan, n_floored) into `output`, by default the sibling folder
+`<enhanced>_scores`, and prints the summary. Without noisy=, input scores are NaN and SI-SIR/SI-SAR
+are skipped. An output on which a metric cannot be computed (silent, NaN) while the reference
+defines it is scored at the metric's worst value, counted in the mean and in n_floored, and a note
+says so; it is never dropped from the mean (benchmark.audio.metrics).
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import soundfile as sf
 from omegaconf import OmegaConf
 
 from benchmark.audio.io import RESAMPLER, SAMPLE_RATE, AudioError, read_audio
-from benchmark.audio.metrics import resolve_metrics, score_many, summarise
+from benchmark.audio.metrics import WORST, resolve_metrics, score_many, summarise
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 KEYS = ("clean", "enhanced", "noisy", "output", "jobs", "metrics")
@@ -127,21 +130,31 @@ def format_summary(summary: pd.DataFrame) -> str:
     wide = summary.assign(cell=cell).pivot(index="metric", columns="which", values="cell")
     wide = wide.reindex(index=summary["metric"].unique(), columns=["input", "output", "delta"])
     nans = summary.pivot(index="metric", columns="which", values="n_nan")
-    wide["n"] = summary[summary["which"] == "output"].set_index("metric")["n"]
+    output = summary[summary["which"] == "output"].set_index("metric")
+    wide["n"] = output["n"]
     wide["nan_in"], wide["nan_out"] = nans["input"], nans["output"]
+    wide["floored"] = output["n_floored"]
     if (summary.loc[summary["which"] == "input", "n"] == 0).all():  # no noisy folder given
         wide = wide.drop(columns=["input", "delta", "nan_in"])
     return wide.to_string()
 
 
 def nan_notes(summary: pd.DataFrame, have_noisy: bool = True) -> list[str]:
-    """Lines that say how many scores are NaN, so an average over fewer files is never hidden."""
+    """Lines that say how many scores are NaN or floored, so neither an average over fewer files
+    nor a worst-value score is ever hidden."""
     shown = ("input", "output") if have_noisy else ("output",)
     notes = []
     for row in summary[(summary["n_nan"] > 0) & summary["which"].isin(shown)].itertuples():
         notes.append(f"note: {row.metric} could not be computed for {row.n_nan} of "
                      f"{row.n + row.n_nan} {row.which} files (no speech, silent or too short); "
                      "they are left out of the mean")
+    if "n_floored" in summary:
+        yardstick = "the noisy input" if have_noisy else "the clean reference against itself"
+        for row in summary[(summary["n_floored"] > 0) & (summary["which"] == "output")].itertuples():
+            notes.append(f"note: {row.metric} could not be computed for {row.n_floored} of "
+                         f"{row.n + row.n_nan} output files (silent or non-finite output) although "
+                         f"{yardstick} defines it; they are scored at the worst value "
+                         f"({WORST[row.metric]:g}) and kept in the mean")
     return notes
 
 
@@ -157,7 +170,7 @@ def parse_args(argv: Sequence[str]) -> dict:
         if not conf.get(key):
             raise EvaluateError(f"missing argument {key}=DIR")
     jobs = conf.get("jobs")
-    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
+    if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
         raise EvaluateError(f"jobs={jobs}: expected a positive integer")
     return conf
 

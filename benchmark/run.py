@@ -36,19 +36,33 @@ from pathlib import Path
 
 from .config import GROUPS, ConfigError, group_choices, inference_config, to_dict
 from .data import eval_splits
-from .study import STUDIES_DIR, cell_states, enqueue, expand, load_study, next_cell, open_study, storage_for
+from .durable import locked, write_json
+from .study import (STUDIES_DIR, cell_states, enqueue, expand, load_study, next_cell, open_study,
+                    running_elsewhere, storage_for)
+
+
+def _count(least: int):
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if n < least:
+            raise argparse.ArgumentTypeError(f"{n}: must be at least {least}")
+        return n
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmark.run", add_help=False)
     p.add_argument("items", nargs="*")
     p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--jobs", type=_count(1), default=1)
     p.add_argument("--storage")
     p.add_argument("--tracking-uri")
     p.add_argument("--results", default="results")
     p.add_argument("--reports", default="reports")
-    p.add_argument("--max-retries", type=int, default=2)
+    p.add_argument("--max-retries", type=_count(0), default=2)
     p.add_argument("--fail-fast", action="store_true")
     p.add_argument("--no-report", action="store_true")
     p.add_argument("--quiet", action="store_true")
@@ -105,6 +119,8 @@ def _device_name(cfg) -> str:
 
 
 def dry_run(spec, cells, results: Path) -> None:
+    from .cell import model_done
+
     trained: set[str] = set()
     models_root = results / "models"
     print(f"study {spec.name}: {len(cells)} cells, {len({c.training_hash for c in cells})} models to train")
@@ -112,7 +128,7 @@ def dry_run(spec, cells, results: Path) -> None:
     print(f"{'cell':8s}  {'model':8s}  {'action':8s}  {'NFE':>4s}  " + "  ".join(f"{a:14s}" for a in axes))
     total = 0
     for c in cells:
-        done = (models_root / c.training_hash / "done.json").is_file()
+        done = model_done(models_root / c.training_hash)
         action = "reuse" if done or c.training_hash in trained else "train"
         trained.add(c.training_hash)
         total += c.nfe_budget()
@@ -126,8 +142,8 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
     import optuna
     from optuna.trial import TrialState
 
-    from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, training_elsewhere
-    from .artifacts import log_cell
+    from .artifacts import log_cell, open_cell_run
+    from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, model_done, training_elsewhere
     from .tracking import Tracker
 
     spec = load_study(study_name)
@@ -144,19 +160,25 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
     while (trial := next_cell(study, busy)) is not None:
         cell = cells.get(trial.user_attrs["cell"])
         if cell is None:
-            study.tell(trial, state=TrialState.FAIL)     # queued by another version of the study file
+            trial.set_user_attr("error", "not a cell of this study file (queued by another version of it)")
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        if cell_states(study).get(cell.hash) == "COMPLETE":    # queued twice (an older store): done already
+            study.tell(trial, state=TrialState.PRUNED)
             continue
         if opts.get("threads"):
             cell.config.trainer.threads = int(opts["threads"])
+        cell_run = None
         try:
-            trained = (results / "models" / cell.training_hash / "done.json").is_file()
+            trained = model_done(results / "models" / cell.training_hash)
             print(f"cell {cell.hash} [{cell.label}]: {'reusing' if trained else 'training'} model "
                   f"{cell.training_hash}, then enhancing and scoring", flush=True)
             folder, info, train_run = ensure_model(cell.config, results / "models", tracker=tracker,
                                                    parent_run=parent, progress=progress)
+            cell_run = open_cell_run(tracker, cell, train_run)
             table, extra = evaluate_cell(cell.config, folder, eval_splits(cell.config.data, cell.config.eval.splits), progress=progress)
             rows = cell_rows(spec.name, cell, table, extra["timing"], info, _device_name(cell.config))
-            log_cell(tracker, out_dir, cell, table, rows, extra, train_run, inference_config(cell.config))
+            log_cell(tracker, cell_run, out_dir, cell, table, rows, extra, inference_config(cell.config))
             append_rows(out_dir / "cells.csv", rows)
             primary = spec.get("primary_metric", "pesq_wb")
             score = rows[(rows.metric == primary) & (rows.which == "output")]["mean"]
@@ -165,15 +187,29 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
             states = cell_states(study)
             _summary_line(cell, rows, extra["timing"], sum(states.get(h) == "COMPLETE" for h in cells), len(cells))
         except KeyboardInterrupt:
-            study.tell(trial, state=TrialState.FAIL)
+            _end_run(tracker, cell_run, "KILLED")
+            study.tell(trial, state=TrialState.FAIL)         # no "error": an interrupt is not the cell's fault
             raise
-        except Exception:
+        except Exception as e:
             traceback.print_exc()
+            trial.set_user_attr("error", f"{type(e).__name__}: {e}".strip()[:1000])
+            _end_run(tracker, cell_run, "FAILED")
             study.tell(trial, state=TrialState.FAIL)
             print(f"cell {cell.hash} [{cell.label}] FAILED (it will be retried on the next run)", file=sys.stderr)
             if opts.get("fail_fast"):
                 raise
     del optuna
+
+
+def _end_run(tracker, run_id, status: str) -> None:
+    """End an MLflow run with the status of what happened; a tracker that fails here must not hide
+    the cell's own error."""
+    if tracker is None or run_id is None:
+        return
+    try:
+        tracker.finish(run_id, status)
+    except Exception as e:  # noqa: BLE001  (any store error)
+        print(f"warning: could not mark MLflow run {run_id} {status}: {e}", file=sys.stderr)
 
 
 def _watch(procs, study, cells, quiet: bool, every: float = 10.0) -> None:
@@ -195,13 +231,31 @@ def _watch(procs, study, cells, quiet: bool, every: float = 10.0) -> None:
             bar.refresh()
 
 
+def _mine(meta: dict) -> dict:
+    """This invocation's record in meta["runs"] (found by its id: other invocations add theirs)."""
+    return next(r for r in meta["runs"] if r.get("id") == meta["invocation"])
+
+
+def _merge_runs(on_disk: list[dict], ours: list[dict]) -> list[dict]:
+    """Every invocation's record once: ours replace theirs by id, the others' are kept as written."""
+    def key(r):
+        return r.get("id") or (r.get("started_at"), r.get("command"))
+    merged = {key(r): r for r in on_disk}
+    merged.update({key(r): r for r in ours})
+    return list(merged.values())
+
+
 def _stamp(meta: dict, path: Path, began: float, **extra) -> None:
-    """Record this invocation's wall-clock so far in meta.json (atomically: a kill never leaves half a file)."""
-    meta["runs"][-1].update(minutes=round((time.monotonic() - began) / 60, 1), **extra)
-    meta["wall_minutes"] = round(sum(r.get("minutes", 0) for r in meta["runs"]), 1)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    tmp.replace(path)
+    """Record this invocation's wall-clock so far in meta.json.
+
+    Atomic (a kill never leaves half a file) and merged under a lock with what is on disk, so two
+    invocations sharing a study each keep their record instead of the last writer's winning.
+    """
+    _mine(meta).update(minutes=round((time.monotonic() - began) / 60, 1), **extra)
+    with locked(path.with_suffix(".lock")):
+        meta["runs"] = _merge_runs(_past_runs(path), meta["runs"])
+        meta["wall_minutes"] = round(sum(r.get("minutes", 0) for r in meta["runs"]), 1)
+        write_json(path, meta)
 
 
 class _Stamper(threading.Thread):
@@ -265,29 +319,40 @@ def main(argv: list[str] | None = None) -> int:
     from .tracking import Tracker, default_uri
 
     uri = args.tracking_uri or default_uri(results)
-    # Stores are created here, once, before any worker opens them (the fresh-SQLite race).
     origin = provenance(cells[0].config)
-    tracker = Tracker(uri, spec.name, results / "mlartifacts", origin)
-    study = open_study(spec.name, storage_for(args.storage, out_dir))
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     meta = {"study": spec.name, "data": cells[0].config.data.name, "git_commit": origin["git_commit"],
-            "package_versions": origin["versions"], "device": origin["device_name"],
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "package_versions": origin["versions"], "device": origin["device_name"], "started_at": started,
             "command": "python -m benchmark.run " + " ".join(sys.argv[1:] if argv is None else argv),
-            "tracking_uri": uri}
-    parent = study.user_attrs.get("mlflow_parent") or tracker.get_or_create_run(
-        f"study {spec.name}", {"study": spec.name, "role": "study"})
-    study.set_user_attr("mlflow_parent", parent)
-    tracker.log_params(parent, {"study": spec.name, "claim": str(spec.claim).strip(), "cells": len(cells)})
-    tracker.set_tags(parent, {"git_commit": meta["git_commit"]})
+            "tracking_uri": uri, "invocation": f"{platform.node()}:{os.getpid()}:{started}"}
+    # Stores, the parent run and the queue are set up under one lock, so invocations started at the
+    # same instant neither race a fresh SQLite migration nor make two parent runs or enqueue twice.
+    with locked(results / ".stores.lock"):
+        tracker = Tracker(uri, spec.name, results / "mlartifacts", origin)
+        killed = tracker.close_orphans()
+        study = open_study(spec.name, storage_for(args.storage, out_dir))
+        parent = study.user_attrs.get("mlflow_parent")
+        if parent:
+            tracker.reopen(parent)
+        else:
+            parent = tracker.get_or_create_run(f"study {spec.name}", {"study": spec.name, "role": "study"})
+            study.set_user_attr("mlflow_parent", parent)
+        tracker.log_params(parent, {"study": spec.name, "claim": str(spec.claim).strip(), "cells": len(cells)})
+        tracker.set_tags(parent, {"git_commit": meta["git_commit"]})
+        counts = enqueue(study, cells, args.max_retries)
     meta_path = out_dir / "meta.json"
-    meta["runs"] = _past_runs(meta_path) + [{k: meta[k] for k in ("started_at", "command", "git_commit")}]
+    meta["runs"] = [{"id": meta["invocation"], **{k: meta[k] for k in ("started_at", "command", "git_commit")}}]
     began = time.monotonic()
     _stamp(meta, meta_path, began)
     stamper = _Stamper(meta, meta_path, began)
     stamper.start()
-    counts = enqueue(study, cells, args.max_retries)
     print(f"study {spec.name}: {len(cells)} cells — {counts['done']} done, {counts['queued']} queued, "
-          f"{counts['waiting'] + counts['running']} already pending, {counts['gave_up']} failed too often")
+          f"{counts['waiting'] + counts['running']} already pending, {len(counts['gave_up'])} failed too often"
+          + (f"; {len(killed)} MLflow run(s) of killed processes marked KILLED" if killed else ""))
+    for g in counts["gave_up"]:
+        print(f"cell {g.cell.hash} [{g.cell.label}] failed {g.failures} times (--max-retries {args.max_retries}), "
+              f"not retried; last error: {g.last_error}\n  fix the cause, then run the same command with "
+              f"--max-retries {g.failures} to try it again", file=sys.stderr)
     opts = {"results": str(results), "storage": args.storage, "tracking_uri": uri, "quiet": args.quiet,
             "fail_fast": args.fail_fast, "git_commit": origin["git_commit"]}
     if args.jobs <= 1:
@@ -301,15 +366,30 @@ def main(argv: list[str] | None = None) -> int:
             p.start()
         _watch(procs, study, cells, quiet=args.quiet)
     states = cell_states(study)
-    done = sum(states.get(c.hash) == "COMPLETE" for c in cells)
-    tracker.log_metrics(parent, {"cells_done": done})
+    hashes = {c.hash for c in cells}
+    done = sum(states.get(h) == "COMPLETE" for h in hashes)
+    elsewhere = running_elsewhere(study, hashes)
+    failed = [c for c in cells if states.get(c.hash) == "FAIL"]
+    tracker.log_metrics(parent, {"cells_done": done}, step=len(meta["runs"]), once=False)   # one point per invocation
     # Each invocation's wall-clock, so a resumed study's total cost stays on record.
     stamper.stop.set()
     stamper.join()
-    meta["runs"][-1].pop("last_seen", None)
+    _mine(meta).pop("last_seen", None)
     _stamp(meta, meta_path, began, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
            cells_done=done)
     print(f"study {spec.name}: {done}/{len(cells)} cells done; results in {out_dir / 'cells.csv'}")
+    if done == len(cells):
+        tracker.finish(parent, "FINISHED")
+        rc = 0
+    elif failed or len(elsewhere) < len(cells) - done:
+        tracker.finish(parent, "FAILED")
+        print(f"study {spec.name}: {len(failed)} cell(s) failed: "
+              + ", ".join(f"{c.hash} [{c.label}]" for c in failed), file=sys.stderr)
+        rc = 1
+    else:                                   # the rest is in other workers' hands: not a failure here
+        print(f"study {spec.name}: {len(elsewhere)} cell(s) still running in other workers: "
+              + ", ".join(f"{h} on {where}" for h, where in elsewhere.items()))
+        rc = 0
     if not args.no_report and done:
         try:
             from .report import build_report
@@ -317,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"report: {path}")
         except ImportError:
             print("report: benchmark.report is not available in this version")
-    return 0 if done == len(cells) else 1
+    return rc
 
 
 if __name__ == "__main__":

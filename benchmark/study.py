@@ -21,6 +21,7 @@ import optuna
 from omegaconf import OmegaConf
 
 from .config import ConfigError, cell_hash, compose, to_dict, training_hash
+from .durable import pid_alive
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 STUDIES_DIR = Path("studies")
@@ -132,21 +133,26 @@ def open_study(name: str, storage) -> optuna.Study:
     return optuna.create_study(study_name=name, storage=storage, load_if_exists=True, direction="maximize")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+@dataclass
+class GaveUp:
+    """A cell that raised more often than --max-retries allows: not retried until the user says so."""
+    cell: Cell
+    failures: int
+    last_error: str
+
+
+def failed_by_error(trial) -> bool:
+    """A FAIL that a cell's own exception caused. Kills (a dead pid, a stale heartbeat, Ctrl-C) also
+    end as FAIL in Optuna, but they say nothing about the cell, so they never count against it."""
+    return trial.state.name == "FAIL" and "error" in trial.user_attrs
 
 
 def enqueue(study: optuna.Study, cells: list[Cell], max_retries: int = 2) -> dict:
-    """Put every cell that is not done into the queue, once; re-queue failed and stale ones.
+    """Put every cell that is not done into the queue, once; re-queue failed and killed ones.
 
-    A RUNNING trial whose process (on this host) is gone was killed: it is marked FAIL and retried.
-    Returns counts by what happened.
+    A RUNNING trial whose process (on this host) is gone was killed: it is marked FAIL and retried,
+    however often that happens. Only failures by exception count towards `max_retries`.
+    Returns counts by what happened, and `gave_up`: the cells not retried, with their last error.
     """
     from optuna.trial import TrialState
 
@@ -155,23 +161,25 @@ def enqueue(study: optuna.Study, cells: list[Cell], max_retries: int = 2) -> dic
         optuna.storages.fail_stale_trials(study)    # heartbeat storages (PostgreSQL): trials of dead machines
     host = socket.gethostname()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.user_attrs.get("host") == host and not _alive(int(t.user_attrs.get("pid", -1))):
+        if t.user_attrs.get("host") == host and not pid_alive(int(t.user_attrs.get("pid", -1))):
             study.tell(t.number, state=TrialState.FAIL)
     by_cell: dict[str, list] = {}
     for t in study.get_trials(deepcopy=False):
         if "cell" in t.user_attrs:
-            by_cell.setdefault(t.user_attrs["cell"], []).append(t.state)
-    counts = {"done": 0, "queued": 0, "waiting": 0, "running": 0, "gave_up": 0}
+            by_cell.setdefault(t.user_attrs["cell"], []).append(t)
+    counts = {"done": 0, "queued": 0, "waiting": 0, "running": 0, "gave_up": []}
     for c in queue_order(cells):
-        states = by_cell.get(c.hash, [])
+        trials = by_cell.get(c.hash, [])
+        states = [t.state for t in trials]
+        errors = [t.user_attrs["error"] for t in trials if failed_by_error(t)]
         if TrialState.COMPLETE in states:
             counts["done"] += 1
         elif TrialState.WAITING in states:
             counts["waiting"] += 1
         elif TrialState.RUNNING in states:
             counts["running"] += 1
-        elif states.count(TrialState.FAIL) > max_retries:
-            counts["gave_up"] += 1
+        elif len(errors) > max_retries:
+            counts["gave_up"].append(GaveUp(c, len(errors), errors[-1]))
         else:
             study.enqueue_trial({"cell": c.hash}, user_attrs={"cell": c.hash, "training_hash": c.training_hash,
                                                              "label": c.label}, skip_if_exists=False)
@@ -220,6 +228,16 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
         trial.set_user_attr("pid", os.getpid())
         return trial
     return None
+
+
+def running_elsewhere(study: optuna.Study, hashes) -> dict[str, str]:
+    """cell hash -> "host:pid" of the worker running it, for cells RUNNING and not done."""
+    from optuna.trial import TrialState
+
+    done = {t.user_attrs.get("cell") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    return {t.user_attrs["cell"]: f"{t.user_attrs.get('host', '?')}:{t.user_attrs.get('pid', '?')}"
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.user_attrs.get("cell") in hashes and t.user_attrs["cell"] not in done}
 
 
 def cell_states(study: optuna.Study) -> dict[str, str]:

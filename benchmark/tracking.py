@@ -9,6 +9,7 @@ store at once crash one of them (environment.md §3).
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -17,6 +18,8 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")   # the network is clo
 import mlflow  # noqa: E402
 from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
+
+from .durable import pid_alive  # noqa: E402
 
 MAX_PARAM = 6000
 
@@ -44,6 +47,7 @@ class Tracker:
                  provenance: dict | None = None):
         self.uri = uri
         self.provenance = dict(provenance or {})
+        _create_sqlite_store(uri)
         self.client = MlflowClient(tracking_uri=uri)
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
@@ -59,12 +63,15 @@ class Tracker:
         runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1)
         return runs[0].info.run_id if runs else None
 
-    def get_or_create_run(self, name: str, tags: dict, parent: str | None = None) -> str:
-        """Find the run with these tags (a resumed study reuses it) or start it."""
+    def get_or_create_run(self, name: str, tags: dict, parent: str | None = None, reopen: bool = True) -> str:
+        """Find the run with these tags (a resumed study reuses it) or start it; it is then RUNNING
+        and owned by this process (host and pid tags) until `finish` (unless reopen=False)."""
         existing = self.find_run(**tags)
         if existing:
+            if reopen:
+                self.reopen(existing)
             return existing
-        all_tags = {**tags, "mlflow.runName": name}
+        all_tags = {**tags, "mlflow.runName": name, **_owner()}
         if parent:
             all_tags["mlflow.parentRunId"] = parent
         if self.provenance.get("git_commit"):
@@ -81,9 +88,36 @@ class Tracker:
         for i in range(0, len(items), 100):      # log_batch takes at most 100 params a call
             self.client.log_batch(run_id, params=items[i:i + 100])
 
-    def log_metrics(self, run_id: str, metrics: dict, step: int = 0) -> None:
+    def reopen(self, run_id: str) -> None:
+        """A run taken up again (a retried cell, a resumed training) is RUNNING under its new owner."""
+        if self.client.get_run(run_id).info.status != "RUNNING":
+            self.client.update_run(run_id, status="RUNNING")
+        self.set_tags(run_id, _owner())
+
+    def close_orphans(self) -> list[str]:
+        """End as KILLED the RUNNING runs whose owning process on this host is gone (killed, crashed).
+
+        Runs owned by other hosts are left to their own workers: a pid means nothing across machines.
+        """
+        closed = []
+        host = socket.gethostname()
+        runs = self.client.search_runs([self.experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                       max_results=5000)
+        for run in runs:
+            tags = run.data.tags
+            if tags.get("owner_host") == host and not pid_alive(int(tags.get("owner_pid", -1))):
+                self.client.set_terminated(run.info.run_id, "KILLED")
+                closed.append(run.info.run_id)
+        return closed
+
+    def log_metrics(self, run_id: str, metrics: dict, step: int = 0, once: bool = True) -> None:
+        """Idempotent: a key already logged (a retried cell, a training closed again after a kill)
+        is skipped, so a kill while logging never leaves a doubled metric history. The first
+        complete logging stands: evaluation is seeded, so a retry differs in its timings only.
+        once=False logs a new point at `step` (a series, one point per step)."""
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items() if v == v]   # NaN dropped
+        logged = self.client.get_run(run_id).data.metrics if once else {}
+        items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items() if v == v and k not in logged]
         for i in range(0, len(items), 1000):
             self.client.log_batch(run_id, metrics=items[i:i + 1000])
 
@@ -100,15 +134,43 @@ class Tracker:
         """A `log(metrics, step)` for fit() that batches calls (an HTTP server costs ~50 ms a call)."""
         pending: list[Metric] = []
         last = [time.monotonic()]
+        logged_to: dict[str, int] = {}    # key -> last step on the server: a resumed fit re-runs a few steps
+
+        def already(key: str, step: int) -> bool:
+            if key not in logged_to:
+                history = self.client.get_metric_history(run_id, key)
+                logged_to[key] = max((m.step for m in history), default=-1)
+            return step <= logged_to[key]
 
         def log(metrics: dict, step: int, flush: bool = False):
             now = int(time.time() * 1000)
-            pending.extend(Metric(k, float(v), now, int(step)) for k, v in metrics.items() if v == v)
+            pending.extend(Metric(k, float(v), now, int(step)) for k, v in metrics.items()
+                           if v == v and not already(k, int(step)))
             if pending and (flush or time.monotonic() - last[0] > every_seconds or len(pending) > 500):
                 self.client.log_batch(run_id, metrics=list(pending))
                 pending.clear()
                 last[0] = time.monotonic()
         return log
+
+
+def _create_sqlite_store(uri: str) -> None:
+    """A new SQLite store is migrated in a file of its own, then renamed into place: a kill during
+    MLflow's dozens of schema migrations would otherwise leave a store no later run can open
+    ("table … already exists"). Callers hold the stores lock, so no two processes race here."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///"))
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = path.with_name(f".{path.name}.{os.getpid()}.new")
+    fresh.unlink(missing_ok=True)
+    MlflowClient(tracking_uri=f"sqlite:///{fresh}").search_experiments(max_results=1)   # migrates
+    os.replace(fresh, path)
+
+
+def _owner() -> dict:
+    return {"owner_host": socket.gethostname(), "owner_pid": str(os.getpid())}
 
 
 def mlflow_version() -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -114,6 +115,26 @@ class FitResult:
     out_dir: str
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message names the file and why."""
+
+
+def load_checkpoint(path: str | Path, device="cpu") -> dict:
+    """A checkpoint's tensors and plain data, never its code: `weights_only=True` refuses any other
+    object, so a crafted file cannot run code when a user points `enhance model=` at it."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{path}: refused: it holds objects other than tensors and plain data "
+            f"({str(e).strip().splitlines()[0][:200]}); this suite never writes such a file, and loading "
+            f"it unrestricted could run code from it") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:   # truncated zip, not a torch file
+        raise CheckpointError(f"{path}: unreadable checkpoint, truncated or not a PyTorch file "
+                              f"({str(e).strip().splitlines()[0][:200]})") from None
+
+
 def _save(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -152,8 +173,9 @@ def fit(model, frontend: Frontend, train_set, settings: TrainerSettings, out_dir
     best = {"val_score": -math.inf}
     elapsed = 0.0
     last = out_dir / "last.pt"
+    validated_at = [-1]        # in the checkpoint: a resume after the final validation does not repeat it
     if last.is_file():
-        state = torch.load(last, map_location=device, weights_only=False)
+        state = load_checkpoint(last, device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         ema.load_state_dict(state["ema"])
@@ -161,6 +183,7 @@ def fit(model, frontend: Frontend, train_set, settings: TrainerSettings, out_dir
         torch.set_rng_state(state["torch_rng"])
         step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         best, elapsed = state["best"], state["elapsed"]
+        validated_at[0] = state.get("validated_at", -1)
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
     resumed_from = step
@@ -170,9 +193,8 @@ def fit(model, frontend: Frontend, train_set, settings: TrainerSettings, out_dir
                      "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
                      "epoch": epoch, "batch_in_epoch": batch_in_epoch, "best": best,
                      "elapsed": elapsed + time.perf_counter() - t0, "settings": asdict(settings),
+                     "validated_at": validated_at[0],
                      "scaler": scaler.state_dict() if scaler else None})
-
-    validated_at = [-1]
 
     def run_validation():
         if validate is None or validated_at[0] == step:
@@ -272,7 +294,12 @@ def load_weights(model, out_dir: str | Path, which: str = "last", device="cpu") 
     path = Path(out_dir) / f"{which}.pt"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint (train the model first)")
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = load_checkpoint(path, device)
+    if "state_dict" in state and "ema" not in state:       # model.pt: the exported EMA weights
+        model.load_state_dict(state["state_dict"])
+        return {"step": state.get("step"), "metrics": None}
+    if "ema" not in state:
+        raise CheckpointError(f"{path}: not a checkpoint of this suite (no EMA weights in it)")
     ema = EMA(model, 0.0, False)
     ema.load_state_dict(state["ema"])
     ema.copy_to(model)
@@ -299,7 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    _, result = train_model(cfg, Path(own["out"]), progress=sys.stderr.isatty())
+    try:
+        _, result = train_model(cfg, Path(own["out"]), progress=sys.stderr.isatty())
+    except CheckpointError as e:
+        print(f"error: {e} (delete it to train from scratch)", file=sys.stderr)
+        return 2
     print(json.dumps(asdict(result)))
     return 0
 

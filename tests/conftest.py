@@ -17,3 +17,24 @@ def tiny(data_cache):
             "data.sizes.valid=2", "data.sizes.test=3", "data.sizes.test_mismatched=2",
             "data.seconds=[1.5,2.5]", "eval.metrics=[pesq_wb,estoi,si_sdr]", "eval.jobs=1", "eval.examples=1",
             "trainer.val_utterances=1", "trainer.threads=2"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, tiny):
+    """(model folder, its config): 6 steps of the tiny net, saved as benchmark.train would."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from benchmark.checkpoints import frontend_from
+    from benchmark.config import compose
+    from benchmark.data import load_split
+    from benchmark.models import build_model
+    from benchmark.train import TrainerSettings, fit
+
+    out = tmp_path_factory.mktemp("model")
+    cfg = compose(tiny + ["trainer.max_steps=6", "trainer.val_every=0"])
+    OmegaConf.save(cfg, out / "config.yaml")
+    torch.manual_seed(0)
+    fit(build_model(cfg), frontend_from(cfg), load_split(cfg.data, "train"),
+        TrainerSettings.from_config(cfg.trainer), out, progress=False)
+    return out, cfg

@@ -91,3 +91,16 @@ def test_eval_splits_default_to_the_datas_own_including_the_mismatched_synthetic
     assert eval_splits(cfg.data, cfg.eval.splits) == ["test", "test_mismatched"]
     assert eval_splits(compose(["data=folder", "data.root=/x"]).data, None) == ["test"]
     assert eval_splits(cfg.data, compose(["eval.splits=[valid]"]).eval.splits) == ["valid"]
+
+
+def test_numbers_are_range_checked_first_naming_key_value_and_range():
+    # each was accepted: Heun crashed with IndexError, PC ran with NFE 0, the optimiser raised TypeError
+    with pytest.raises(ConfigError, match=r"^sampler\.steps=-1: expected an integer ≥ 1$"):
+        compose(["sampler.steps=-1"])
+    with pytest.raises(ConfigError, match=r"^sampler\.steps=0: expected an integer ≥ 1$"):
+        compose(["sampler=pc", "sampler.steps=0"])
+    with pytest.raises(ConfigError, match=r"^trainer\.lr='abc': expected a number > 0$"):
+        compose(["trainer.lr=abc"])
+    # before the registries: a bridge under the embedded x-space sampler is refused too, later
+    with pytest.raises(ConfigError, match=r"^sde\.k=-1: expected a number > 0"):
+        compose(["sde=bbed", "sde.k=-1"])

@@ -3,28 +3,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-import torch
-from omegaconf import OmegaConf
 
 from benchmark import enhance, evaluate
 from benchmark.audio.io import write_audio
-from benchmark.checkpoints import frontend_from, load_for_inference
-from benchmark.config import compose
+from benchmark.checkpoints import load_for_inference
 from benchmark.data import load_split
 from benchmark.enhance import enhance_waveform
-from benchmark.models import build_model
-from benchmark.train import TrainerSettings, fit
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tiny):
-    out = tmp_path_factory.mktemp("model")
-    cfg = compose(tiny + ["trainer.max_steps=6", "trainer.val_every=0"])
-    OmegaConf.save(cfg, out / "config.yaml")
-    torch.manual_seed(0)
-    fit(build_model(cfg), frontend_from(cfg), load_split(cfg.data, "train"),
-        TrainerSettings.from_config(cfg.trainer), out, progress=False)
-    return out, cfg
+def model_dir(tiny_model):
+    return tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -89,5 +78,48 @@ def test_clear_errors(model_dir, tmp_path, capsys):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "broken.wav").write_bytes(b"RIFF0000WAVEjunk")
-    assert enhance.main([f"model={out}", f"input={bad}", f"output={tmp_path / 'o'}"]) == 2
-    assert "broken.wav" in capsys.readouterr().err
+    assert enhance.main([f"model={out}", f"input={bad}", f"output={tmp_path / 'o'}"]) == 1
+    assert "broken.wav: cannot read audio" in capsys.readouterr().err
+
+
+def test_an_unreadable_file_is_listed_after_the_others_are_enhanced(model_dir, folders, tmp_path, capsys):
+    out, _ = model_dir
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "a.wav").write_bytes((folders / "noisy" / "utt0.wav").read_bytes())
+    (inp / "b.wav").write_bytes(b"\x00\x13 not a wave file \xff" * 50)
+    (inp / "c.wav").write_bytes((folders / "noisy" / "utt1.wav").read_bytes())
+    rc = enhance.main([f"model={out}", f"input={inp}", f"output={tmp_path / 'o'}",
+                       "sampler.steps=1", "sampler.churn=0"])
+    assert rc == 1
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.wav", "c.wav"]
+    captured = capsys.readouterr()
+    assert "enhanced 2 file(s)" in captured.out and "c.wav: " in captured.out
+    err = captured.err.strip().splitlines()
+    assert err[0] == "error: 1 of 3 file(s) could not be enhanced:"
+    assert len(err) == 2 and err[1].strip().startswith(f"{inp / 'b.wav'}: cannot read audio")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", ".nan", "inf", "0.5"])
+def test_chunk_seconds_must_be_a_number_longer_than_the_overlap(model_dir, folders, tmp_path, capsys, value):
+    out, _ = model_dir
+    rc = enhance.main([f"model={out}", f"input={folders / 'noisy'}", f"output={tmp_path / 'o'}",
+                       f"chunk_seconds={value}"])
+    assert rc == 2 and not (tmp_path / "o").exists()
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: chunk_seconds={value!r}: expected a number of seconds > 1 "
+                   "(each chunk overlaps the next by 1 s)")
+
+
+def test_jobs_is_refused_not_silently_ignored(model_dir, folders, tmp_path, capsys):
+    out, _ = model_dir
+    rc = enhance.main([f"model={out}", f"input={folders / 'noisy'}", f"output={tmp_path / 'o'}", "jobs=4"])
+    assert rc == 2 and not (tmp_path / "o").exists()
+    assert "jobs=4: enhance has no jobs setting" in capsys.readouterr().err
+
+
+def test_a_chunk_no_longer_than_the_overlap_is_refused(model_dir):
+    loaded = load_for_inference(str(model_dir[0]), ["sampler.steps=1"])
+    noisy = np.zeros(16000, np.float32)
+    with pytest.raises(ValueError, match="chunk_seconds=0.5 must exceed overlap_seconds=1.0"):
+        enhance_waveform(loaded.model, loaded.frontend, noisy, None, chunk_seconds=0.5)

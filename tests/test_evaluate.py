@@ -45,10 +45,10 @@ def test_command_writes_tables_and_prints_the_summary(folders, capsys):
     out_dir = folders / "enhanced_scores"  # the documented default
     table = pd.read_csv(out_dir / "per_utterance.csv")
     summary = pd.read_csv(out_dir / "summary.csv")
-    assert list(table.columns) == ["name", "metric", "input", "output", "delta"]
+    assert list(table.columns) == ["name", "metric", "input", "output", "delta", "floored"]
     assert sorted(table["name"].unique()) == ["a", "b", "c"]
     assert len(table) == 3 * len(METRICS)
-    assert list(summary.columns) == ["metric", "which", "mean", "ci95", "n", "n_nan"]
+    assert list(summary.columns) == ["metric", "which", "mean", "ci95", "n", "n_nan", "n_floored"]
     # less noise in the output than in the input
     si_sdr = table[table["metric"] == "si_sdr"]
     assert (si_sdr["delta"] > 10).all()
@@ -133,10 +133,31 @@ def test_module_entry_point_exits_non_zero_with_one_line(folders):
     assert "Traceback" not in done.stderr
 
 
-def test_a_silent_output_is_counted_not_fatal(folders, capsys):
+def test_a_silent_output_is_scored_at_the_worst_value_and_counted(folders, capsys):
     sf.write(folders / "enhanced" / "b.wav", np.zeros(int(1.5 * SR)), SR)
     assert run(folders, "jobs=1", "metrics=[pesq_wb,estoi]") == 0
+    table = pd.read_csv(folders / "enhanced_scores" / "per_utterance.csv")
+    pesq = table[table["metric"] == "pesq_wb"].set_index("name")
+    assert pesq.loc["b", "output"] == 1.0 and pesq["floored"].tolist() == [False, True, False]
     summary = pd.read_csv(folders / "enhanced_scores" / "summary.csv")
     out = summary[summary["which"] == "output"].set_index("metric")
-    assert (out.loc["pesq_wb", "n"], out.loc["pesq_wb", "n_nan"]) == (2, 1)
-    assert "pesq_wb could not be computed for 1 of 3 output files" in capsys.readouterr().err
+    # dropping b would have let silence raise the mean above the two scored files' mean
+    assert out.loc["pesq_wb", "mean"] < pesq.loc[["a", "c"], "output"].mean()
+    assert out.loc["pesq_wb", ["n", "n_nan", "n_floored"]].tolist() == [3, 0, 1]
+    assert out.loc["estoi", "n_floored"] == 0                 # silence has a (bad) ESTOI
+    captured = capsys.readouterr()
+    assert ("note: pesq_wb could not be computed for 1 of 3 output files (silent or non-finite "
+            "output) although the noisy input defines it; they are scored at the worst value (1) "
+            "and kept in the mean") in captured.err
+    assert "floored" in captured.out
+
+
+def test_a_truncated_clean_file_is_named_as_truncated(folders, capsys):
+    target = folders / "clean" / "b.wav"
+    target.write_bytes(target.read_bytes()[:-3000])
+    err = error_of(folders, capsys)
+    assert "clean/b.wav: truncated file (the header declares" in err and "lengths" not in err
+
+
+def test_jobs_must_be_a_positive_integer_not_a_bool(folders, capsys):
+    assert "jobs=True: expected a positive integer" in error_of(folders, capsys, "jobs=true")

@@ -2,12 +2,14 @@
 import json
 import time
 
+import pytest
+
 from benchmark.run import _past_runs, _stamp, _Stamper
 
 
 def test_stamper_keeps_the_running_invocation_on_record(tmp_path):
     path = tmp_path / "meta.json"
-    meta = {"runs": [{"minutes": 2.5, "finished_at": "earlier"}, {"started_at": "now"}]}
+    meta = {"invocation": "b", "runs": [{"id": "a", "minutes": 2.5, "finished_at": "earlier"}, {"id": "b", "started_at": "now"}]}
     began = time.monotonic() - 90                      # this invocation has run for 1.5 min
     stamper = _Stamper(meta, path, began, every=0.05)
     stamper.start()
@@ -24,8 +26,33 @@ def test_stamper_keeps_the_running_invocation_on_record(tmp_path):
 
 def test_past_runs_reads_back_what_stamp_wrote_and_ignores_junk(tmp_path):
     path = tmp_path / "meta.json"
-    meta = {"runs": [{"started_at": "a"}]}
+    meta = {"invocation": "a", "runs": [{"id": "a", "started_at": "a"}]}
     _stamp(meta, path, time.monotonic(), cells_done=3)
-    assert _past_runs(path) == [{"started_at": "a", "minutes": 0.0, "cells_done": 3}]
+    assert _past_runs(path) == [{"id": "a", "started_at": "a", "minutes": 0.0, "cells_done": 3}]
     path.write_text("{not json")
     assert _past_runs(path) == []
+
+
+def test_two_invocations_stamping_one_file_keep_both_records(tmp_path):
+    """Each invocation merges its record into what is on disk: neither overwrites the other's."""
+    path = tmp_path / "meta.json"
+    first = {"invocation": "h:1", "runs": [{"id": "h:1", "started_at": "t0"}]}
+    second = {"invocation": "h:2", "runs": [{"id": "h:2", "started_at": "t0"}]}
+    now = time.monotonic()
+    _stamp(first, path, now - 60)
+    _stamp(second, path, now - 120)
+    _stamp(first, path, now - 180, cells_done=2)           # first stamps again, after second wrote
+    runs = {r["id"]: r for r in json.loads(path.read_text())["runs"]}
+    assert set(runs) == {"h:1", "h:2"} and runs["h:1"]["cells_done"] == 2
+    assert json.loads(path.read_text())["wall_minutes"] == runs["h:1"]["minutes"] + runs["h:2"]["minutes"] == 5.0
+
+
+def test_jobs_and_retries_below_their_floor_are_refused(capsys):
+    from benchmark.run import main
+
+    for args in (["--jobs", "0"], ["--jobs", "-3"], ["--jobs", "two"], ["--max-retries", "-1"]):
+        with pytest.raises(SystemExit) as e:
+            main(["study=smoke", "--dry-run", *args])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert args[0] in err and ("at least" in err or "whole number" in err)

@@ -25,7 +25,7 @@ def _run(out, tiny, steps, extra=()):
 
 
 def _weights(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["ema"]["shadow"]
+    return torch.load(path, map_location="cpu", weights_only=True)["ema"]["shadow"]
 
 
 def test_kill_9_then_same_command_resumes_to_the_same_end(tmp_path, tiny):
@@ -41,7 +41,7 @@ def test_kill_9_then_same_command_resumes_to_the_same_end(tmp_path, tiny):
         last = out / "last.pt"
         if last.is_file():
             try:
-                if torch.load(last, map_location="cpu", weights_only=False)["step"] >= 8:
+                if torch.load(last, map_location="cpu", weights_only=True)["step"] >= 8:
                     break
             except Exception:  # caught mid-write: the atomic rename means a retry sees a whole file
                 pass
@@ -50,7 +50,7 @@ def test_kill_9_then_same_command_resumes_to_the_same_end(tmp_path, tiny):
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    killed_at = torch.load(out / "last.pt", map_location="cpu", weights_only=False)["step"]
+    killed_at = torch.load(out / "last.pt", map_location="cpu", weights_only=True)["step"]
     assert 8 <= killed_at < steps
     done = subprocess.run(_run(out, tiny, steps), check=True, capture_output=True, text=True, timeout=600)
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -5,6 +5,7 @@ fails the same way everywhere: an `AudioError` whose message starts with the pat
 """
 from __future__ import annotations
 
+import struct
 import warnings
 from pathlib import Path
 
@@ -28,11 +29,47 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray
     return resample_poly(x, sr_out // g, sr_in // g).astype(np.float32)
 
 
+def wav_declared_bytes(path: Path) -> tuple[int, int] | None:
+    """(bytes the WAV header declares for its data chunk, bytes present), or None if not a WAV."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = path.stat().st_size
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk_id, chunk_len = struct.unpack("<4sI", f.read(8))
+            if chunk_id == b"data":
+                return chunk_len, size - pos - 8
+            pos += 8 + chunk_len + (chunk_len & 1)
+    return None
+
+
+def check_not_truncated(path: str | Path) -> None:
+    """Refuse a WAV whose data chunk is shorter than its header says.
+
+    libsndfile quietly reads what is left of a truncated WAV, so a cut-off file would otherwise
+    show up later as a wrong length (or not at all).
+    """
+    path = Path(path)
+    try:
+        declared = wav_declared_bytes(path)
+    except OSError as e:
+        raise AudioError(f"{path}: cannot read audio ({e})") from None
+    # 0 and 0xFFFFFFFF mean "length unknown" for streamed WAVs: nothing to compare against
+    if declared and declared[0] not in (0, 0xFFFFFFFF) and declared[1] < declared[0]:
+        raise AudioError(f"{path}: truncated file (the header declares {declared[0]} bytes of "
+                         f"audio, {declared[1]} are present)")
+
+
 def read_audio(path: str | Path, sr: int = SAMPLE_RATE, *, allow_silent: bool = True) -> np.ndarray:
-    """Mono float32 samples at `sr`. Stereo is averaged and other rates resampled, with a warning."""
+    """Mono float32 samples at `sr`. Stereo is averaged and other rates resampled, with a warning.
+    A truncated WAV is refused."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: file not found")
+    check_not_truncated(path)
     try:
         x, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises several types for unreadable or truncated files

@@ -12,7 +12,13 @@ Names are exact because toolkits mix them up (gtcrn #70: STOI reported as ESTOI)
 A metric that cannot be computed gives NaN, never an exception: PESQ finds no speech in the
 reference (NoUtterancesError), the estimate is silent (pesq raises a plain ValueError), the audio is
 shorter than PESQ's 0.25 s or STOI's 30 frames, or the estimate holds NaN/Inf (a diverged sampler).
-`summarise` counts those NaNs so they are reported, not hidden.
+
+`score_many` does not leave such an output out of the mean when the reference defines the metric
+(the clean file is finite and not silent, and the metric is defined on the noisy input, or on clean
+vs clean without one): dropping it would let a system that outputs silence on hard inputs score a
+better mean. It scores that output at the metric's WORST value and marks it `floored`; `summarise`
+counts those (n_floored) beside the NaNs it leaves out (n_nan), so neither is hidden. A silent clean
+reference stays NaN for input and output: that is the data's fault, not the system's.
 """
 from __future__ import annotations
 
@@ -112,6 +118,11 @@ METRICS: dict[str, Callable[..., float]] = {
     "si_sar": _energy_ratio("sar"),
 }
 NEEDS_NOISY = frozenset({"si_sir", "si_sar"})
+# The score of an output that defeats a metric the reference defines. PESQ's MOS-LQO scale starts
+# at 1 (P.862.2; the `pesq` package's nb mode maps to the same floor); STOI is a correlation whose
+# practical floor is 0; the ratios get the same cap as on the other side.
+WORST: dict[str, float] = {"pesq_wb": 1.0, "pesq_nb": 1.0, "estoi": 0.0, "stoi": 0.0,
+                           "si_sdr": -MAX_RATIO_DB, "si_sir": -MAX_RATIO_DB, "si_sar": -MAX_RATIO_DB}
 DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
 
 
@@ -161,28 +172,46 @@ def score_utterance(clean: np.ndarray, estimate: np.ndarray, noisy: np.ndarray |
     clean = np.asarray(clean, dtype=np.float32)
     estimate = np.asarray(estimate, dtype=np.float32)
     # No reference speech: nothing is defined (pystoi would still return a meaningless ~0.005).
-    undefined = (not np.all(np.isfinite(clean)) or not np.any(np.abs(clean) > SILENCE)
-                 or not np.all(np.isfinite(estimate)))
-    if undefined:
+    if not _usable_reference(clean) or not np.all(np.isfinite(estimate)):
         return {m: math.nan for m in names}
     return {m: METRICS[m](clean, estimate, noisy, sr) for m in names}
 
 
-def _score_pair(task: tuple) -> tuple[dict[str, float], dict[str, float]]:
-    """(input scores, output scores) of one utterance."""
+def _usable_reference(clean: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(clean)) and np.any(np.abs(clean) > SILENCE))
+
+
+def _score_pair(task: tuple) -> tuple[dict[str, float], dict[str, float], list[str]]:
+    """(input scores, output scores, metrics whose output was floored) of one utterance."""
     name, clean, noisy, enhanced, sr, names = task
     if noisy is None:
         scores_in = {m: math.nan for m in names}
     else:
         scores_in = score_utterance(clean, noisy, noisy, sr, names, name=name)
-    return scores_in, score_utterance(clean, enhanced, noisy, sr, names, name=name)
+    scores_out = score_utterance(clean, enhanced, noisy, sr, names, name=name)
+    floored = []
+    clean = np.asarray(clean, dtype=np.float32)
+    if _usable_reference(clean):
+        for m in names:
+            if not math.isnan(scores_out[m]):
+                continue
+            # the yardstick: is the metric defined on this utterance at all (not too short, speech
+            # that PESQ's detector finds)? Without a mixture, clean against itself answers that.
+            if noisy is not None:
+                defined = not math.isnan(scores_in[m])
+            else:
+                defined = not math.isnan(METRICS[m](clean, clean, None, sr))
+            if defined:
+                scores_out[m] = WORST[m]
+                floored.append(m)
+    return scores_in, scores_out, floored
 
 
 # Set just before a pool forks, so workers inherit the audio instead of receiving it pickled.
 _TASKS: list[tuple] = []
 
 
-def _score_task(index: int) -> tuple[dict[str, float], dict[str, float]]:
+def _score_task(index: int) -> tuple[dict[str, float], dict[str, float], list[str]]:
     return _score_pair(_TASKS[index])
 
 
@@ -190,7 +219,7 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _run(tasks: list[tuple], jobs: int) -> list[tuple[dict[str, float], dict[str, float]]]:
+def _run(tasks: list[tuple], jobs: int) -> list[tuple[dict[str, float], dict[str, float], list[str]]]:
     if jobs == 1:
         return [_score_pair(t) for t in tasks]
     # fork: workers start at once with the audio already in memory. The caller's threads (torch,
@@ -213,7 +242,9 @@ def score_many(items: Iterable[dict], *, metrics: Sequence[str] | None = None,
     """Score the noisy input and the enhanced output of each item against its clean reference.
 
     items: dicts with name, clean, noisy (may be None) and enhanced, float arrays at `sr`.
-    Returns one row per utterance × metric: [name, metric, input, output, delta = output - input].
+    Returns one row per utterance × metric: [name, metric, input, output, delta = output - input,
+    floored]; `floored` marks an output scored at WORST[metric] because the metric was undefined on
+    it but defined on the reference (see the module docstring).
     jobs=None uses every available core; jobs=1 scores in this process.
     """
     items = list(items)
@@ -231,13 +262,13 @@ def score_many(items: Iterable[dict], *, metrics: Sequence[str] | None = None,
     # competing for busy cores, and a pool of processes is already the parallelism.
     with threadpool_limits(limits=1, user_api="blas"):
         results = _run(tasks, jobs)
-    rows = [{"name": t[0], "metric": m, "input": s_in[m], "output": s_out[m]}
-            for t, (s_in, s_out) in zip(tasks, results) for m in names]
-    table = pd.DataFrame(rows, columns=["name", "metric", "input", "output"])
+    rows = [{"name": t[0], "metric": m, "input": s_in[m], "output": s_out[m], "floored": m in fl}
+            for t, (s_in, s_out, fl) in zip(tasks, results) for m in names]
+    table = pd.DataFrame(rows, columns=["name", "metric", "input", "output", "floored"])
     table["input"] = table["input"].astype(float)
     table["output"] = table["output"].astype(float)
     table["delta"] = table["output"] - table["input"]
-    return table
+    return table[["name", "metric", "input", "output", "delta", "floored"]]
 
 
 def mean_ci95(values: np.ndarray) -> tuple[float, float, int, int]:
@@ -255,15 +286,20 @@ def mean_ci95(values: np.ndarray) -> tuple[float, float, int, int]:
 def summarise(table: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     """Mean and 95% confidence interval per metric for input, output and delta.
 
-    Columns: [*by, metric, which, mean, ci95, n, n_nan]; `by` adds grouping columns (a study's
-    cell, a system) in front. Metrics keep the order they have in the table.
+    Columns: [*by, metric, which, mean, ci95, n, n_nan, n_floored]; `by` adds grouping columns (a
+    study's cell, a system) in front. Metrics keep the order they have in the table. n counts the
+    floored outputs too (they are in the mean); n_floored counts them among the n values of output
+    and delta, and is 0 for input and for a table without a `floored` column (scored before it).
     """
     keys = [*by, "metric"]
     rows = []
     for key, group in table.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
+        # eq(True): rows concatenated from an older table hold NaN there, which astype(bool) calls True
+        floored = group["floored"].eq(True) if "floored" in group else pd.Series(False, group.index)
         for which in ("input", "output", "delta"):
             mean, half, n, n_nan = mean_ci95(group[which].to_numpy())
+            n_floored = 0 if which == "input" else int((floored & group[which].notna()).sum())
             rows.append({**dict(zip(keys, key)), "which": which, "mean": mean, "ci95": half,
-                         "n": n, "n_nan": n_nan})
-    return pd.DataFrame(rows, columns=[*keys, "which", "mean", "ci95", "n", "n_nan"])
+                         "n": n, "n_nan": n_nan, "n_floored": n_floored})
+    return pd.DataFrame(rows, columns=[*keys, "which", "mean", "ci95", "n", "n_nan", "n_floored"])

@@ -9,7 +9,6 @@ the file; reading then averages and resamples them quietly.
 from __future__ import annotations
 
 import math
-import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import soundfile as sf
 import torch
 from scipy.signal import resample as fft_resample
 
-from ..audio.io import RESAMPLER, SAMPLE_RATE, AudioError, read_audio
+from ..audio.io import RESAMPLER, SAMPLE_RATE, AudioError, check_not_truncated, read_audio
 
 RESAMPLERS = {
     "poly": RESAMPLER,
@@ -43,26 +42,6 @@ class _Header:
     channels: int
 
 
-def _wav_declared_bytes(path: Path) -> tuple[int, int] | None:
-    """(bytes the WAV header declares for its data chunk, bytes present), or None if not a WAV.
-
-    libsndfile quietly reads what is left of a truncated WAV, so truncation has to be found here.
-    """
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        size = path.stat().st_size
-        pos = 12
-        while pos + 8 <= size:
-            f.seek(pos)
-            chunk_id, chunk_len = struct.unpack("<4sI", f.read(8))
-            if chunk_id == b"data":
-                return chunk_len, size - pos - 8
-            pos += 8 + chunk_len + (chunk_len & 1)
-    return None
-
-
 def _header(path: Path) -> _Header:
     if not path.is_file():
         raise AudioError(f"{path}: file not found")
@@ -70,11 +49,7 @@ def _header(path: Path) -> _Header:
         info = sf.info(str(path))
     except Exception as e:  # soundfile raises several types for unreadable files
         raise AudioError(f"{path}: cannot read audio ({e})") from None
-    declared = _wav_declared_bytes(path)
-    # 0 and 0xFFFFFFFF mean "length unknown" for streamed WAVs: nothing to compare against
-    if declared and declared[0] not in (0, 0xFFFFFFFF) and declared[1] < declared[0]:
-        raise AudioError(f"{path}: truncated file (the header declares {declared[0]} bytes of "
-                         f"audio, {declared[1]} are present)")
+    check_not_truncated(path)
     if info.frames <= 0:
         raise AudioError(f"{path}: the file holds no samples")
     return _Header(int(info.frames), int(info.samplerate), int(info.channels))

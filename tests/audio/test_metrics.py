@@ -1,4 +1,6 @@
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -149,8 +151,8 @@ def make_items(count: int, seconds: float = 1.5):
 def test_score_many_builds_a_tidy_table_of_input_and_output():
     items = make_items(3)
     table = score_many(items, jobs=1)
-    assert list(table.columns) == ["name", "metric", "input", "output", "delta"]
-    assert len(table) == 3 * len(METRICS)
+    assert list(table.columns) == ["name", "metric", "input", "output", "delta", "floored"]
+    assert len(table) == 3 * len(METRICS) and not table["floored"].any()
     np.testing.assert_allclose(table["delta"], table["output"] - table["input"])
     first = table[table["name"] == "u0"].set_index("metric")
     it = items[0]
@@ -208,6 +210,100 @@ def test_summarise_keeps_grouping_columns():
                           "output": [0.7, 0.8, 0.4, 0.5]})
     table["delta"] = table["output"] - table["input"]
     summary = summarise(table, by=["cell"])
-    assert list(summary.columns) == ["cell", "metric", "which", "mean", "ci95", "n", "n_nan"]
+    assert list(summary.columns) == ["cell", "metric", "which", "mean", "ci95", "n", "n_nan", "n_floored"]
+    assert (summary["n_floored"] == 0).all()             # a table scored before `floored` existed
     delta = summary[summary["which"] == "delta"].set_index("cell")["mean"]
     assert delta["a"] == pytest.approx(0.2) and delta["b"] == pytest.approx(-0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# An output a metric cannot score, while the reference defines it, is scored at the worst value.
+
+def test_a_silent_output_is_scored_at_the_worst_value_not_dropped_from_the_mean():
+    items = make_items(3)
+    items[1]["enhanced"] = np.zeros_like(items[1]["clean"])
+    table = score_many(items, jobs=1)
+    pesq = table[table["metric"] == "pesq_wb"].set_index("name")
+    assert pesq.loc["u1", "output"] == 1.0 and pesq.loc["u1", "floored"]
+    assert not pesq.loc[["u0", "u2"], "floored"].any()
+    assert pesq.loc["u1", "delta"] == pytest.approx(1.0 - pesq.loc["u1", "input"])
+    sdr = table[(table["metric"] == "si_sdr") & (table["name"] == "u1")].iloc[0]
+    assert sdr["output"] == -MAX_RATIO_DB and sdr["floored"]
+    # ESTOI of silence is a real (bad) score, not an undefined one
+    estoi = table[(table["metric"] == "estoi") & (table["name"] == "u1")].iloc[0]
+    assert math.isfinite(estoi["output"]) and not estoi["floored"]
+    summary = summarise(table).set_index(["metric", "which"])
+    two_file_mean = pesq.loc[["u0", "u2"], "output"].mean()
+    assert summary.loc[("pesq_wb", "output"), "mean"] < two_file_mean
+    assert summary.loc[("pesq_wb", "output"), ["n", "n_nan", "n_floored"]].tolist() == [3, 0, 1]
+    assert summary.loc[("pesq_wb", "delta"), "n_floored"] == 1
+    assert summary.loc[("pesq_wb", "input"), "n_floored"] == 0
+    assert summary.loc[("estoi", "output"), "n_floored"] == 0
+
+
+def test_a_nan_estimate_is_floored_on_every_metric():
+    items = make_items(2, seconds=1.0)
+    items[0]["enhanced"] = items[0]["enhanced"].copy()
+    items[0]["enhanced"][500] = np.nan
+    table = score_many(items, jobs=1)
+    broken = table[table["name"] == "u0"].set_index("metric")
+    assert broken["floored"].all()
+    # the floor of each scale: PESQ's MOS 1, STOI's correlation 0, the ratios' −100 dB cap
+    assert broken["output"].to_dict() == {"pesq_wb": 1.0, "pesq_nb": 1.0, "estoi": 0.0, "stoi": 0.0,
+                                          "si_sdr": -100.0, "si_sir": -100.0, "si_sar": -100.0}
+    assert not table[table["name"] == "u1"]["floored"].any()
+    pd.testing.assert_frame_equal(table, score_many(items, jobs=2))      # the workers agree
+
+
+def test_where_the_reference_does_not_define_a_metric_the_output_stays_nan():
+    items = make_items(2, seconds=1.0)
+    # a silent clean reference: the data's fault, NaN for input and output alike
+    items[0]["clean"] = np.zeros_like(items[0]["clean"])
+    items[0]["enhanced"] = np.zeros_like(items[0]["clean"])
+    # 0.2 s: too short for PESQ and STOI on the input as well
+    short = make_items(1, seconds=0.2)[0] | {"name": "short"}
+    short["enhanced"] = np.zeros_like(short["clean"])
+    table = score_many(items + [short], jobs=1, metrics=["pesq_wb", "estoi", "si_sdr"])
+    silent = table[table["name"] == "u0"]
+    assert silent["input"].isna().all() and silent["output"].isna().all()
+    assert not silent["floored"].any()
+    cut = table[table["name"] == "short"].set_index("metric")
+    assert math.isnan(cut.loc["pesq_wb", "output"]) and not cut.loc["pesq_wb", "floored"]
+    assert cut.loc["si_sdr", "output"] == -MAX_RATIO_DB and cut.loc["si_sdr", "floored"]
+    summary = summarise(table).set_index(["metric", "which"])
+    assert summary.loc[("pesq_wb", "output"), ["n", "n_nan", "n_floored"]].tolist() == [1, 2, 0]
+
+
+def test_without_a_mixture_the_clean_reference_is_the_yardstick():
+    items = make_items(2, seconds=1.0)
+    for it in items:
+        it["noisy"] = None
+    items[1]["enhanced"] = np.zeros_like(items[1]["clean"])
+    table = score_many(items, jobs=1, metrics=["pesq_wb", "si_sdr"])
+    silent = table[table["name"] == "u1"].set_index("metric")
+    assert silent.loc["pesq_wb", "output"] == 1.0 and silent["floored"].all()
+    assert table["input"].isna().all()
+    counts = summarise(table).set_index(["metric", "which"])["n_floored"]
+    assert counts[("pesq_wb", "output")] == 1 and counts[("pesq_wb", "delta")] == 0     # no delta
+
+
+def test_the_report_reads_cells_csv_with_the_floored_count(tmp_path):
+    """cells.csv carries summarise's columns (benchmark/cell.py cell_rows); the report must read it."""
+    from benchmark.report import build_report
+    from benchmark.report.load import load_cells, load_study
+
+    fixtures = Path(__file__).parents[1] / "report" / "fixtures"
+    columns = list(summarise(score_many(make_items(1), jobs=1, metrics=["si_sdr"])).columns)
+    assert columns[-1] == "n_floored" and columns[:-1] == ["metric", "which", "mean", "ci95", "n", "n_nan"]
+    shutil.copytree(fixtures / "results", tmp_path / "results")
+    (tmp_path / "studies").mkdir()
+    shutil.copy(fixtures / "sde_ablation.yaml", tmp_path / "studies")
+    path = tmp_path / "results" / "sde_ablation" / "cells.csv"
+    cells = pd.read_csv(path, dtype=str, keep_default_na=False)
+    cells.insert(cells.columns.get_loc("n_nan") + 1, "n_floored", "0")
+    cells.loc[cells.index[:3], "n_floored"] = "1"
+    cells.to_csv(path, index=False)
+    study = load_study(tmp_path / "studies" / "sde_ablation.yaml")
+    assert load_cells(path, study)["n_floored"].astype(int).sum() == 3
+    html = build_report("sde_ablation", tmp_path / "results", tmp_path / "reports", tmp_path / "studies")
+    assert html.is_file() and "PESQ-WB" in html.read_text()

@@ -114,3 +114,12 @@ def test_folder_config_errors(tmp_path):
         load_split(_tree(tmp_path), "test_mismatched")
     with pytest.raises(AudioError, match="folder not found"):
         load_split({"name": "folder", "root": str(tmp_path / "train")}, "train")
+
+
+def test_a_file_truncated_after_the_dataset_was_made_is_refused_on_reading(tmp_path):
+    cfg = _tree(tmp_path)
+    ds = load_split(cfg, "train")
+    bad = tmp_path / "train" / "noisy" / "u1.wav"
+    bad.write_bytes(bad.read_bytes()[:-2000])
+    with pytest.raises(AudioError, match=rf"{bad}: truncated file \(the header declares \d+ bytes"):
+        ds[1]
