@@ -20,8 +20,10 @@ from tqdm import tqdm
 from .audio.metrics import score_many, summarise
 from .checkpoints import load_trained, train_model
 from .config import sampler_from_config, training_config, training_hash
+from . import input_cache as input_scores
 from .data import load_split
 from .durable import locked, read_json, write_json
+from .runtime import inference_precision
 from .enhance import enhance_waveform
 from .train import load_weights, spectrograms
 
@@ -60,13 +62,16 @@ def make_validator(cfg, frontend, device, sampler):
     valid = load_split(cfg.data, "valid")
     idx = list(range(min(n, len(valid))))
 
+    precision = inference_precision(cfg, device)
+
     def validate(model, step):
         items = []
         gen = torch.Generator(device=device).manual_seed(1234)
         losses = []
         for i in idx:
             it = valid[i]
-            enh = enhance_waveform(model, frontend, it["noisy"], sampler, device=device, generator=gen)
+            enh = enhance_waveform(model, frontend, it["noisy"], sampler, device=device, generator=gen,
+                                   precision=precision)
             items.append({"name": it["name"], "clean": it["clean"], "noisy": it["noisy"], "enhanced": enh.audio})
             with torch.no_grad():
                 batch = {"clean": torch.as_tensor(it["clean"])[None], "noisy": torch.as_tensor(it["noisy"])[None]}
@@ -133,11 +138,15 @@ def _export_weights(model, folder: Path) -> None:
     tmp.replace(folder / "model.pt")
 
 
-def evaluate_cell(cfg, folder: Path, splits, *, progress=True) -> tuple[pd.DataFrame, dict]:
-    """Enhance and score each split; returns (per-utterance table with `split`, timing info)."""
+def evaluate_cell(cfg, folder: Path, splits, *, progress=True, input_cache: Path | None = None
+                  ) -> tuple[pd.DataFrame, dict]:
+    """Enhance and score each split; returns (per-utterance table with `split`, timing info).
+
+    input_cache: a folder where the noisy input's scores are kept and reused (input_cache.py)."""
     loaded = load_trained(cfg, folder, cfg.eval.checkpoint)
     model, frontend, device = loaded.model, loaded.frontend, loaded.device
     sampler = sampler_from_config(cfg, model)
+    precision = inference_precision(cfg, device)
     tables, timing, examples = [], {}, {}
     gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
     for split in splits:
@@ -147,12 +156,17 @@ def evaluate_cell(cfg, folder: Path, splits, *, progress=True) -> tuple[pd.DataF
         items, nfe, seconds, audio = [], [], 0.0, 0.0
         for i in tqdm(range(n), desc=f"enhance {split}", disable=not progress, leave=False, mininterval=2):
             it = data[i]
-            enh = enhance_waveform(model, frontend, it["noisy"], sampler, device=device, generator=gen)
+            enh = enhance_waveform(model, frontend, it["noisy"], sampler, device=device, generator=gen,
+                                   precision=precision)
             items.append({"name": it["name"], "clean": it["clean"], "noisy": it["noisy"], "enhanced": enh.audio})
             nfe.append(enh.nfe)
             seconds += enh.seconds
             audio += len(it["noisy"]) / 16000
-        table = score_many(items, metrics=list(cfg.eval.metrics), jobs=cfg.eval.jobs)
+        cache = input_scores.cache_path(input_cache, cfg.data, split) if input_cache else None
+        table = score_many(items, metrics=list(cfg.eval.metrics), jobs=cfg.eval.jobs,
+                           known_inputs=input_scores.load(cache) if cache else None)
+        if cache:
+            input_scores.store(cache, table)
         table.insert(0, "split", split)
         tables.append(table)
         timing[split] = {"nfe": float(np.mean(nfe)), "rtf": seconds / max(audio, 1e-9), "utterances": n,

@@ -107,6 +107,8 @@ def validate(cfg: DictConfig) -> None:
         if cfg.net.name not in NETS:
             raise ConfigError(f"net.name={cfg.net.name!r} is not one of {sorted(NETS)}")
         Preconditioning.from_config(**to_dict(cfg.preconditioning))
+        if cfg.eval.get("precision") not in (None, "auto", "fp32", "bf16", "fp16"):
+            raise ConfigError(f"eval.precision={cfg.eval.precision!r} is not one of [null, auto, fp32, bf16, fp16]")
         if cfg.model.kind == "diffusion":
             sde = build_sde_from(cfg)
             noise_law_from(cfg, sde)
@@ -194,8 +196,11 @@ def training_hash(cfg) -> str:
 
 def cell_hash(cfg) -> str:
     # A cell is what the user asked for: the SDE as named, not the process training reduces it to
-    # (so richter-ouve at γ = 0 keeps its id when it starts sharing ouve's model).
-    return stable_hash({"train": training_config(cfg, canonical=False), "infer": inference_config(cfg)})
+    # (so richter-ouve at γ = 0 keeps its id when it starts sharing ouve's model). The inference
+    # precision is left out, as the device is: numerics, not a different experiment.
+    infer = inference_config(cfg)
+    infer["eval"] = {k: v for k, v in infer["eval"].items() if k != "precision"}
+    return stable_hash({"train": training_config(cfg, canonical=False), "infer": infer})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import torch
 
 from .audio.io import SAMPLE_RATE, AudioError, read_audio, write_audio
 from .audio.stft import Frontend, peak_normalise
-from .runtime import synchronize
+from .runtime import autocast, synchronize
 
 DEFAULT_CHUNK_SECONDS = 30.0
 OVERLAP_SECONDS = 1.0          # the cross-fade between chunks of a long file
@@ -34,17 +34,20 @@ class Enhanced:
     seconds: float      # wall time, STFT and iSTFT included
 
 
-def _enhance_chunk(model, frontend: Frontend, noisy: torch.Tensor, sampler, generator):
+def _enhance_chunk(model, frontend: Frontend, noisy: torch.Tensor, sampler, generator, precision: str):
     y = frontend.stft(noisy[None])
-    out = model.enhance(y, sampler, generator)
+    with autocast(precision, noisy.device):          # the network only: STFT and sampler stay fp32
+        out = model.enhance(y, sampler, generator)
     return frontend.istft(out.x, noisy.shape[-1])[0], out.nfe
 
 
 @torch.no_grad()
 def enhance_waveform(model, frontend: Frontend, noisy: np.ndarray, sampler, *, device=None,
                      generator=None, chunk_seconds: float | None = DEFAULT_CHUNK_SECONDS,
-                     overlap_seconds: float = OVERLAP_SECONDS) -> Enhanced:
-    """One utterance: peak-normalise by the mixture, enhance, undo the normalisation."""
+                     overlap_seconds: float = OVERLAP_SECONDS, precision: str = "fp32") -> Enhanced:
+    """One utterance: peak-normalise by the mixture, enhance, undo the normalisation.
+
+    precision: the network's autocast (runtime.inference_precision gives the configured one)."""
     device = device or next(model.parameters()).device
     start = time.perf_counter()
     wav = torch.as_tensor(np.asarray(noisy, dtype=np.float32), device=device)
@@ -55,7 +58,7 @@ def enhance_waveform(model, frontend: Frontend, noisy: np.ndarray, sampler, *, d
         # the hop would be ≤ 0: range() would then yield no chunk and the output would be silence
         raise ValueError(f"chunk_seconds={chunk_seconds} must exceed overlap_seconds={overlap_seconds}")
     if n <= chunk:
-        out, nfe = _enhance_chunk(model, frontend, wav, sampler, generator)
+        out, nfe = _enhance_chunk(model, frontend, wav, sampler, generator, precision)
     else:
         hop_len = chunk - int(overlap_seconds * SAMPLE_RATE)
         out = torch.zeros(n, device=device)
@@ -64,7 +67,7 @@ def enhance_waveform(model, frontend: Frontend, noisy: np.ndarray, sampler, *, d
         nfe = 0
         for begin in range(0, n, hop_len):
             end = min(begin + chunk, n)
-            piece, k = _enhance_chunk(model, frontend, wav[begin:end], sampler, generator)
+            piece, k = _enhance_chunk(model, frontend, wav[begin:end], sampler, generator, precision)
             w = torch.ones(end - begin, device=device)
             r = min(ramp_len, end - begin)
             if begin > 0:
@@ -110,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     """0 when every file was enhanced; 1 when some could not be read (listed, the rest are
     written); 2 for bad arguments, a bad model or no input files, before anything is written."""
     from .checkpoints import load_for_inference
+    from .runtime import inference_precision
     from .config import ConfigError, parse_cli, sampler_from_config
 
     argv = sys.argv[1:] if argv is None else argv
@@ -140,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(" ".join(str(e).split()))
             continue
         res = enhance_waveform(model, frontend, noisy, sampler, device=loaded.device, generator=gen,
-                               chunk_seconds=chunk_seconds, overlap_seconds=OVERLAP_SECONDS)
+                               chunk_seconds=chunk_seconds, overlap_seconds=OVERLAP_SECONDS,
+                               precision=inference_precision(cfg, loaded.device))
         write_audio(out_dir / (path.stem + ".wav"), res.audio)
         dur = len(noisy) / SAMPLE_RATE
         total_audio += dur

@@ -6,7 +6,9 @@ again after a crash: finished cells are skipped, failed and killed ones are retr
 
 Options:
   --dry-run            print the resolved grid (hash, axes, train or reuse, NFE) and exit
-  --jobs N             run N cells at once on this machine (one torch thread share each)
+  --jobs N|auto        run N cells at once on this machine (one torch thread share each);
+                       auto (default): 2 on a CPU with 2 or more cores (training runs
+                       faster than one job with both threads: 1.2x), 1 on CUDA (one process per GPU)
   --storage URL        Optuna storage shared by workers on several machines (PostgreSQL URL);
                        default: a journal file under results/<name>/
   --tracking-uri URI   MLflow tracking URI (a server); default: sqlite under results/
@@ -22,13 +24,10 @@ Any key=value sets a configuration key for every cell (see benchmark/configs/), 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import platform
-import subprocess
 import sys
-import threading
 import time
 import traceback
 from datetime import datetime, timezone
@@ -36,13 +35,17 @@ from pathlib import Path
 
 from .config import GROUPS, ConfigError, group_choices, inference_config, to_dict
 from .data import eval_splits
-from .durable import locked, write_json
+from .durable import locked
+from .meta import Stamper, mine, stamp
+from .provenance import device_name, provenance
 from .study import (STUDIES_DIR, cell_states, enqueue, expand, load_study, next_cell, open_study,
                     running_elsewhere, storage_for)
 
 
-def _count(least: int):
-    def parse(text: str) -> int:
+def _count(least: int, auto: bool = False):
+    def parse(text: str) -> int | str:
+        if auto and text == "auto":
+            return text
         try:
             n = int(text)
         except ValueError:
@@ -57,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmark.run", add_help=False)
     p.add_argument("items", nargs="*")
     p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--jobs", type=_count(1), default=1)
+    p.add_argument("--jobs", type=_count(1, auto=True), default="auto")
     p.add_argument("--storage")
     p.add_argument("--tracking-uri")
     p.add_argument("--results", default="results")
@@ -70,6 +73,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def auto_jobs(device: str) -> int:
+    """Cells at once when --jobs is not given. On CPU, two one-thread jobs beat one two-thread job
+    (small convolutions leave a second thread half idle: perf/train_step.py --threads 1, run twice at
+    once); on CUDA one process per GPU, since two would share one device's memory and clock."""
+    from .runtime import select_device
+
+    if select_device(device).type == "cuda":
+        return 1
+    return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+
+
 def help_text() -> str:
     studies = sorted(p.stem for p in STUDIES_DIR.glob("*.yaml"))
     lines = [__doc__, "Studies (studies/*.yaml): " + ", ".join(studies) if studies else "No studies/ here.",
@@ -78,47 +92,33 @@ def help_text() -> str:
     return "\n".join(lines)
 
 
-def _git_commit() -> str:
-    """HEAD of the package's own checkout (not the caller's), `-dirty` when tracked files differ."""
-    here = Path(__file__).resolve().parent
+def _done_cells(out_dir: Path) -> set[str]:
+    """Cells with rows in cells.csv (an earlier run finished them)."""
+    import pandas as pd
+
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        if head.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], cwd=here.parent, timeout=5).returncode
-        return head.stdout.strip() + ("-dirty" if dirty == 1 else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return set(pd.read_csv(out_dir / "cells.csv", dtype={"cell": str}, usecols=["cell"])["cell"])
+    except (OSError, ValueError):
+        return set()
 
 
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
+def left_to_do(cells, results: Path, out_dir: Path, jobs: int, done_cells=None):
+    """The price of what is left, from unit costs measured on this device (price.py)."""
+    from .cell import model_done
+    from .price import price
 
-    out = {"python": platform.python_version()}
-    for pkg in ("benchmark", "torch", "mlflow", "optuna", "numpy", "pesq", "pystoi", "pandas", "seaborn"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
+    done_models = {c.training_hash for c in cells if model_done(results / "models" / c.training_hash)}
+    return price(cells, results, device_name(cells[0].config), jobs, done_models,
+                 _done_cells(out_dir) if done_cells is None else done_cells)
 
 
-def provenance(cfg, commit: str | None = None) -> dict:
-    """What produced a run: the code's commit, package versions and the device (MLflow params)."""
-    return {"git_commit": commit or _git_commit(), "device_name": _device_name(cfg), "versions": _versions()}
+def estimate(cells, results: Path, out_dir: Path, jobs: int, done_cells=None) -> str:
+    from .price import describe
+
+    return describe(left_to_do(cells, results, out_dir, jobs, done_cells), device_name(cells[0].config), jobs)
 
 
-def _device_name(cfg) -> str:
-    from .runtime import select_device
-
-    dev = select_device(cfg.device)
-    if dev.type == "cuda":
-        import torch
-        return torch.cuda.get_device_name(dev)
-    return f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
-
-
-def dry_run(spec, cells, results: Path) -> None:
+def dry_run(spec, cells, results: Path, jobs: int) -> None:
     from .cell import model_done
 
     trained: set[str] = set()
@@ -135,6 +135,7 @@ def dry_run(spec, cells, results: Path) -> None:
         vals = [c.axes.get(a) or ("(predictive)" if c.kind == "predictive" else "") for a in axes]
         print(f"{c.hash:8s}  {c.training_hash:8s}  {action:8s}  {c.nfe_budget():4d}  " + "  ".join(f"{v:14s}" for v in vals))
     print(f"total NFE per test utterance over all cells: {total}")
+    print(estimate(cells, results, results / spec.name, jobs))
 
 
 def work(study_name: str, items: list[str], opts: dict) -> None:
@@ -176,8 +177,9 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
             folder, info, train_run = ensure_model(cell.config, results / "models", tracker=tracker,
                                                    parent_run=parent, progress=progress)
             cell_run = open_cell_run(tracker, cell, train_run)
-            table, extra = evaluate_cell(cell.config, folder, eval_splits(cell.config.data, cell.config.eval.splits), progress=progress)
-            rows = cell_rows(spec.name, cell, table, extra["timing"], info, _device_name(cell.config))
+            table, extra = evaluate_cell(cell.config, folder, eval_splits(cell.config.data, cell.config.eval.splits),
+                                         progress=progress, input_cache=results / "input_scores")
+            rows = cell_rows(spec.name, cell, table, extra["timing"], info, device_name(cell.config))
             log_cell(tracker, cell_run, out_dir, cell, table, rows, extra, inference_config(cell.config))
             append_rows(out_dir / "cells.csv", rows)
             primary = spec.get("primary_metric", "pesq_wb")
@@ -185,7 +187,9 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
             value = float(score.iloc[0]) if len(score) and score.iloc[0] == score.iloc[0] else 0.0
             study.tell(trial, value)
             states = cell_states(study)
-            _summary_line(cell, rows, extra["timing"], sum(states.get(h) == "COMPLETE" for h in cells), len(cells))
+            done_now = {h for h, st in states.items() if st == "COMPLETE"}
+            left = None if opts.get("quiet") else left_to_do(list(cells.values()), results, out_dir, 1, done_now)
+            _summary_line(cell, rows, extra["timing"], len(done_now & set(cells)), len(cells), left)
         except KeyboardInterrupt:
             _end_run(tracker, cell_run, "KILLED")
             study.tell(trial, state=TrialState.FAIL)         # no "error": an interrupt is not the cell's fault
@@ -201,6 +205,19 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
     del optuna
 
 
+def _worker(study_name: str, items: list[str], opts: dict) -> None:
+    """A --jobs worker process: it dies with its coordinator (a kill -9 of the command must not
+    leave workers running a study behind the user's back), then works as `work`."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)    # PR_SET_PDEATHSIG
+        if os.getppid() == 1:                                          # the coordinator died already
+            return
+    work(study_name, items, opts)
+
+
 def _end_run(tracker, run_id, status: str) -> None:
     """End an MLflow run with the status of what happened; a tracker that fails here must not hide
     the cell's own error."""
@@ -212,8 +229,9 @@ def _end_run(tracker, run_id, status: str) -> None:
         print(f"warning: could not mark MLflow run {run_id} {status}: {e}", file=sys.stderr)
 
 
-def _watch(procs, study, cells, quiet: bool, every: float = 10.0) -> None:
-    """Wait for the workers; meanwhile one bar of finished cells (theirs are quiet)."""
+def _watch(procs, study, cells, quiet: bool, every: float = 10.0, left=None) -> None:
+    """Wait for the workers; meanwhile one bar of finished cells (theirs are quiet), with the
+    measured-cost estimate of what is left (`left(done cells) -> minutes`) beside tqdm's own rate."""
     from tqdm import tqdm
 
     hashes = {c.hash for c in cells}
@@ -227,69 +245,20 @@ def _watch(procs, study, cells, quiet: bool, every: float = 10.0) -> None:
                 p.join(timeout=every / len(procs))
             states = cell_states(study)
             bar.n = sum(states.get(h) == "COMPLETE" for h in hashes)
-            bar.set_postfix(running=sum(states.get(h) == "RUNNING" for h in hashes), refresh=False)
+            postfix = {"running": sum(states.get(h) == "RUNNING" for h in hashes)}
+            if left is not None:
+                postfix["left"] = f"≈{left({h for h in hashes if states.get(h) == 'COMPLETE'}):.0f} min"
+            bar.set_postfix(postfix, refresh=False)
             bar.refresh()
 
 
-def _mine(meta: dict) -> dict:
-    """This invocation's record in meta["runs"] (found by its id: other invocations add theirs)."""
-    return next(r for r in meta["runs"] if r.get("id") == meta["invocation"])
-
-
-def _merge_runs(on_disk: list[dict], ours: list[dict]) -> list[dict]:
-    """Every invocation's record once: ours replace theirs by id, the others' are kept as written."""
-    def key(r):
-        return r.get("id") or (r.get("started_at"), r.get("command"))
-    merged = {key(r): r for r in on_disk}
-    merged.update({key(r): r for r in ours})
-    return list(merged.values())
-
-
-def _stamp(meta: dict, path: Path, began: float, **extra) -> None:
-    """Record this invocation's wall-clock so far in meta.json.
-
-    Atomic (a kill never leaves half a file) and merged under a lock with what is on disk, so two
-    invocations sharing a study each keep their record instead of the last writer's winning.
-    """
-    _mine(meta).update(minutes=round((time.monotonic() - began) / 60, 1), **extra)
-    with locked(path.with_suffix(".lock")):
-        meta["runs"] = _merge_runs(_past_runs(path), meta["runs"])
-        meta["wall_minutes"] = round(sum(r.get("minutes", 0) for r in meta["runs"]), 1)
-        write_json(path, meta)
-
-
-class _Stamper(threading.Thread):
-    """Re-stamps meta.json every `every` seconds, so a killed run's time still counts in wall_minutes."""
-
-    def __init__(self, meta: dict, path: Path, began: float, every: float = 60.0):
-        super().__init__(daemon=True)
-        self.meta, self.path, self.began, self.every = meta, path, began, every
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(self.every):
-            try:
-                _stamp(self.meta, self.path, self.began,
-                       last_seen=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-            except OSError:
-                pass                            # a full disk must not kill the study; the final stamp retries
-
-
-def _past_runs(path: Path) -> list[dict]:
-    """The invocations recorded by earlier runs of this study (empty if none or unreadable)."""
-    try:
-        runs = json.loads(path.read_text()).get("runs", [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    return runs if isinstance(runs, list) else []
-
-
-def _summary_line(cell, rows, timing, done: int, total: int) -> None:
+def _summary_line(cell, rows, timing, done: int, total: int, left=None) -> None:
     out = rows[(rows.which == "output")].set_index(["split", "metric"])["mean"]
     split = next(iter(timing))
     parts = [f"{m} {out.get((split, m), float('nan')):.3f}" for m in ("pesq_wb", "estoi", "si_sdr")]
     print(f"cell {cell.hash} [{cell.label}] {split}: " + ", ".join(parts)
-          + f", NFE {timing[split]['nfe']:.0f}, RTF {timing[split]['rtf']:.3f} ({done}/{total} cells done)",
+          + f", NFE {timing[split]['nfe']:.0f}, RTF {timing[split]['rtf']:.3f} ({done}/{total} cells done"
+          + (f", ≈ {max(left.minutes, 1):.0f} min left" if left is not None and done < total else "") + ")",
           flush=True)
 
 
@@ -310,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    jobs = auto_jobs(cells[0].config.device) if args.jobs == "auto" else args.jobs
     if args.dry_run:
-        dry_run(spec, cells, Path(args.results))
+        dry_run(spec, cells, Path(args.results), jobs)
         return 0
     results = Path(args.results)
     out_dir = results / spec.name
@@ -343,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     meta_path = out_dir / "meta.json"
     meta["runs"] = [{"id": meta["invocation"], **{k: meta[k] for k in ("started_at", "command", "git_commit")}}]
     began = time.monotonic()
-    _stamp(meta, meta_path, began)
-    stamper = _Stamper(meta, meta_path, began)
+    stamp(meta, meta_path, began)
+    stamper = Stamper(meta, meta_path, began)
     stamper.start()
     print(f"study {spec.name}: {len(cells)} cells — {counts['done']} done, {counts['queued']} queued, "
           f"{counts['waiting'] + counts['running']} already pending, {len(counts['gave_up'])} failed too often"
@@ -355,16 +325,20 @@ def main(argv: list[str] | None = None) -> int:
               f"--max-retries {g.failures} to try it again", file=sys.stderr)
     opts = {"results": str(results), "storage": args.storage, "tracking_uri": uri, "quiet": args.quiet,
             "fail_fast": args.fail_fast, "git_commit": origin["git_commit"]}
-    if args.jobs <= 1:
+    if counts["queued"] + counts["waiting"] + counts["running"]:
+        print(estimate(cells, results, out_dir, jobs, {h for h, st in cell_states(study).items() if st == "COMPLETE"}),
+              flush=True)
+    if jobs <= 1:
         work(spec.name, items, opts)
     else:
-        threads = max(1, len(os.sched_getaffinity(0)) // args.jobs)
+        threads = max(1, len(os.sched_getaffinity(0)) // jobs)
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=work, args=(spec.name, items, {**opts, "threads": threads, "quiet": True}))
-                 for _ in range(args.jobs)]
+        procs = [ctx.Process(target=_worker, args=(spec.name, items, {**opts, "threads": threads, "quiet": True}))
+                 for _ in range(jobs)]
         for p in procs:
             p.start()
-        _watch(procs, study, cells, quiet=args.quiet)
+        _watch(procs, study, cells, quiet=args.quiet,
+               left=lambda done: left_to_do(cells, results, out_dir, jobs, done).minutes)
     states = cell_states(study)
     hashes = {c.hash for c in cells}
     done = sum(states.get(h) == "COMPLETE" for h in hashes)
@@ -374,8 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     # Each invocation's wall-clock, so a resumed study's total cost stays on record.
     stamper.stop.set()
     stamper.join()
-    _mine(meta).pop("last_seen", None)
-    _stamp(meta, meta_path, began, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    mine(meta).pop("last_seen", None)
+    stamp(meta, meta_path, began, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
            cells_done=done)
     print(f"study {spec.name}: {done}/{len(cells)} cells done; results in {out_dir / 'cells.csv'}")
     if done == len(cells):

@@ -15,7 +15,7 @@ from benchmark.ranges import RANGES, RELATIONS, ListOf, Number, Pair
 
 # Leaves that are null (or an empty list) in every file, so the YAML does not show their type,
 # and that are not numbers. A new nullable number must go into ranges.RANGES instead.
-NOT_NUMERIC = {"data.root", "data.cache_dir", "eval.splits",
+NOT_NUMERIC = {"data.root", "data.cache_dir", "eval.splits", "eval.precision",
                *(f"preconditioning.{t}" for t in ("cskip", "cout", "cin", "cshift", "cnoise", "weight"))}
 
 

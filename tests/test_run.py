@@ -4,14 +4,14 @@ import time
 
 import pytest
 
-from benchmark.run import _past_runs, _stamp, _Stamper
+from benchmark.meta import Stamper, past_runs, stamp
 
 
 def test_stamper_keeps_the_running_invocation_on_record(tmp_path):
     path = tmp_path / "meta.json"
     meta = {"invocation": "b", "runs": [{"id": "a", "minutes": 2.5, "finished_at": "earlier"}, {"id": "b", "started_at": "now"}]}
     began = time.monotonic() - 90                      # this invocation has run for 1.5 min
-    stamper = _Stamper(meta, path, began, every=0.05)
+    stamper = Stamper(meta, path, began, every=0.05)
     stamper.start()
     deadline = time.time() + 10
     while time.time() < deadline and not path.exists():
@@ -27,10 +27,10 @@ def test_stamper_keeps_the_running_invocation_on_record(tmp_path):
 def test_past_runs_reads_back_what_stamp_wrote_and_ignores_junk(tmp_path):
     path = tmp_path / "meta.json"
     meta = {"invocation": "a", "runs": [{"id": "a", "started_at": "a"}]}
-    _stamp(meta, path, time.monotonic(), cells_done=3)
-    assert _past_runs(path) == [{"id": "a", "started_at": "a", "minutes": 0.0, "cells_done": 3}]
+    stamp(meta, path, time.monotonic(), cells_done=3)
+    assert past_runs(path) == [{"id": "a", "started_at": "a", "minutes": 0.0, "cells_done": 3}]
     path.write_text("{not json")
-    assert _past_runs(path) == []
+    assert past_runs(path) == []
 
 
 def test_two_invocations_stamping_one_file_keep_both_records(tmp_path):
@@ -39,9 +39,9 @@ def test_two_invocations_stamping_one_file_keep_both_records(tmp_path):
     first = {"invocation": "h:1", "runs": [{"id": "h:1", "started_at": "t0"}]}
     second = {"invocation": "h:2", "runs": [{"id": "h:2", "started_at": "t0"}]}
     now = time.monotonic()
-    _stamp(first, path, now - 60)
-    _stamp(second, path, now - 120)
-    _stamp(first, path, now - 180, cells_done=2)           # first stamps again, after second wrote
+    stamp(first, path, now - 60)
+    stamp(second, path, now - 120)
+    stamp(first, path, now - 180, cells_done=2)           # first stamps again, after second wrote
     runs = {r["id"]: r for r in json.loads(path.read_text())["runs"]}
     assert set(runs) == {"h:1", "h:2"} and runs["h:1"]["cells_done"] == 2
     assert json.loads(path.read_text())["wall_minutes"] == runs["h:1"]["minutes"] + runs["h:2"]["minutes"] == 5.0

@@ -131,3 +131,44 @@ def test_kill_9_anywhere_then_one_clean_run_leaves_every_record_whole(tmp_path, 
     final = _run(results, tiny, *extra, check=False)
     assert final.returncode == 0 and "5/5 cells done" in final.stdout, final.stdout + final.stderr
     _assert_whole(results)
+
+
+def _children(pid):
+    try:
+        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+
+
+def _gone(pid):
+    try:
+        state = [line for line in open(f"/proc/{pid}/status") if line.startswith("State:")][0]
+    except (OSError, IndexError):
+        return True
+    return "Z" in state.split()[1]                       # a zombie is dead, waiting to be reaped
+
+
+def test_jobs_workers_die_with_their_coordinator(tmp_path, tiny):
+    results = tmp_path / "results"
+    proc = subprocess.Popen(_cmd(results, tiny, "trainer.max_steps=400", "--jobs", "2"), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    workers = []
+    while time.time() < deadline and len(workers) < 2:
+        # spawn starts a resource tracker too; the workers are the children that import benchmark
+        workers = [c for c in _children(proc.pid) if "benchmark" in open(f"/proc/{c}/cmdline").read()
+                   or "multiprocessing" in open(f"/proc/{c}/cmdline").read()]
+        time.sleep(0.2)
+    assert workers, "no worker process started"
+    os.kill(proc.pid, signal.SIGKILL)                    # the coordinator alone, as a lost shell would
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and not all(_gone(w) for w in workers):
+        time.sleep(0.2)
+    assert all(_gone(w) for w in workers), "a worker outlived its coordinator"
+
+
+def test_jobs_default_is_two_on_a_multi_core_cpu():
+    from benchmark.run import auto_jobs
+
+    assert auto_jobs("cpu") == (2 if len(os.sched_getaffinity(0)) >= 2 else 1)

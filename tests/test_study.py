@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _cmd(results, tiny, *extra):
     return [sys.executable, "-m", "benchmark.run", "study=smoke", f"--results={results}",
-            f"--reports={results.parent / 'reports'}", "--quiet", *tiny, "trainer.max_steps=8",
+            f"--reports={results.parent / 'reports'}", "--quiet", "--jobs", "1", *tiny, "trainer.max_steps=8",
             "trainer.val_every=4", *extra]
 
 

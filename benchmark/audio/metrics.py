@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -183,9 +183,11 @@ def _usable_reference(clean: np.ndarray) -> bool:
 
 def _score_pair(task: tuple) -> tuple[dict[str, float], dict[str, float], list[str]]:
     """(input scores, output scores, metrics whose output was floored) of one utterance."""
-    name, clean, noisy, enhanced, sr, names = task
+    name, clean, noisy, enhanced, sr, names, known = task
     if noisy is None:
         scores_in = {m: math.nan for m in names}
+    elif known is not None and all(m in known for m in names):
+        scores_in = {m: float(known[m]) for m in names}         # the input, scored by an earlier cell
     else:
         scores_in = score_utterance(clean, noisy, noisy, sr, names, name=name)
     scores_out = score_utterance(clean, enhanced, noisy, sr, names, name=name)
@@ -238,7 +240,8 @@ def _run(tasks: list[tuple], jobs: int) -> list[tuple[dict[str, float], dict[str
 
 
 def score_many(items: Iterable[dict], *, metrics: Sequence[str] | None = None,
-               jobs: int | None = None, sr: int = SAMPLE_RATE) -> pd.DataFrame:
+               jobs: int | None = None, sr: int = SAMPLE_RATE,
+               known_inputs: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
     """Score the noisy input and the enhanced output of each item against its clean reference.
 
     items: dicts with name, clean, noisy (may be None) and enhanced, float arrays at `sr`.
@@ -246,6 +249,8 @@ def score_many(items: Iterable[dict], *, metrics: Sequence[str] | None = None,
     floored]; `floored` marks an output scored at WORST[metric] because the metric was undefined on
     it but defined on the reference (see the module docstring).
     jobs=None uses every available core; jobs=1 scores in this process.
+    known_inputs: name -> {metric: input score} already computed (the input does not depend on the
+    system, so every cell of a study shares it); an item with all its metrics there is not re-scored.
     """
     items = list(items)
     lacking = next((it["name"] for it in items if it.get("noisy") is None), "")
@@ -254,7 +259,9 @@ def score_many(items: Iterable[dict], *, metrics: Sequence[str] | None = None,
     for it in items:
         _check_signals(it["name"], {"clean": it["clean"], "enhanced": it["enhanced"],
                                     "noisy": it.get("noisy")})
-    tasks = [(it["name"], it["clean"], it.get("noisy"), it["enhanced"], sr, names) for it in items]
+    known_inputs = known_inputs or {}
+    tasks = [(it["name"], it["clean"], it.get("noisy"), it["enhanced"], sr, names, known_inputs.get(it["name"]))
+             for it in items]
     jobs = min(default_jobs() if jobs is None else int(jobs), max(len(tasks), 1))
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")

@@ -1,0 +1,208 @@
+"""What a study will cost on this device, from measured costs, never guessed.
+
+Three unit costs are measured once per (device, network, front end, batch shape, precision,
+metrics) and cached in `<results>/costs.json`:
+    train_step_s     one optimiser step of the cell's trainer batch (crop or bucket shape)
+    call_s           one network evaluation per second of audio, in the inference precision
+    score_s          scoring one second of audio, input and output, every metric, on one core
+A study's price is then  Σ_models steps·train_step_s  +  Σ_cells audio·NFE·call_s, divided by the
+measured speed-up of --jobs, plus  Σ_cells audio·score_s / cores  (scoring already runs a pool over
+every core), the input's half of score_s dropped for every cell after a split's first
+(input_cache.py). Delete costs.json to measure again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from functools import lru_cache
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import stable_hash, to_dict
+from .durable import locked, read_json, write_json
+
+# Two one-thread jobs against one two-thread job, training the small net on 2 cores: 1.2x (32.8 vs
+# 27.2 examples/s, perf/train_step.py --threads 1 twice at once). Enhancement is the same network.
+JOBS_SPEEDUP = {1: 1.0, 2: 1.2}
+POOL_EFFICIENCY = 1.0                  # scoring pool on 2 cores: 1.99x one process (perf/metrics_throughput.py)
+_AUDIO_S = 4.0                         # the utterance length the call and score costs are timed on
+
+
+@dataclass
+class Price:
+    train_minutes: float
+    eval_minutes: float
+    models: int
+    steps: int
+    utterances: int
+    unknown: list[str]                 # what could not be priced, and why
+
+    @property
+    def minutes(self) -> float:
+        return self.train_minutes + self.eval_minutes
+
+
+def _key(cfg) -> dict:
+    t = cfg.trainer
+    return {"net": to_dict(cfg.net), "frontend": to_dict(cfg.frontend), "kind": cfg.model.kind,
+            "batch": [t.batch_mode, t.batch_size, t.crop_seconds, t.batch_seconds],
+            "precision": [t.precision, cfg.eval.get("precision")], "metrics": list(cfg.eval.metrics),
+            "device": str(cfg.device)}
+
+
+def _measure(cfg) -> dict:
+    from .audio.metrics import score_many
+    from .checkpoints import fresh_model
+    from .runtime import autocast, inference_precision, resolve_precision, set_threads
+
+    model, frontend, device = fresh_model(cfg)
+    set_threads(None)
+    model.to(device)
+    t = cfg.trainer
+    gen = torch.Generator(device=device).manual_seed(0)
+    if t.batch_mode == "bucket":                       # a bucket of ~4 s utterances filling batch_seconds
+        shape = (max(1, round(float(t.batch_seconds) / _AUDIO_S)), int(_AUDIO_S * 16000))
+    else:
+        shape = (int(t.batch_size), int(float(t.crop_seconds) * 16000))
+    clean = 0.05 * torch.randn(*shape, generator=gen, device=device)
+    x0 = frontend.stft(clean)
+    y = frontend.stft(clean + 0.05 * torch.randn(*shape, generator=gen, device=device))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-6)
+    precision = resolve_precision(t.precision, device)
+
+    def step():
+        with autocast(precision, device):
+            loss = model.loss(x0, y, None, gen)[0]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def timed(fn, n):
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        began = time.perf_counter()
+        for _ in range(n):
+            fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - began) / n
+
+    began = time.perf_counter()
+    step()                                             # warm-up; a slow net (NCSN++M on CPU) is timed once
+    train_step_s = timed(step, 3) if time.perf_counter() - began < 5 else time.perf_counter() - began
+    model.eval()
+    y1 = y[:1, :, : frontend.n_frames(int(_AUDIO_S * 16000))]
+    if y1.shape[-1] < frontend.n_frames(int(_AUDIO_S * 16000)):
+        y1 = frontend.stft(0.05 * torch.randn(1, int(_AUDIO_S * 16000), generator=gen, device=device))
+
+    def call():
+        with torch.no_grad(), autocast(inference_precision(cfg, device), device):
+            if cfg.model.kind == "predictive":
+                model(y1)
+            else:
+                model.denoiser(y1, y1, torch.tensor(0.25), torch.tensor(0.5))
+
+    call_s = timed(call, 3) / _AUDIO_S
+    rng = np.random.default_rng(0)
+    s = (0.1 * np.sin(np.arange(int(_AUDIO_S * 16000)) * 0.05) * rng.uniform(0.5, 1, int(_AUDIO_S * 16000)))
+    items = [{"name": "a", "clean": s.astype(np.float32), "noisy": (s + 0.02 * rng.standard_normal(len(s))).astype(np.float32),
+              "enhanced": (s + 0.01 * rng.standard_normal(len(s))).astype(np.float32)}]
+    began = time.perf_counter()
+    score_many(items, metrics=list(cfg.eval.metrics), jobs=1)
+    score_s = (time.perf_counter() - began) / _AUDIO_S
+    return {"train_step_s": train_step_s, "call_s": call_s, "score_s": score_s}
+
+
+def unit_costs(cfg, results: Path, device_name: str) -> dict:
+    """The measured costs of `cfg`'s network and trainer on this device (cached in costs.json)."""
+    path = Path(results) / "costs.json"
+    key = stable_hash(_key(cfg), n=12)
+    with locked(path.with_suffix(".lock")):
+        cache = read_json(path) or {}
+        found = cache.get(device_name, {}).get(key)
+        if found:
+            return found
+        found = _measure(cfg)
+        cache.setdefault(device_name, {})[key] = found
+        write_json(path, cache)
+    return found
+
+
+def split_audio(data_cfg, split: str) -> tuple[int, float] | None:
+    """(utterances, seconds of audio) of a split, from settings or file headers; None if unknown."""
+    return _split_audio(json.dumps(to_dict(data_cfg), sort_keys=True), split)
+
+
+@lru_cache(maxsize=64)
+def _split_audio(data_json: str, split: str) -> tuple[int, float] | None:
+    from .data import load_split, resolve
+
+    data_cfg = json.loads(data_json)
+    d = resolve(data_cfg)
+    if d["name"] == "synthetic":                       # durations are drawn uniformly in `seconds`
+        n = int(d["sizes"][split])
+        return n, n * float(np.mean(d["seconds"]))
+    try:
+        ds = load_split(data_cfg, split)
+    except (OSError, ValueError):
+        return None
+    return len(ds), sum(ds.lengths) / 16000
+
+
+def price(cells, results: Path, device_name: str, jobs: int, done_models=(), done_cells=()) -> Price:
+    """The price of the cells not yet done (models in `done_models` are not trained again)."""
+    from .data import eval_splits
+
+    train_s = enhance_s = score_s = 0.0
+    models, steps, utterances, unknown = set(done_models), 0, 0, []
+    scored_inputs: set[tuple[str, str]] = set()
+    for c in cells:
+        if c.hash in done_cells:
+            continue
+        cfg = c.config
+        costs = unit_costs(cfg, results, device_name)
+        if c.training_hash not in models:
+            models.add(c.training_hash)
+            if cfg.trainer.max_steps:
+                steps += int(cfg.trainer.max_steps)
+                train_s += int(cfg.trainer.max_steps) * costs["train_step_s"]
+            else:
+                unknown.append(f"model {c.training_hash}: an epoch budget (trainer.max_epochs) is not priced")
+        nfe = c.nfe_budget()
+        for split in eval_splits(cfg.data, cfg.eval.splits):
+            audio = split_audio(cfg.data, split)
+            if audio is None:
+                unknown.append(f"cell {c.hash}: the size of split {split} is unknown")
+                continue
+            n, seconds = audio
+            if cfg.eval.max_utterances is not None and n:
+                seconds *= min(1.0, int(cfg.eval.max_utterances) / n)
+                n = min(n, int(cfg.eval.max_utterances))
+            utterances += n
+            first = (json.dumps(to_dict(cfg.data), sort_keys=True), split) not in scored_inputs
+            scored_inputs.add((json.dumps(to_dict(cfg.data), sort_keys=True), split))
+            enhance_s += seconds * nfe * costs["call_s"]
+            pool = min(len(os.sched_getaffinity(0)), int(cfg.eval.jobs or 10 ** 6))
+            score_s += seconds * costs["score_s"] * (1.0 if first else 0.5) / (POOL_EFFICIENCY * pool if pool > 1 else 1)
+    speedup = JOBS_SPEEDUP.get(jobs, JOBS_SPEEDUP[2] * jobs / 2)
+    return Price(train_s / 60 / speedup, (enhance_s / speedup + score_s) / 60, len(models) - len(set(done_models)),
+                 steps, utterances, unknown)
+
+
+def describe(p: Price, device_name: str, jobs: int) -> str:
+    """One line a user plans with."""
+    text = (f"estimated on {device_name} with --jobs {jobs}: {p.models} model(s) to train, {p.steps:,} steps "
+            f"≈ {_hours(p.train_minutes)}; {p.utterances:,} utterance(s) to enhance and score ≈ "
+            f"{_hours(p.eval_minutes)}; total ≈ {_hours(p.minutes)}")
+    return text + "".join(f"\n  not priced: {u}" for u in p.unknown)
+
+
+def _hours(minutes: float) -> str:
+    if minutes < 1:
+        return "< 1 min"
+    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"

@@ -1,0 +1,47 @@
+"""What produced a run: the code's commit, package versions and the device (MLflow params, meta.json)."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+
+def _git_commit() -> str:
+    """HEAD of the package's own checkout (not the caller's), `-dirty` when tracked files differ."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], cwd=here.parent, timeout=5).returncode
+        return head.stdout.strip() + ("-dirty" if dirty == 1 else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("benchmark", "torch", "mlflow", "optuna", "numpy", "pesq", "pystoi", "pandas", "seaborn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def provenance(cfg, commit: str | None = None) -> dict:
+    """What produced a run: the code's commit, package versions and the device (MLflow params)."""
+    return {"git_commit": commit or _git_commit(), "device_name": device_name(cfg), "versions": _versions()}
+
+
+def device_name(cfg) -> str:
+    from .runtime import select_device
+
+    dev = select_device(cfg.device)
+    if dev.type == "cuda":
+        import torch
+        return torch.cuda.get_device_name(dev)
+    return f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"

@@ -1,0 +1,104 @@
+"""One training step of the embedded recipe, before and after each kept speed change, in one run.
+
+    python perf/train_step.py [--net small] [--steps 10] [--repeats 3] [--threads N] [--profile]
+
+Same model, batch (8 × 1.5 s, n_fft 256), bf16 autocast where the CPU has it, 2 threads. Rows:
+  fir-autocast   the FIR resampler under autocast (bf16 depthwise convolutions): the old path
+  fir-fp32       the FIR resampler in fp32 (benchmark/nets/layers.py): the kept path
+Prints the median step time of each and the ratio. --profile prints the kept path's top operators
+(torch.profiler, self CPU time), the profile the README's speed section quotes. Two copies run at
+once with --threads 1 against one with --threads 2 measure what --jobs 2 buys on 2 cores.
+"""
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from benchmark.checkpoints import frontend_from
+from benchmark.config import compose
+from benchmark.data import load_split
+from benchmark.data.batching import train_batches
+from benchmark.models import build_model
+from benchmark.nets import layers
+from benchmark.runtime import autocast, resolve_precision, set_threads
+from benchmark.train import spectrograms
+
+
+def _old_down(self, x):
+    c = x.shape[1]
+    pad, _ = self._pads(tuple(x.shape[-2:]))
+    return F.conv2d(x, self.kernel.to(x.dtype).expand(c, 1, -1, -1), stride=2, padding=pad, groups=c)
+
+
+def _old_up(self, x, size):
+    c = x.shape[1]
+    pad, out_pad = self._pads(tuple(size))
+    w = (4 * self.kernel).to(x.dtype).expand(c, 1, -1, -1)
+    return F.conv_transpose2d(x, w, stride=2, padding=pad, output_padding=out_pad, groups=c)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--net", default="small")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--profile", action="store_true")
+    a = p.parse_args()
+    set_threads(a.threads)
+    cache = Path(tempfile.gettempdir()) / "benchmark_perf_cache"
+    cfg = compose([f"net={a.net}", f"data.cache_dir={cache}", "data.sizes.train=64", "data.sizes.valid=2",
+                   "data.sizes.test=2", "data.sizes.test_mismatched=2"])
+    device = torch.device("cpu")
+    precision = resolve_precision(cfg.trainer.precision, device)
+    first = next(iter(train_batches(load_split(cfg.data, "train"), batch_size=int(cfg.trainer.batch_size),
+                                    crop_seconds=float(cfg.trainer.crop_seconds), seed=0, epoch=0)))
+    x0, y, mask = spectrograms(frontend_from(cfg), {k: first[k] for k in ("clean", "noisy")}, device)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+
+    def step():
+        with autocast(precision, device):
+            loss = model.loss(x0, y, mask, gen)[0]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def timed():
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+            step()
+        return (time.perf_counter() - t0) / a.steps * 1000
+
+    kept = (layers.FIRResampler.down, layers.FIRResampler.up)
+    variants = {"fir-autocast": (_old_down, _old_up), "fir-fp32": kept}
+    for _ in range(3):
+        step()
+    rows = {name: [] for name in variants}
+    for _ in range(a.repeats):               # alternate, so a busy spell on the cores hits both alike
+        for name, (down, up) in variants.items():
+            layers.FIRResampler.down, layers.FIRResampler.up = down, up
+            step()
+            rows[name].append(timed())
+    layers.FIRResampler.down, layers.FIRResampler.up = kept
+    rows = {name: statistics.median(v) for name, v in rows.items()}
+    print(f"net {a.net}, batch {tuple(y.shape)}, {precision}, {torch.get_num_threads()} threads")
+    for name, ms in rows.items():
+        print(f"{name:14s} {ms:7.1f} ms/step  {1000 / ms * x0.shape[0]:6.1f} examples/s")
+    print(f"fir-autocast / fir-fp32 = {rows['fir-autocast'] / rows['fir-fp32']:.3f}")
+    if a.profile:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(5):
+                step()
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
+if __name__ == "__main__":
+    main()

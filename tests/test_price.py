@@ -1,0 +1,40 @@
+"""A study's price: unit costs measured once per device and configuration, then plain arithmetic."""
+import pytest
+
+from benchmark import price
+from benchmark.run import main
+from benchmark.study import expand, load_study
+
+
+def test_unit_costs_are_measured_once_then_read_back(tiny, tmp_path, monkeypatch):
+    cell = expand(load_study("smoke"), tiny)[0]
+    first = price.unit_costs(cell.config, tmp_path, "dev")
+    assert all(v > 0 for v in first.values()) and set(first) == {"train_step_s", "call_s", "score_s"}
+    monkeypatch.setattr(price, "_measure", lambda cfg: pytest.fail("measured again"))
+    assert price.unit_costs(cell.config, tmp_path, "dev") == first
+
+
+def test_the_price_is_the_sum_of_measured_unit_costs(tiny, tmp_path, monkeypatch):
+    cells = expand(load_study("smoke"), tiny)                      # 2 models, 5 cells, 2 splits
+    monkeypatch.setattr(price, "unit_costs", lambda cfg, results, device: {"train_step_s": 0.5, "call_s": 0.01,
+                                                                       "score_s": 0.2})
+    monkeypatch.setattr(price.os, "sched_getaffinity", lambda pid: {0}, raising=False)   # a 1-core pool
+    p = price.price(cells, tmp_path, "dev", jobs=1)
+    steps = int(cells[0].config.trainer.max_steps)
+    assert p.models == 2 and p.steps == 2 * steps
+    assert p.train_minutes == pytest.approx(2 * steps * 0.5 / 60)
+    audio = {s: price.split_audio(cells[0].config.data, s)[1] for s in ("test", "test_mismatched")}
+    enhance = sum(audio.values()) * 0.01 * sum(c.nfe_budget() for c in cells)
+    # every split's input is scored by its first cell only: 5 cells score outputs, 1 scores inputs
+    score = sum(audio.values()) * 0.2 * (1 + 4 * 0.5)
+    assert p.eval_minutes == pytest.approx((enhance + score) / 60)
+    assert price.price(cells, tmp_path, "dev", jobs=2).train_minutes == pytest.approx(p.train_minutes / 1.2)
+    done = price.price(cells, tmp_path, "dev", jobs=1, done_models={cells[0].training_hash},
+                       done_cells={cells[0].hash})
+    assert done.models == 1 and done.steps == steps
+
+
+def test_dry_run_prints_the_price(tiny, tmp_path, capsys):
+    assert main(["study=smoke", "--dry-run", f"--results={tmp_path}", *tiny]) == 0
+    out = capsys.readouterr().out
+    assert "estimated on cpu" in out and "2 model(s) to train" in out and (tmp_path / "costs.json").is_file()
