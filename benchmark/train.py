@@ -141,6 +141,17 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)                      # atomic: a kill never leaves half a checkpoint
 
 
+def plain_step(model, opt, x0, y, mask, generator, precision: str, device) -> float:
+    """One optimiser step without fit()'s bookkeeping (no scaler, clipping or schedule): what the
+    price measurement and the perf scripts time."""
+    with autocast(precision, device):
+        loss = model.loss(x0, y, mask, generator)[0]
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
 def spectrograms(frontend: Frontend, batch: dict, device):
     clean, noisy = batch["clean"].to(device), batch["noisy"].to(device)
     _, noisy, clean = peak_normalise(noisy, clean)

@@ -24,8 +24,8 @@ from benchmark.data import load_split
 from benchmark.data.batching import train_batches
 from benchmark.models import build_model
 from benchmark.nets import layers
-from benchmark.runtime import autocast, resolve_precision, set_threads
-from benchmark.train import spectrograms
+from benchmark.runtime import resolve_precision, set_threads
+from benchmark.train import plain_step, spectrograms
 
 
 def _old_down(self, x):
@@ -64,11 +64,7 @@ def main():
     gen = torch.Generator().manual_seed(0)
 
     def step():
-        with autocast(precision, device):
-            loss = model.loss(x0, y, mask, gen)[0]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        plain_step(model, opt, x0, y, mask, gen, precision, device)
 
     def timed():
         t0 = time.perf_counter()

@@ -22,7 +22,7 @@ def test_the_price_is_the_sum_of_measured_unit_costs(tiny, tmp_path, monkeypatch
     p = price.price(cells, tmp_path, "dev", jobs=1)
     steps = int(cells[0].config.trainer.max_steps)
     assert p.models == 2 and p.steps == 2 * steps
-    assert p.train_minutes == pytest.approx(2 * steps * 0.5 / 60)
+    assert p.train_minutes == pytest.approx(2 * steps * 0.5 * price.FIT_OVERHEAD / 60)
     audio = {s: price.split_audio(cells[0].config.data, s)[1] for s in ("test", "test_mismatched")}
     enhance = sum(audio.values()) * 0.01 * sum(c.nfe_budget() for c in cells)
     # every split's input is scored by its first cell only: 5 cells score outputs, 1 scores inputs
