@@ -38,7 +38,7 @@ from .data import eval_splits
 from .durable import locked
 from .meta import Stamper, mine, stamp
 from .provenance import device_name, provenance
-from .study import (STUDIES_DIR, cell_states, enqueue, expand, load_study, next_cell, open_study,
+from .study import (STUDIES_DIR, cell_states, enqueue, expand, find_study_file, load_study, next_cell, open_study,
                     running_elsewhere, storage_for)
 
 
@@ -329,11 +329,11 @@ def main(argv: list[str] | None = None) -> int:
         print(estimate(cells, results, out_dir, jobs, {h for h, st in cell_states(study).items() if st == "COMPLETE"}),
               flush=True)
     if jobs <= 1:
-        work(spec.name, items, opts)
+        work(name, items, opts)          # the study as named: a file path stays a path
     else:
         threads = max(1, len(os.sched_getaffinity(0)) // jobs)
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker, args=(spec.name, items, {**opts, "threads": threads, "quiet": True}))
+        procs = [ctx.Process(target=_worker, args=(name, items, {**opts, "threads": threads, "quiet": True}))
                  for _ in range(jobs)]
         for p in procs:
             p.start()
@@ -367,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_report and done:
         try:
             from .report import build_report
-            path = build_report(spec.name, results_dir=results, reports_dir=Path(args.reports))
+            path = build_report(spec.name, results_dir=results, reports_dir=Path(args.reports),
+                                study_path=find_study_file(name))
             print(f"report: {path}")
         except ImportError:
             print("report: benchmark.report is not available in this version")

@@ -68,7 +68,7 @@ def find_study_file(name: str, studies_dir: Path = STUDIES_DIR) -> Path:
 
 def load_study(name: str, studies_dir: Path = STUDIES_DIR):
     spec = OmegaConf.load(find_study_file(name, studies_dir))
-    for key in ("name", "claim", "axes"):
+    for key in ("name", "title", "claim", "axes"):       # the report needs all four: refuse before any work
         if key not in spec:
             raise ConfigError(f"study {name}: the study file has no `{key}`")
     return spec

@@ -228,10 +228,13 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
 
 
 def build_report(study_name: str, results_dir: Path = Path("results"),
-                 reports_dir: Path = Path("reports"), studies_dir: Path = Path("studies")) -> Path:
-    """Write reports/<study_name>.html from the study file and its results; return its path."""
+                 reports_dir: Path = Path("reports"), studies_dir: Path = Path("studies"),
+                 study_path: Path | None = None) -> Path:
+    """Write reports/<study_name>.html from the study file and its results; return its path.
+
+    study_path: the study file itself, when the study was run from a file outside `studies_dir`."""
     results_dir, reports_dir, studies_dir = map(Path, (results_dir, reports_dir, studies_dir))
-    study = load_study(study_file(studies_dir, study_name))
+    study = load_study(Path(study_path) if study_path else study_file(studies_dir, study_name))
     source = results_dir / study_name / "cells.csv"
     table = load_cells(source, study)
     meta = load_meta(results_dir / study_name / "meta.json")
