@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     sampler = sampler_from_config(cfg, model)
     out_dir = Path(args["output"])
     gen = torch.Generator(device=loaded.device).manual_seed(int(cfg.get("seed", 0)))
+    precision = inference_precision(cfg, loaded.device)
     total_audio = total_time = 0.0
     failures: list[str] = []
     for path in files:
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         res = enhance_waveform(model, frontend, noisy, sampler, device=loaded.device, generator=gen,
                                chunk_seconds=chunk_seconds, overlap_seconds=OVERLAP_SECONDS,
-                               precision=inference_precision(cfg, loaded.device))
+                               precision=precision)
         write_audio(out_dir / (path.stem + ".wav"), res.audio)
         dur = len(noisy) / SAMPLE_RATE
         total_audio += dur

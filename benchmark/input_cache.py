@@ -8,30 +8,20 @@ the metric packages, so a new dataset, split or `pesq`/`pystoi` release never re
 from __future__ import annotations
 
 import math
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
 
 from .config import stable_hash, to_dict
 from .durable import locked, write_atomic
+from .provenance import package_versions
 
 _NOT_AUDIO = ("cache_dir", "workers")       # where the data lives, how fast it is built
 
 
-def _versions() -> dict:
-    out = {}
-    for pkg in ("pesq", "pystoi"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
-
-
 def cache_path(root: Path, data_cfg, split: str) -> Path:
     data = {k: v for k, v in dict(to_dict(data_cfg)).items() if k not in _NOT_AUDIO}
-    key = stable_hash({"data": data, "split": split, "versions": _versions()}, n=12)
+    key = stable_hash({"data": data, "split": split, "versions": package_versions(("pesq", "pystoi"))}, n=12)
     return Path(root) / f"{data['name']}-{split}-{key}.csv"
 
 

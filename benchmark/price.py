@@ -81,10 +81,7 @@ def _measure(cfg) -> dict:
     def step():
         plain_step(model, opt, x0, y, None, gen, precision, device)
 
-    def timed(fn, n):
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    def seconds(fn, n=1):
         began = time.perf_counter()
         for _ in range(n):
             fn()
@@ -92,22 +89,23 @@ def _measure(cfg) -> dict:
             torch.cuda.synchronize()
         return (time.perf_counter() - began) / n
 
-    began = time.perf_counter()
-    step()                                             # warm-up; a slow net (NCSN++M on CPU) is timed once
-    train_step_s = timed(step, 3) if time.perf_counter() - began < 5 else time.perf_counter() - began
+    def timed(fn, n=3):
+        first = seconds(fn)                            # the warm-up; a slow net (NCSN++M on CPU) is
+        return first if first >= 5 else seconds(fn, n)  # timed by it alone
+
+    train_step_s = timed(step)
     model.eval()
-    y1 = y[:1, :, : frontend.n_frames(int(_AUDIO_S * 16000))]
-    if y1.shape[-1] < frontend.n_frames(int(_AUDIO_S * 16000)):
-        y1 = frontend.stft(0.05 * torch.randn(1, int(_AUDIO_S * 16000), generator=gen, device=device))
+    y1 = frontend.stft(0.05 * torch.randn(1, int(_AUDIO_S * 16000), generator=gen, device=device))
+    infer = inference_precision(cfg, device)
 
     def call():
-        with torch.no_grad(), autocast(inference_precision(cfg, device), device):
+        with torch.no_grad(), autocast(infer, device):
             if cfg.model.kind == "predictive":
                 model(y1)
             else:
                 model.denoiser(y1, y1, torch.tensor(0.25), torch.tensor(0.5))
 
-    call_s = timed(call, 3) / _AUDIO_S
+    call_s = timed(call) / _AUDIO_S
     rng = np.random.default_rng(0)
     s = (0.1 * np.sin(np.arange(int(_AUDIO_S * 16000)) * 0.05) * rng.uniform(0.5, 1, int(_AUDIO_S * 16000)))
     items = [{"name": "a", "clean": s.astype(np.float32), "noisy": (s + 0.02 * rng.standard_normal(len(s))).astype(np.float32),
@@ -118,10 +116,22 @@ def _measure(cfg) -> dict:
     return {"train_step_s": train_step_s, "call_s": call_s, "score_s": score_s}
 
 
+_KNOWN: dict[tuple[str, str, str], dict] = {}   # costs.json as this process has read it
+
+
 def unit_costs(cfg, results: Path, device_name: str) -> dict:
-    """The measured costs of `cfg`'s network and trainer on this device (cached in costs.json)."""
+    """The measured costs of `cfg`'s network and trainer on this device (cached in costs.json and,
+    for the ETA the cells bar recomputes every few seconds, in this process)."""
     path = Path(results) / "costs.json"
     key = stable_hash(_key(cfg), n=12)
+    memo = (str(path.resolve()), device_name, key)
+    if memo in _KNOWN:
+        return _KNOWN[memo]
+    _KNOWN[memo] = _read_or_measure(cfg, path, device_name, key)
+    return _KNOWN[memo]
+
+
+def _read_or_measure(cfg, path: Path, device_name: str, key: str) -> dict:
     with locked(path.with_suffix(".lock")):
         cache = read_json(path) or {}
         found = cache.get(device_name, {}).get(key)
@@ -184,8 +194,9 @@ def price(cells, results: Path, device_name: str, jobs: int, done_models=(), don
                 seconds *= min(1.0, int(cfg.eval.max_utterances) / n)
                 n = min(n, int(cfg.eval.max_utterances))
             utterances += n
-            first = (json.dumps(to_dict(cfg.data), sort_keys=True), split) not in scored_inputs
-            scored_inputs.add((json.dumps(to_dict(cfg.data), sort_keys=True), split))
+            inputs = (json.dumps(to_dict(cfg.data), sort_keys=True), split)
+            first = inputs not in scored_inputs
+            scored_inputs.add(inputs)
             enhance_s += seconds * nfe * costs["call_s"]
             pool = min(len(os.sched_getaffinity(0)), int(cfg.eval.jobs or 10 ** 6))
             score_s += seconds * costs["score_s"] * (1.0 if first else 0.5) / (POOL_EFFICIENCY * pool if pool > 1 else 1)

@@ -20,16 +20,23 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _versions() -> dict:
+PACKAGES = ("benchmark", "torch", "mlflow", "optuna", "numpy", "pesq", "pystoi", "pandas", "seaborn")
+
+
+def package_versions(packages=PACKAGES) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": platform.python_version()}
-    for pkg in ("benchmark", "torch", "mlflow", "optuna", "numpy", "pesq", "pystoi", "pandas", "seaborn"):
+    out = {}
+    for pkg in packages:
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
             out[pkg] = "absent"
     return out
+
+
+def _versions() -> dict:
+    return {"python": platform.python_version(), **package_versions()}
 
 
 def provenance(cfg, commit: str | None = None) -> dict:

@@ -88,9 +88,12 @@ class Tracker:
         for i in range(0, len(items), 100):      # log_batch takes at most 100 params a call
             self.client.log_batch(run_id, params=items[i:i + 100])
 
+    def status(self, run_id: str) -> str:
+        return self.client.get_run(run_id).info.status
+
     def reopen(self, run_id: str) -> None:
         """A run taken up again (a retried cell, a resumed training) is RUNNING under its new owner."""
-        if self.client.get_run(run_id).info.status != "RUNNING":
+        if self.status(run_id) != "RUNNING":
             self.client.update_run(run_id, status="RUNNING")
         self.set_tags(run_id, _owner())
 
