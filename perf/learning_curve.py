@@ -3,9 +3,12 @@
     python perf/learning_curve.py --steps 4000 --val-every 1000       # the embedded recipe
     python perf/learning_curve.py --naive --minutes 20                # the naive settings (issue 7)
     python perf/learning_curve.py model.kind=predictive --minutes 10  # the predictive baseline
+    python perf/learning_curve.py --steps 4000 --val-every 1000 --splits valid,real --config-sampler
+                                                                      # off-domain: the real split
 
 Trains one configuration (the embedded default unless overridden) and, every --val-every steps,
-enhances the first --val-utterances validation utterances with the EMA weights under each sampler
+enhances the first --val-utterances utterances of each of --splits (valid: the training data's
+validation split; real: the real-recordings split, benchmark/data/real.py) with the EMA weights under each sampler
 below and scores them. The first row is the noisy input. Prints one table; the numbers are what
 issue 7's recipe is tuned on. --steps trains a step budget (what the cosine decay needs); --minutes
 trains for wall-clock minutes at a constant rate; --out keeps the model folder.
@@ -46,6 +49,8 @@ def main():
     p.add_argument("--val-utterances", type=int, default=20)
     p.add_argument("--naive", action="store_true",
                    help="the issue's naive settings instead of the recipe: n_fft 512, lr 5e-4, no decay")
+    p.add_argument("--splits", default="valid", help="comma-separated: valid, real, test, ...")
+    p.add_argument("--config-sampler", action="store_true", help="only the config's own sampler")
     p.add_argument("--out", default=None, help="keep the trained model here (default: a temporary folder)")
     p.add_argument("overrides", nargs="*")
     a = p.parse_args()
@@ -55,29 +60,34 @@ def main():
     cfg = compose(budget + naive + a.overrides + [
                                  f"trainer.val_every={a.val_every}", "trainer.checkpoint_every=100000"])
     model, frontend, device = fresh_model(cfg)
-    valid = load_split(cfg.data, "valid")
-    items = [valid[i] for i in range(min(a.val_utterances, len(valid)))]
+    splits = {}
+    for name in a.splits.split(","):
+        ds = load_split(cfg.data, name)
+        splits[name] = [ds[i] for i in range(min(a.val_utterances, len(ds)))]
     samplers = ({"predictive": None} if cfg.model.kind == "predictive"
                 else {f"the config's sampler (N={cfg.sampler.steps})": sampler_from_config(cfg, model),
-                      **{k: build_sampler(n, model.sde, **s) for k, (n, s) in SAMPLERS.items()}})
+                      **({} if a.config_sampler else
+                         {k: build_sampler(n, model.sde, **s) for k, (n, s) in SAMPLERS.items()})})
     t0 = time.perf_counter()
     rows = []
 
     def validate(m, step):
         train_min = (time.perf_counter() - t0) / 60
-        for label, sampler in samplers.items():
-            gen = torch.Generator().manual_seed(0)
-            enh = [dict(name=it["name"], clean=it["clean"], noisy=it["noisy"],
-                        enhanced=enhance_waveform(m, frontend, it["noisy"], sampler, device=device, generator=gen).audio)
-                   for it in items]
-            table = score_many(enh, metrics=METRICS, jobs=2)
-            out = table.groupby("metric")["output"].mean()
-            if not rows:
-                inp = table.groupby("metric")["input"].mean()
-                rows.append(("—", 0, "noisy input", *[inp[k] for k in METRICS]))
-            rows.append((f"{train_min:.1f}", step, label, *[out[k] for k in METRICS]))
-            print(f"{train_min:6.1f} min  step {step:5d}  {label:30s} " +
-                  "  ".join(f"{k} {out[k]:.3f}" for k in METRICS), flush=True)
+        for split, items in splits.items():
+            for label, sampler in samplers.items():
+                gen = torch.Generator().manual_seed(0)
+                enh = [dict(name=it["name"], clean=it["clean"], noisy=it["noisy"],
+                            enhanced=enhance_waveform(m, frontend, it["noisy"], sampler, device=device,
+                                                      generator=gen).audio)
+                       for it in items]
+                table = score_many(enh, metrics=METRICS, jobs=2)
+                out = table.groupby("metric")["output"].mean()
+                if not any(r[2] == split and r[3] == "noisy input" for r in rows):
+                    inp = table.groupby("metric")["input"].mean()
+                    rows.append(("—", 0, split, "noisy input", *[inp[k] for k in METRICS]))
+                rows.append((f"{train_min:.1f}", step, split, label, *[out[k] for k in METRICS]))
+                print(f"{train_min:6.1f} min  step {step:5d}  {split:6s} {label:30s} " +
+                      "  ".join(f"{k} {out[k]:.3f}" for k in METRICS), flush=True)
         return {"val_score": float(np.nan)}
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,9 +96,9 @@ def main():
         OmegaConf.save(cfg, Path(out) / "config.yaml")      # a model folder: `benchmark.evaluate` reads it
         fit(model, frontend, load_split(cfg.data, "train"), TrainerSettings.from_config(cfg.trainer), out,
             seed=int(cfg.seed), device=device, validate=validate, progress=False)
-    print(f"\n{'min':>5s} {'step':>5s}  {'system':30s} " + " ".join(f"{k:>8s}" for k in METRICS))
-    for r in rows:
-        print(f"{r[0]:>5s} {r[1]:5d}  {r[2]:30s} " + " ".join(f"{v:8.3f}" for v in r[3:]))
+    print(f"\n{'min':>5s} {'step':>5s}  {'split':6s} {'system':30s} " + " ".join(f"{k:>8s}" for k in METRICS))
+    for r in sorted(rows, key=lambda r: (list(splits).index(r[2]), r[1])):
+        print(f"{r[0]:>5s} {r[1]:5d}  {r[2]:6s} {r[3]:30s} " + " ".join(f"{v:8.3f}" for v in r[4:]))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ def tiny(data_cache):
     return ["net=tiny", "trainer=smoke", f"data.cache_dir={data_cache}", "data.sizes.train=12",
             "data.sizes.valid=2", "data.sizes.test=3", "data.sizes.test_mismatched=2",
             "data.seconds=[1.5,2.5]", "eval.metrics=[pesq_wb,estoi,si_sdr]", "eval.jobs=1", "eval.examples=1",
+            "eval.max_utterances=3",
             "trainer.val_utterances=1", "trainer.threads=2"]
 
 

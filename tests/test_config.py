@@ -85,11 +85,12 @@ def test_scale_paper_restores_the_papers_net_trainer_front_end_and_sampler():
 
 
 def test_eval_splits_default_to_the_datas_own_including_the_mismatched_synthetic_split():
-    from benchmark.data import eval_splits
+    from benchmark.data import eval_splits, real
     cfg = compose()
     assert cfg.eval.splits is None
-    assert eval_splits(cfg.data, cfg.eval.splits) == ["test", "test_mismatched"]
-    assert eval_splits(compose(["data=folder", "data.root=/x"]).data, None) == ["test"]
+    extra = ["real"] if real.available() else []   # the real recordings, where installed
+    assert eval_splits(cfg.data, cfg.eval.splits) == ["test", "test_mismatched"] + extra
+    assert eval_splits(compose(["data=folder", "data.root=/x"]).data, None) == ["test"] + extra
     assert eval_splits(cfg.data, compose(["eval.splits=[valid]"]).eval.splits) == ["valid"]
 
 

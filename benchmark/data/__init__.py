@@ -3,9 +3,12 @@
     load_split(data_cfg, split) -> PairedDataset
     data_cfg: a mapping (OmegaConf or dict) with `name` in {synthetic, folder, vbdmd} plus that
     group's keys (benchmark/configs/data/<name>.yaml gives every key and its default).
-    split: train, valid, test, and for synthetic also test_mismatched.
+    split: train, valid, test, and for synthetic also test_mismatched; for any data, `real`:
+    real recordings from installed packages (real.py).
 """
 from __future__ import annotations
+
+import sys
 
 from .paired import Pair, PairedDataset
 from .settings import resolve
@@ -17,13 +20,33 @@ __all__ = ["load_split", "eval_splits", "resolve", "PairedDataset", "Pair"]
 EVAL_SPLITS = {"synthetic": ("test", "test_mismatched")}
 
 
+_told_missing = False
+
+
 def eval_splits(data_cfg, chosen=None) -> list[str]:
-    """`chosen` (eval.splits) when set, else the data's evaluation splits."""
-    return list(chosen) if chosen else list(EVAL_SPLITS.get(data_cfg["name"], ("test",)))
+    """`chosen` (eval.splits) when set, else the data's evaluation splits and, where the packages
+    it comes from are installed, the real-recordings split (real.py); else a note, once, saying
+    what it needs."""
+    global _told_missing
+    if chosen:
+        return list(chosen)
+    splits = list(EVAL_SPLITS.get(data_cfg["name"], ("test",)))
+    from . import real
+    try:
+        real.require()
+        splits.append(real.SPLIT)
+    except real.MissingSource as e:
+        if not _told_missing:
+            print(f"note: the `real` split is skipped: {e}", file=sys.stderr, flush=True)
+            _told_missing = True
+    return splits
 
 
 def load_split(data_cfg, split: str) -> PairedDataset:
     cfg = resolve(data_cfg)
+    if split == "real":
+        from . import real
+        return real.load(cfg)
     if cfg["name"] == "synthetic":
         from .synthetic import load
         return load(cfg, split)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import firwin, resample_poly
+from scipy.signal import butter, firwin, resample_poly, sosfiltfilt
 
 from . import noise, tts
 from .p56 import active_level
@@ -100,39 +100,81 @@ def babble(rng: np.random.Generator, engine: tts.Session, cfg: Mapping, n: int) 
 
 
 def noise_signal(rng: np.random.Generator, engine: tts.Session, cfg: Mapping,
-                 kinds: Sequence[str], n: int) -> tuple[np.ndarray, str]:
-    """Unit-RMS noise of one kind, or of two kinds with probability cfg['second_noise_prob']."""
-    chosen = [kinds[int(rng.integers(len(kinds)))]]
+                 kinds: Sequence[str], n: int, recordings: Sequence = ()) -> tuple[np.ndarray, str]:
+    """Unit-RMS noise of one kind, or of two kinds with probability cfg['second_noise_prob'].
+
+    With `recordings` ((source, path) pairs of real noise files), the first noise is a crop of
+    one of them with probability cfg['real_noise_prob'] (drawn only then, so a dataset without
+    recordings keeps its samples)."""
+    first = None
+    if recordings and rng.random() < float(cfg["real_noise_prob"]):
+        from .real import noise_crop
+        first, path = noise_crop(rng, [recordings[int(rng.integers(len(recordings)))][1]], n)
+        chosen = [f"real:{path.stem}"]
+    else:
+        chosen = [kinds[int(rng.integers(len(kinds)))]]
     if len(kinds) > 1 and rng.random() < float(cfg["second_noise_prob"]):
         others = [k for k in kinds if k != chosen[0]]
         chosen.append(others[int(rng.integers(len(others)))])
     total = np.zeros(n)
     for i, kind in enumerate(chosen):
-        x = babble(rng, engine, cfg, n) if kind == "babble" else noise.procedural(kind, n, rng, SR)
+        if i == 0 and first is not None:
+            x = first
+        else:
+            x = babble(rng, engine, cfg, n) if kind == "babble" else noise.procedural(kind, n, rng, SR)
         # the second source sits 0..10 dB below the first
         total += x if i == 0 else 10 ** (-rng.uniform(0.0, 10.0) / 20) * x
     return noise.unit_rms(total), "+".join(chosen)
 
 
+def band_limit(rng: np.random.Generator, x: np.ndarray, cutoff_hz: Sequence[float]) -> tuple[np.ndarray, int]:
+    """Speech through a low-pass at a cutoff drawn from cutoff_hz, as a telephone or a cheap
+    microphone records it: the clean target is band-limited too, so the model learns to keep what
+    is there and not to invent the missing band."""
+    cutoff = int(rng.uniform(*(float(v) for v in cutoff_hz)))
+    sos = butter(8, cutoff, btype="low", fs=SR, output="sos")
+    return sosfiltfilt(sos, x), cutoff
+
+
 def make(seed: int, cfg: Mapping, accents: Sequence[str], variants: Sequence[str],
-         kinds: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(clean, noisy, metadata) for one utterance; float32 at 16 kHz, peaks below PEAK_LIMIT."""
+         kinds: Sequence[str], recordings: Sequence = (), voices: Sequence = ()
+         ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(clean, noisy, metadata) for one utterance; float32 at 16 kHz, peaks below PEAK_LIMIT.
+
+    `recordings`: real noise files (noise_signal); `voices`: real speech groups (real.py), used
+    for the speech with probability cfg['real_speech_prob'] (drawn only when given)."""
     rng = np.random.default_rng(seed)
     with tts.Session() as engine:
-        clean, meta = speech(rng, engine, cfg, accents, variants)
+        if voices and rng.random() < float(cfg["real_speech_prob"]):
+            from .real import speech as real_speech
+            clean, source, group, used = real_speech(rng, voices, cfg["seconds"], pad=True)
+            meta = dict(voice=f"real:{source.package}/{group}", accent="", variant="", rate=0, pitch=0,
+                        pitch_range=0, text=";".join(p.name for p in used))
+        else:
+            clean, meta = speech(rng, engine, cfg, accents, variants)
+        if float(cfg.get("bandlimit_prob", 0)) > 0 and rng.random() < float(cfg["bandlimit_prob"]):
+            clean, meta["bandlimit_hz"] = band_limit(rng, clean, cfg["bandlimit_hz"])
         level = active_level(clean, SR)
         if level.power <= 0:
             raise RuntimeError(f"espeak-ng produced silence for {meta}")
-        noise_x, noise_name = noise_signal(rng, engine, cfg, kinds, clean.size)
-    snr = rng.uniform(*(float(v) for v in cfg["snr_db"]))
+        noise_x, noise_name = noise_signal(rng, engine, cfg, kinds, clean.size, recordings)
+    clean, noisy, info = mix(rng, clean, noise_x, level.power, level.db, cfg["snr_db"], cfg["speech_level_db"])
+    meta.update(noise=noise_name, **info, seed=seed)
+    return clean, noisy, meta
+
+
+def mix(rng: np.random.Generator, clean: np.ndarray, noise_x: np.ndarray, power: float,
+        level_db: float, snr_db: Sequence[float], speech_level_db: Sequence[float]):
+    """(clean, noisy, info): unit-RMS noise added at an SNR drawn from snr_db, then both scaled so
+    the speech sits at a level drawn from speech_level_db, kept below PEAK_LIMIT."""
+    snr = rng.uniform(*(float(v) for v in snr_db))
     # SNR against the P.56 active speech level (VoiceBank-DEMAND's convention): the noise power
     # is the active speech power divided by 10^(SNR/10)
-    noisy = clean + np.sqrt(level.power / 10 ** (snr / 10)) * noise_x
-    gain = 10 ** ((rng.uniform(*(float(v) for v in cfg["speech_level_db"])) - level.db) / 20)
+    noisy = clean + np.sqrt(power / 10 ** (snr / 10)) * noise_x
+    gain = 10 ** ((rng.uniform(*(float(v) for v in speech_level_db)) - level_db) / 20)
     peak = np.max(np.abs(noisy)) * gain
     if peak > PEAK_LIMIT:
         gain *= PEAK_LIMIT / peak
-    meta.update(noise=noise_name, snr_db=round(snr, 3),
-                speech_level_db=round(level.db + 20 * np.log10(gain), 3),
-                seconds=round(clean.size / SR, 4), seed=seed)
-    return (clean * gain).astype(np.float32), (noisy * gain).astype(np.float32), meta
+    info = dict(snr_db=round(snr, 3), speech_level_db=round(level_db + 20 * np.log10(gain), 3),
+                seconds=round(clean.size / SR, 4))
+    return (clean * gain).astype(np.float32), (noisy * gain).astype(np.float32), info

@@ -12,13 +12,11 @@ whatever the number of worker processes or their scheduling.
 from __future__ import annotations
 
 import csv
-import fcntl
 import hashlib
 import io
 import json
 import multiprocessing as mp
 import os
-import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -30,6 +28,7 @@ import numpy as np
 import soundfile as sf
 
 from . import mixture, noise, tts
+from .cache import cache_root, ensure_folder, is_complete
 from .corpora import pair_folders
 from .paired import PairedDataset
 
@@ -38,13 +37,40 @@ SPLITS = ("train", "valid", "test", "test_mismatched")
 CHUNK = 20                 # utterances per job sent to a worker process
 _NOT_HASHED = ("name", "cache_dir", "workers")
 METADATA_FIELDS = ("name", "voice", "accent", "variant", "rate", "pitch", "pitch_range", "text",
-                   "noise", "snr_db", "speech_level_db", "seconds", "seed")
+                   "noise", "snr_db", "speech_level_db", "seconds", "seed", "bandlimit_hz")
 
 
-def cache_root(cfg: Mapping) -> Path:
-    """data.cache_dir, else $BENCHMARK_CACHE, else ~/.cache/benchmark."""
-    root = cfg.get("cache_dir") or os.environ.get("BENCHMARK_CACHE") or "~/.cache/benchmark"
-    return Path(root).expanduser()
+# settings that, at these values, leave every sample as it was before they existed: left out of
+# the hash then, so datasets made before them are reused
+_NEUTRAL = {"real_noise": False, "real_speech": False, "bandlimit_prob": 0.0}
+_NEUTRAL_WITH = {"real_noise": ("real_noise_prob",), "real_speech": ("real_speech_prob",),
+                 "bandlimit_prob": ("bandlimit_hz",)}
+_told_no_recordings: set[str] = set()
+
+
+def _pools(key: str):
+    from . import real
+    return real.train_noise_files() if key == "real_noise" else real.train_speech_groups()
+
+
+def effective(cfg: Mapping) -> dict:
+    """The settings with `real_noise` / `real_speech: auto` decided: on where the recordings are
+    installed, else off with a note (once) saying what that loses and how to install them."""
+    from . import real
+    cfg = dict(cfg)
+    for key in ("real_noise", "real_speech"):
+        if cfg.get(key) == "auto":
+            try:
+                _pools(key)
+                cfg[key] = True
+            except real.MissingSource as e:
+                cfg[key] = False
+                if key not in _told_no_recordings:
+                    what = "procedural noise" if key == "real_noise" else "espeak-ng speech"
+                    print(f"note: data.{key}=auto trains on {what} only, which transfers worse to "
+                          f"real recordings (README, 'Real recordings'): {e}", file=sys.stderr, flush=True)
+                    _told_no_recordings.add(key)
+    return cfg
 
 
 def _hashed_settings(cfg: Mapping) -> dict:
@@ -53,12 +79,21 @@ def _hashed_settings(cfg: Mapping) -> dict:
     except PackageNotFoundError:
         espeak = "missing"
     settings = {k: v for k, v in cfg.items() if k not in _NOT_HASHED}
-    return {"settings": settings, "generator_version": GENERATOR_VERSION,
-            "espeakng_loader": espeak}
+    for key, neutral in _NEUTRAL.items():
+        if settings.get(key, neutral) == neutral:
+            for k in (key, *_NEUTRAL_WITH[key]):
+                settings.pop(k, None)
+    out = {"settings": settings, "generator_version": GENERATOR_VERSION, "espeakng_loader": espeak}
+    for key in ("real_noise", "real_speech"):   # the recordings are part of what the data is
+        if settings.get(key):
+            pools = [(p[0], p[-1]) for p in _pools(key)]
+            out[f"recordings_{key}"] = sorted([s.package, s.version(), [str(f) for f in files]]
+                                              for s, files in pools)
+    return out
 
 
 def dataset_dir(cfg: Mapping) -> Path:
-    blob = json.dumps(_hashed_settings(cfg), sort_keys=True).encode()
+    blob = json.dumps(_hashed_settings(effective(cfg)), sort_keys=True).encode()
     return cache_root(cfg) / f"synthetic-{hashlib.sha256(blob).hexdigest()[:12]}"
 
 
@@ -78,6 +113,15 @@ def check_settings(cfg: Mapping) -> None:
             fail(f"{key} is a [min, max] range, got {list(cfg[key])}")
     if cfg["seconds"][0] < 1.0:
         fail("seconds: utterances shorter than 1 s leave no room for speech")
+    for key in ("real_noise", "real_speech"):
+        if cfg.get(key, False) not in (True, False, "auto"):
+            fail(f"{key} is true, false or auto, got {cfg.get(key)!r}")
+    for key in ("real_noise_prob", "real_speech_prob", "bandlimit_prob"):
+        if not 0 <= float(cfg.get(key, 0)) <= 1:
+            fail(f"{key} must be in [0, 1]")
+    lo, hi = cfg.get("bandlimit_hz", (3400, 7000))
+    if not 1000 <= lo <= hi < 8000:
+        fail(f"bandlimit_hz is a [min, max] cutoff range within 1000..7999 Hz, got {[lo, hi]}")
     if cfg["speech_level_db"][1] > -6:
         fail("speech_level_db above -6 dBFS would clip most mixtures")
     if not 0 <= cfg["second_noise_prob"] <= 1:
@@ -125,7 +169,7 @@ def utterance_seed(seed: int, split: str, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), SPLITS.index(split), index]).generate_state(1)[0])
 
 
-def _encode_wav(x: np.ndarray) -> bytes:
+def encode_wav(x: np.ndarray) -> bytes:
     # one write per file: soundfile writing straight to disk makes many small writes (5x slower)
     buf = io.BytesIO()
     sf.write(buf, x, mixture.SR, format="WAV", subtype="PCM_16")
@@ -136,13 +180,20 @@ def _make_chunk(cfg: dict, split: str, start: int, stop: int, out: str) -> list[
     """Make utterances [start, stop) of a split; return their metadata rows."""
     accents, kinds = _accents(cfg, split), _kinds(cfg, split)
     variants = list(cfg["variants"][split])
+    recordings, voices = (), ()
+    if split == "train":   # recordings only train: the synthetic test splits measure what they did
+        from .real import train_noise_files, train_speech_groups
+        if cfg.get("real_noise") is True:
+            recordings = [(src, f) for src, files in train_noise_files() for f in files]
+        if cfg.get("real_speech") is True:
+            voices = train_speech_groups()
     rows = []
     for i in range(start, stop):
         name = f"{split}_{i:05d}"
         seed = utterance_seed(cfg["seed"], split, i)
-        clean, noisy, meta = mixture.make(seed, cfg, accents, variants, kinds)
+        clean, noisy, meta = mixture.make(seed, cfg, accents, variants, kinds, recordings, voices)
         for kind, x in (("clean", clean), ("noisy", noisy)):
-            Path(out, split, kind, f"{name}.wav").write_bytes(_encode_wav(x))
+            Path(out, split, kind, f"{name}.wav").write_bytes(encode_wav(x))
         rows.append({"name": name, **meta})
     return rows
 
@@ -168,9 +219,10 @@ def _run(jobs: list, cfg: dict, out: str, workers: int):
 def build(cfg: dict, target: Path) -> None:
     """Make the whole dataset into a temporary folder, then move it into place in one rename."""
     check_settings(cfg)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    ensure_folder(target, lambda tmp: _fill(cfg, target, tmp))
+
+
+def _fill(cfg: dict, target: Path, tmp: Path) -> None:
     jobs = []
     for split in SPLITS:
         for kind in ("clean", "noisy"):
@@ -184,53 +236,28 @@ def build(cfg: dict, target: Path) -> None:
     t0 = time.perf_counter()
     rows = {split: [] for split in SPLITS}
     from tqdm import tqdm
-    try:
-        with tqdm(total=total, unit="utt", desc="synthetic data", file=sys.stderr) as bar:
-            for split, start, stop, result in _run(jobs, cfg, str(tmp), workers):
-                rows[split] += result
-                bar.update(stop - start)
-        for split in SPLITS:
-            with open(tmp / split / "metadata.csv", "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=METADATA_FIELDS)
-                writer.writeheader()
-                writer.writerows(sorted(rows[split], key=lambda r: r["name"]))
-        info = {**_hashed_settings(cfg), "seconds_to_build": round(time.perf_counter() - t0, 1),
-                "sample_rate": mixture.SR}
-        (tmp / "settings.json").write_text(json.dumps(info, indent=2, sort_keys=True))
-        try:
-            tmp.rename(target)
-        except OSError:
-            if not (target / "settings.json").is_file():   # not a finished copy from a rival
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with tqdm(total=total, unit="utt", desc="synthetic data", file=sys.stderr) as bar:
+        for split, start, stop, result in _run(jobs, cfg, str(tmp), workers):
+            rows[split] += result
+            bar.update(stop - start)
+    for split in SPLITS:
+        with open(tmp / split / "metadata.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=METADATA_FIELDS)
+            writer.writeheader()
+            writer.writerows(sorted(rows[split], key=lambda r: r["name"]))
+    info = {**_hashed_settings(cfg), "seconds_to_build": round(time.perf_counter() - t0, 1),
+            "sample_rate": mixture.SR}
+    (tmp / "settings.json").write_text(json.dumps(info, indent=2, sort_keys=True))
     print(f"Embedded dataset ready in {time.perf_counter() - t0:.1f} s: {target}",
           file=sys.stderr, flush=True)
 
 
 def ensure(cfg: dict) -> Path:
-    """The dataset folder for these settings, made first if absent.
-
-    A lock beside the folder makes parallel workers (`--jobs`, or machines sharing one cache) wait
-    for one build instead of each making its own copy of the same files on the same cores.
-    """
+    """The dataset folder for these settings, made first if absent."""
+    cfg = effective(cfg)
     target = dataset_dir(cfg)
-    if (target / "settings.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{target.name}.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"Waiting for another process to finish making {target}", file=sys.stderr, flush=True)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "settings.json").is_file():
-            if target.exists():
-                raise RuntimeError(f"{target}: an incomplete dataset folder (no settings.json); "
-                                   "delete it and run again")
-            build(cfg, target)
+    if not is_complete(target):
+        build(cfg, target)
     return target
 
 

@@ -1,0 +1,131 @@
+"""The real-recordings split: deterministic, disjoint from the training pool, clear when a package
+is missing. CI installs the packages (.ci/run), so there a missing package fails these tests;
+elsewhere the tests that need them skip with the install command."""
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmark.data import eval_splits, load_split, real, synthetic
+from benchmark.data.settings import resolve
+
+
+def _need_packages():
+    try:
+        real.require()
+    except real.MissingSource as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI installs these packages (.ci/run): {e}")
+        pytest.skip(str(e))
+
+
+def _digests(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def small(monkeypatch):
+    monkeypatch.setattr(real, "SIZE", 10)
+
+
+def test_the_split_is_the_same_bytes_twice(tmp_path, small):
+    _need_packages()
+    first = load_split({"name": "synthetic", "cache_dir": str(tmp_path / "a")}, "real")
+    second = load_split({"name": "synthetic", "cache_dir": str(tmp_path / "b")}, "real")
+    a, b = (Path(ds.pairs[0].clean).parents[2] for ds in (first, second))
+    assert a.name == b.name and a != b
+    assert _digests(a) == _digests(b)
+    assert len(first) == real.SIZE
+    item = first[0]
+    assert item["clean"].size == item["noisy"].size and np.abs(item["clean"]).max() > 0
+
+
+def test_every_pair_names_its_sources_and_licences(tmp_path, small):
+    _need_packages()
+    ds = load_split({"name": "synthetic", "cache_dir": str(tmp_path)}, "real")
+    packages = {s.package: s for s in real.SOURCES}
+    for row in ds.metadata:
+        for kind in ("speech", "noise"):
+            source = packages[row[f"{kind}_package"]]
+            assert row[f"{kind}_licence"] == source.licence and row[f"{kind}_version"] == source.version()
+        for path in row["speech_paths"].split(";") + [row["noise_path"]]:
+            assert Path(path).is_file()
+        assert real.SNR_DB[0] <= row["snr_db"] <= real.SNR_DB[1]
+
+
+def test_pools_are_disjoint_and_the_split_draws_only_from_its_own(tmp_path, small):
+    _need_packages()
+    for source in real.SOURCES:
+        held, train = set(real.pool(source, "real")), set(real.pool(source, "train"))
+        assert held and not held & train
+        assert held | train == set(source.files())
+        # whole speaker groups: no language or file is on both sides
+        assert not {source.group(f) for f in held} & {source.group(f) for f in train}
+    held = {str(f) for s in real.SOURCES for f in real.pool(s, "real")}
+    ds = load_split({"name": "synthetic", "cache_dir": str(tmp_path)}, "real")
+    used = {p for row in ds.metadata for p in row["speech_paths"].split(";") + [row["noise_path"]]}
+    assert used <= held
+    training = {str(f) for _, files in real.train_noise_files() for f in files}
+    assert training and not training & held
+
+
+def test_synthetic_training_with_real_noise_uses_only_the_training_pool(tmp_path):
+    _need_packages()
+    cfg = {"name": "synthetic", "cache_dir": str(tmp_path), "real_noise": True, "real_noise_prob": 1.0,
+           "sizes": {"train": 6, "valid": 2, "test": 2, "test_mismatched": 2}}
+    train = load_split(cfg, "train")
+    stems = {f.stem for _, files in real.train_noise_files() for f in files}
+    held = {f.stem for s in real.SOURCES if s.kind == "noise" for f in real.pool(s, "real")}
+    names = [row["noise"].split("+")[0] for row in train.metadata]
+    assert all(n.startswith("real:") and n[5:] in stems and n[5:] not in held for n in names)
+    # the synthetic test split stays synthetic, so it measures what it measured before
+    assert not any(r["noise"].startswith("real:") for r in load_split(cfg, "test").metadata)
+    # and the option is in the dataset's identity; off, it leaves the old identity alone
+    base = {"name": "synthetic", "cache_dir": str(tmp_path)}
+    assert synthetic.dataset_dir(resolve(cfg)) != synthetic.dataset_dir(resolve({**cfg, "real_noise": False}))
+    assert (synthetic.dataset_dir(resolve({**base, "real_noise": False, "real_noise_prob": 0.9}))
+            == synthetic.dataset_dir(resolve(base)))
+
+
+@pytest.fixture
+def nothing_installed(monkeypatch, tmp_path):
+    monkeypatch.setattr(real.Source, "root", lambda self: tmp_path / "empty")
+    monkeypatch.setattr("benchmark.data._told_missing", False)
+
+
+def test_a_missing_package_says_how_to_install_it(nothing_installed, tmp_path):
+    with pytest.raises(real.MissingSource) as e:
+        load_split({"name": "synthetic", "cache_dir": str(tmp_path)}, "real")
+    msg = str(e.value)
+    assert "apt-get install klettres-data ktuberling-data" in msg
+    assert "npm install -g supersonic-scsynth-samples@" in msg and "BENCHMARK_NPM_ROOT" in msg
+    assert not list(tmp_path.glob("real-*"))
+
+
+def test_without_the_packages_the_default_evaluation_skips_the_split_with_a_note(nothing_installed, capsys):
+    assert eval_splits({"name": "synthetic"}) == ["test", "test_mismatched"]
+    assert eval_splits({"name": "synthetic"}) == ["test", "test_mismatched"]
+    err = capsys.readouterr().err
+    assert err.count("the `real` split is skipped") == 1 and "apt-get install" in err
+    assert eval_splits({"name": "synthetic"}, ["test", "real"]) == ["test", "real"]
+
+
+def test_real_noise_auto_falls_back_to_procedural_noise_with_a_note(nothing_installed, capsys, monkeypatch):
+    monkeypatch.setattr(synthetic, "_told_no_recordings", set())
+    cfg = resolve({"name": "synthetic", "real_noise": "auto"})
+    assert synthetic.effective(cfg)["real_noise"] is False
+    assert synthetic.dataset_dir(cfg) == synthetic.dataset_dir(resolve({"name": "synthetic"}))
+    assert "procedural noise only" in capsys.readouterr().err
+    with pytest.raises(real.MissingSource, match="data.real_noise needs"):
+        synthetic.ensure(resolve({"name": "synthetic", "real_noise": True, "cache_dir": "/nonexistent"}))
+
+
+def test_the_install_script_names_exactly_the_packages_the_sources_need():
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "real-sources.sh").read_text()
+    deb = script.split('DEB="')[1].split('"')[0].split()
+    npm = script.split('NPM="')[1].split('"')[0]
+    assert sorted(deb) == sorted(s.package for s in real.SOURCES if s.manager == "deb")
+    assert [npm] == [f"{s.package}@{real.NPM_VERSION}" for s in real.SOURCES if s.manager == "npm"]
