@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from benchmark.report import claims, paired, plots, tables
+from benchmark.report import claims, export, paired, plots, tables
 from benchmark.report.load import Study, data_name, load_cells, load_meta, load_study, ReportError
 
 TEMPLATE = "template.html.j2"
@@ -144,13 +144,21 @@ def _paired(pairs: pd.DataFrame | None, study: Study, metrics: list[str]) -> lis
     return out
 
 
-def _split_section(table: pd.DataFrame, split: str, study: Study,
-                   pairs: pd.DataFrame | None = None) -> dict:
+def _split_summary(table: pd.DataFrame, split: str, study: Study):
+    """(summary, metrics, primary) of one split: what the section and the exports are made of."""
     metrics = tables.report_metrics(table[table["split"] == split], study.primary_metric)
     primary = study.primary_metric if study.primary_metric in metrics else (metrics or [None])[0]
+    summary = _with_display(tables.cell_summary(table, split, list(study.axes), metrics, primary or ""))
+    return summary, metrics, primary
+
+
+def _split_section(table: pd.DataFrame, split: str, study: Study,
+                   pairs: pd.DataFrame | None = None, export_prefix: str | None = None) -> dict:
+    summary, metrics, primary = _split_summary(table, split, study)
     axes = list(study.axes)
-    summary = _with_display(tables.cell_summary(table, split, axes, metrics, primary or ""))
     section = {"split": split, "metrics": [tables.metric_name(m) for m in metrics],
+               "exports": ([(ext.upper(), f"{export_prefix}/{split}.{ext}") for ext in ("csv", "tex")]
+                           if export_prefix and metrics else []),
                "primary": tables.metric_name(primary) if primary else None,
                "n_cells": int((summary["kind"] != "input").sum()), "figures": [],
                "claims": [], "rows": [], "pivots": [], "paired": [], "references": []}
@@ -198,8 +206,9 @@ def _cells_appendix(table: pd.DataFrame) -> list[dict]:
 
 
 def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = None,
-           pairs: pd.DataFrame | None = None) -> str:
-    """The report's HTML for an already loaded study, table, meta and paired differences."""
+           pairs: pd.DataFrame | None = None, export_prefix: str | None = None) -> str:
+    """The report's HTML for an already loaded study, table, meta and paired differences;
+    `export_prefix`: the folder (relative to the page) holding each split's CSV and LaTeX table."""
     data = data_name(study, meta)
     cells = table[table["kind"] != "input"]
     diffusion = table[table["kind"] == "diffusion"]["cell"].nunique()
@@ -214,7 +223,7 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
         "n_missing": len(missing),
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "last_finished": finished[-1] if finished else None,
-        "sections": [_split_section(table, s, study, pairs) for s in tables.split_order(table)],
+        "sections": [_split_section(table, s, study, pairs, export_prefix) for s in tables.split_order(table)],
         "appendix": _cells_appendix(table),
         "source": source,
         "source_sha": (hashlib.sha256(source.read_bytes()).hexdigest()[:12]
@@ -239,8 +248,15 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
     table = load_cells(source, study)
     meta = load_meta(results_dir / study_name / "meta.json")
     pairs = paired.load_or_compute(results_dir / study_name, study, table)
-    html = render(study, table, meta, source, pairs)
+    html = render(study, table, meta, source, pairs, export_prefix=study_name)
     reports_dir.mkdir(parents=True, exist_ok=True)
+    for split in tables.split_order(table):
+        summary, metrics, _ = _split_summary(table, split, study)
+        if metrics:
+            reference = {m: tables.noisy_reference(table, split, m) for m in metrics}
+            export.write(summary, list(study.axes), metrics, reports_dir / study_name, split,
+                         caption=f"{study.title}: split {split}, mean ± 95% CI; bold: best per column",
+                         reference=reference)
     path = reports_dir / f"{study_name}.html"
     # Write then rename, so a reader never opens a half-written page while a study is running.
     partial = path.with_suffix(f".html.{os.getpid()}.tmp")

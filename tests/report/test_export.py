@@ -1,0 +1,50 @@
+"""Each split's table as CSV and LaTeX next to the page: the same numbers as cells.csv, the best
+value of each column in bold, a tabular whose rows all have the header's columns."""
+import re
+
+import pandas as pd
+
+from benchmark.report import build_report
+from benchmark.report.export import latex_escape
+
+from .conftest import STUDY
+
+
+def _outputs(dirs, split, metric):
+    t = dirs.table()
+    rows = t[(t["split"] == split) & (t["metric"] == metric) & (t["which"] == "output") & (t["kind"] != "input")]
+    return rows.drop_duplicates(["cell"], keep="last").set_index("cell")["mean"].astype(float)
+
+
+def test_each_split_gets_a_csv_with_the_cells_numbers_and_a_link_on_the_page(dirs):
+    page = build_report(*dirs.args()).read_text()
+    splits = sorted(set(dirs.table()["split"]))
+    for split in splits:
+        csv = pd.read_csv(dirs.reports / STUDY / f"{split}.csv", dtype={"cell": str})
+        assert f'href="{STUDY}/{split}.csv"' in page and f'href="{STUDY}/{split}.tex"' in page
+        systems = csv[csv["kind"] != "input"].set_index("cell")
+        expected = _outputs(dirs, split, "pesq_wb")
+        assert set(systems.index) == set(expected.index)
+        assert (systems["pesq_wb"] - expected[systems.index]).abs().max() < 1e-5
+        assert csv["kind"].iloc[-1] == "input"                         # the input closes the table
+
+
+def test_latex_is_a_booktabs_tabular_with_the_best_in_bold(dirs):
+    build_report(*dirs.args())
+    tex = (dirs.reports / STUDY / "test.tex").read_text()
+    body = tex[tex.index(r"\begin{tabular}"):tex.index(r"\end{tabular}")]
+    spec = re.search(r"\\begin\{tabular\}\{([^}]*)\}", body).group(1).split()
+    assert r"\toprule" in body and r"\midrule" in body and r"\bottomrule" in tex
+    rows = [line for line in body.splitlines() if line.endswith(r"\\")]
+    assert all(line.count("&") == len(spec) - 1 for line in rows)     # every row fills the columns
+    header = [c.strip() for c in rows[0][:-2].split("&")]
+    col = header.index("PESQ-WB")
+    bold = [r for r in rows[1:] if r"\textbf" in r.split("&")[col]]
+    best = _outputs(dirs, "test", "pesq_wb").max()
+    assert len(bold) >= 1 and all(f"{best:.2f}" in r.split("&")[col] for r in bold)
+    assert "noisy input" in rows[-1] and r"\textbf" not in rows[-1]
+
+
+def test_latex_escaping_covers_labels_with_symbols():
+    assert latex_escape("OUVE · with_γ 50%") == r"OUVE $\cdot$ with\_$\gamma$ 50\%"
+    assert latex_escape("a & b #1") == r"a \& b \#1"
