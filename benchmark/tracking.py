@@ -8,6 +8,7 @@ store at once crash one of them (environment.md §3).
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -21,7 +22,15 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from .durable import pid_alive  # noqa: E402
 
+# MLflow's own INFO lines ("Creating initial MLflow database tables...", alembic's migrations) say
+# nothing a user acts on and bury the study's progress lines; its warnings and errors still show.
+for _name in ("mlflow", "alembic"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
 MAX_PARAM = 6000
+# MLflow 3's UI opens an experiment without this tag on its GenAI overview (traces: 0); tagged as
+# model training, it opens on the runs table
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
 def default_uri(results_dir: Path) -> str:
@@ -56,6 +65,8 @@ class Tracker:
         else:
             exp_id = exp.experiment_id
         self.experiment_id = exp_id
+        if exp is None or exp.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+            self.client.set_experiment_tag(exp_id, *EXPERIMENT_KIND)
 
     # -- runs ------------------------------------------------------------------------------
     def find_run(self, **tags) -> str | None:

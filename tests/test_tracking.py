@@ -59,3 +59,16 @@ def test_a_fresh_sqlite_store_appears_whole_or_not_at_all(tmp_path):
     _create_sqlite_store(f"sqlite:///{db}")              # an existing store is left alone
     assert db.stat().st_mtime_ns == before
     assert Tracker(f"sqlite:///{db}", "e").experiment_id
+
+
+def test_experiments_open_on_their_runs_and_mlflow_info_lines_stay_off_the_console(tmp_path):
+    from mlflow.tracking import MlflowClient
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = f"from benchmark.tracking import Tracker; Tracker({uri!r}, 'fresh', None)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert "INFO" not in out.stderr and "Creating initial" not in out.stderr, out.stderr
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_experiment_by_name("fresh").tags["mlflow.experimentKind"] == "custom_model_development"
+    old = client.create_experiment("made before the tag")       # an older store's experiment
+    Tracker(uri, "made before the tag")
+    assert client.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
