@@ -20,6 +20,7 @@ from tqdm import tqdm
 from .audio.metrics import score_many, summarise
 from .checkpoints import load_trained, train_model
 from .config import sampler_from_config, training_config, training_hash
+from . import conditions
 from . import input_cache as input_scores
 from .data import load_split
 from .durable import locked, read_json, write_json
@@ -168,7 +169,7 @@ def evaluate_cell(cfg, folder: Path, splits, *, progress=True, input_cache: Path
         if cache:
             input_scores.store(cache, table)
         table.insert(0, "split", split)
-        tables.append(table)
+        tables.append(conditions.tag(table, getattr(data, "metadata", None)))
         timing[split] = {"nfe": float(np.mean(nfe)), "rtf": seconds / max(audio, 1e-9), "utterances": n,
                          "minutes": (time.perf_counter() - began) / 60}      # enhancing and scoring
         examples[split] = items[: int(cfg.eval.examples)]

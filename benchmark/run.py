@@ -145,6 +145,7 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
 
     from .artifacts import log_cell, open_cell_run
     from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, model_done, training_elsewhere
+    from .conditions import condition_rows
     from .tracking import Tracker
 
     spec = load_study(study_name)
@@ -182,6 +183,9 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
             rows = cell_rows(spec.name, cell, table, extra["timing"], info, device_name(cell.config))
             log_cell(tracker, cell_run, out_dir, cell, table, rows, extra, inference_config(cell.config))
             append_rows(out_dir / "cells.csv", rows)
+            by_condition = condition_rows(spec.name, cell, table)
+            if len(by_condition):
+                append_rows(out_dir / "conditions.csv", by_condition)
             primary = spec.get("primary_metric", "pesq_wb")
             score = rows[(rows.metric == primary) & (rows.which == "output")]["mean"]
             value = float(score.iloc[0]) if len(score) and score.iloc[0] == score.iloc[0] else 0.0

@@ -16,6 +16,7 @@ import jinja2
 import pandas as pd
 
 from benchmark.report import claims, export, paired, plots, tables
+from benchmark.report import conditions as by_condition
 from benchmark.report.load import Study, data_name, load_cells, load_meta, load_study, ReportError
 
 TEMPLATE = "template.html.j2"
@@ -153,7 +154,8 @@ def _split_summary(table: pd.DataFrame, split: str, study: Study):
 
 
 def _split_section(table: pd.DataFrame, split: str, study: Study,
-                   pairs: pd.DataFrame | None = None, export_prefix: str | None = None) -> dict:
+                   pairs: pd.DataFrame | None = None, export_prefix: str | None = None,
+                   cond: pd.DataFrame | None = None) -> dict:
     summary, metrics, primary = _split_summary(table, split, study)
     axes = list(study.axes)
     section = {"split": split, "metrics": [tables.metric_name(m) for m in metrics],
@@ -161,7 +163,8 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
                            if export_prefix and metrics else []),
                "primary": tables.metric_name(primary) if primary else None,
                "n_cells": int((summary["kind"] != "input").sum()), "figures": [],
-               "claims": [], "rows": [], "pivots": [], "paired": [], "references": []}
+               "claims": [], "rows": [], "pivots": [], "paired": [], "references": [],
+               "conditions": []}
     if primary is None:
         return section
     reference = tables.noisy_reference(table, split, primary)
@@ -172,6 +175,7 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
     split_pairs = pairs[pairs["split"] == split] if pairs is not None else None
     section["paired"] = _paired(split_pairs, study, metrics)
     section["claims"] = claims.claim_check(summary, study, reference, primary, split_pairs)
+    section["conditions"] = by_condition.section(cond, summary, split, primary)
     name = tables.metric_name(primary)
     figures = [(plots.cell_plot(summary, primary, reference),
                 f"{name} per cell, 95% CI; dashed: the noisy input (band: its CI).")]
@@ -187,6 +191,9 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
                         f"Mean {name} by {rows_axis} × {columns_axis}"
                         + (f", averaged over {', '.join(others)}" if others else "")
                         + "; blank squares have no finished cell."))
+    figures.append((by_condition.snr_plot(cond, summary, split, primary),
+                    f"Δ {name} over the noisy input by input-SNR band, 95% CI: the best diffusion "
+                    "cell of this split and the predictive baseline; dashed: no change."))
     section["figures"] = [{"png": png, "caption": caption} for png, caption in figures if png]
     return section
 
@@ -206,7 +213,8 @@ def _cells_appendix(table: pd.DataFrame) -> list[dict]:
 
 
 def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = None,
-           pairs: pd.DataFrame | None = None, export_prefix: str | None = None) -> str:
+           pairs: pd.DataFrame | None = None, export_prefix: str | None = None,
+           cond: pd.DataFrame | None = None) -> str:
     """The report's HTML for an already loaded study, table, meta and paired differences;
     `export_prefix`: the folder (relative to the page) holding each split's CSV and LaTeX table."""
     data = data_name(study, meta)
@@ -223,7 +231,8 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
         "n_missing": len(missing),
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "last_finished": finished[-1] if finished else None,
-        "sections": [_split_section(table, s, study, pairs, export_prefix) for s in tables.split_order(table)],
+        "sections": [_split_section(table, s, study, pairs, export_prefix, cond)
+                     for s in tables.split_order(table)],
         "appendix": _cells_appendix(table),
         "source": source,
         "source_sha": (hashlib.sha256(source.read_bytes()).hexdigest()[:12]
@@ -248,7 +257,8 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
     table = load_cells(source, study)
     meta = load_meta(results_dir / study_name / "meta.json")
     pairs = paired.load_or_compute(results_dir / study_name, study, table)
-    html = render(study, table, meta, source, pairs, export_prefix=study_name)
+    cond = by_condition.load(results_dir / study_name)
+    html = render(study, table, meta, source, pairs, export_prefix=study_name, cond=cond)
     reports_dir.mkdir(parents=True, exist_ok=True)
     for split in tables.split_order(table):
         summary, metrics, _ = _split_summary(table, split, study)

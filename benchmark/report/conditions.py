@@ -1,0 +1,112 @@
+"""The report's view by condition (results/<study>/conditions.csv, written by benchmark/conditions.py):
+for each input-SNR band, noise type and speaker group, the noisy input's mean and the Δ over it
+of the split's best diffusion cell and of the predictive baseline, as a table and a plot."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from benchmark.conditions import CONDITIONS, SNR_EDGES
+from benchmark.report import tables
+from benchmark.report.plots import STYLE, WIDTH, to_base64
+
+TITLES = {"snr": "input SNR", "noise": "noise type", "speaker": "speaker group"}
+
+
+def load(results_dir: Path) -> pd.DataFrame | None:
+    path = Path(results_dir) / "conditions.csv"
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, dtype={"cell": str, "value": str}, keep_default_na=False,
+                        na_values=[""])
+    return table.drop_duplicates(["cell", "split", "condition", "value", "metric", "which"], keep="last")
+
+
+def _snr_order(value: str) -> float:
+    if value.startswith("<"):
+        return -math.inf
+    if value.startswith("≥"):
+        return math.inf
+    try:
+        return float(value.split("–")[0])
+    except ValueError:
+        return math.nan
+
+
+def _order(condition: str, values) -> list[str]:
+    values = sorted(set(values))
+    return sorted(values, key=_snr_order) if condition == "snr" else values
+
+
+def systems(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    """(cell, label) of the split's best diffusion cell and of the predictive baseline."""
+    out = []
+    for kind in ("diffusion", "predictive"):
+        rows = summary[summary["kind"] == kind]
+        if len(rows):
+            out.append((rows["cell"].iloc[0], rows["label"].iloc[0]))   # summary is sorted best first
+    return out
+
+
+def section(cond: pd.DataFrame | None, summary: pd.DataFrame, split: str, metric: str) -> list[dict]:
+    """One table per condition: rows of value, n, input mean, and Δ (± CI) of each system."""
+    if cond is None:
+        return []
+    part = cond[(cond["split"] == split) & (cond["metric"] == metric)]
+    chosen = systems(summary)
+    out = []
+    for condition in CONDITIONS:
+        rows_c = part[part["condition"] == condition]
+        if rows_c.empty:
+            continue
+        rows = []
+        for value in _order(condition, rows_c["value"]):
+            at = rows_c[rows_c["value"] == value]
+            first = at[at["which"] == "input"]
+            if first.empty:
+                continue
+            row = {"value": value, "n": int(first["n"].iloc[0]),
+                   "input": tables.fmt(float(first["mean"].iloc[0]), metric), "deltas": []}
+            for cell, _ in chosen:
+                d = at[(at["cell"] == cell) & (at["which"] == "delta")]
+                mean = float(d["mean"].iloc[0]) if len(d) else math.nan
+                ci = float(d["ci95"].iloc[0]) if len(d) else math.nan
+                row["deltas"].append({
+                    "text": tables.fmt(mean, metric, signed=True)
+                            + (f" ± {tables.fmt(ci, metric)}" if math.isfinite(ci) else ""),
+                    "sign": ("up" if mean - ci > 0 else "down" if mean + ci < 0 else "")
+                            if math.isfinite(mean) and math.isfinite(ci) else ""})
+            rows.append(row)
+        out.append({"condition": TITLES[condition], "systems": [label for _, label in chosen],
+                    "rows": rows})
+    return out
+
+
+def snr_plot(cond: pd.DataFrame | None, summary: pd.DataFrame, split: str, metric: str) -> str | None:
+    """Δ of the chosen systems against the input-SNR band."""
+    if cond is None:
+        return None
+    part = cond[(cond["split"] == split) & (cond["metric"] == metric) & (cond["condition"] == "snr")
+                & (cond["which"] == "delta")]
+    chosen = dict(systems(summary))
+    part = part[part["cell"].isin(chosen)].assign(system=lambda d: d["cell"].map(chosen))
+    if part.empty or part["value"].nunique() < 2:
+        return None
+    order = _order("snr", part["value"])
+    with sns.axes_style(STYLE):
+        fig = Figure(figsize=(WIDTH, 3.2))
+        ax = fig.add_subplot()
+        for colour, (system, rows) in zip(sns.color_palette("deep"), part.groupby("system", sort=False)):
+            rows = rows.set_index("value").reindex(order)
+            x = list(range(len(order)))
+            ax.errorbar(x, rows["mean"], yerr=rows["ci95"], marker="o", capsize=3, color=colour, label=system)
+        ax.axhline(0, linestyle="--", color="0.35", linewidth=1.0, label="noisy input")
+        ax.set_xticks(range(len(order)), order)
+        ax.set_xlabel(f"input SNR band (edges {', '.join(f'{e:g}' for e in SNR_EDGES)} dB)")
+        ax.set_ylabel(f"Δ {tables.metric_name(metric)} over the input")
+        ax.legend(loc="best", fontsize="small")
+        return to_base64(fig)
