@@ -118,6 +118,12 @@ def _pivots(summary: pd.DataFrame, study: Study, metrics: list[str]) -> list[dic
     return out
 
 
+def _p_text(p: float) -> str:
+    if not math.isfinite(p):
+        return ""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
+
+
 def _paired(pairs: pd.DataFrame | None, study: Study, metrics: list[str]) -> list[dict]:
     """Per axis: each value − the reference value, context by context, per metric."""
     if pairs is None or pairs.empty:
@@ -132,12 +138,14 @@ def _paired(pairs: pd.DataFrame | None, study: Study, metrics: list[str]) -> lis
             scores = []
             for m in metrics:
                 if m not in by_metric.index:
-                    scores.append({"text": "", "sign": ""})
+                    scores.append({"text": "", "sign": "", "p": ""})
                     continue
                 mean, ci = float(by_metric.at[m, "mean"]), float(by_metric.at[m, "ci95"])
+                p_holm = float(by_metric.at[m, "p_holm"]) if "p_holm" in by_metric else math.nan
                 sign = ("up" if mean - ci > 0 else "down" if mean + ci < 0 else "") if math.isfinite(ci) else ""
                 scores.append({"text": tables.fmt(mean, m, signed=True)
-                               + (f" ± {tables.fmt(ci, m)}" if math.isfinite(ci) else ""), "sign": sign})
+                               + (f" ± {tables.fmt(ci, m)}" if math.isfinite(ci) else ""), "sign": sign,
+                               "p": _p_text(p_holm)})
             rows.append({"value": value, "reference": reference, "context": context or "—",
                          "n": _number(float(group["n"].max())), "scores": scores})
         if rows:

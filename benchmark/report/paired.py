@@ -4,7 +4,9 @@ Every cell scores the same test utterances, so the difference between two cells'
 by utterance, has a far tighter confidence interval than the two cells' own intervals set side by
 side (which is all cells.csv allows). Along each axis, every value is compared with the axis's
 reference value (the first in the study file: SGMSE+'s choice, `with`, ...) in every context, that
-is every combination of the other axes' values in which both cells exist.
+is every combination of the other axes' values in which both cells exist. Each difference carries
+its paired-t 95% CI and a Wilcoxon signed-rank p-value, Holm-adjusted over all the comparisons of
+one split and metric (so a report of many contexts does not find differences by chance).
 
 The per-utterance scores live in results/<study>/cells/<hash>/per_utterance.csv (large, not
 committed); the differences are kept in results/<study>/pairs.csv (small, committed with a
@@ -14,13 +16,42 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy.stats import wilcoxon
 
 from benchmark.audio.metrics import mean_ci95
 from benchmark.report.load import ReportError, Study
 
 COLUMNS = ["axis", "value", "reference", "context", "split", "metric", "mean", "ci95", "n",
            "cell", "reference_cell"]
+# added later: a pairs.csv kept from before them still loads (its p-values are then missing)
+TESTS = ["p_wilcoxon", "p_holm"]
+
+
+def wilcoxon_p(diff: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired differences (zeros dropped, Wilcoxon's
+    own convention); 1 when every difference is zero, NaN with fewer than two values."""
+    diff = diff[np.isfinite(diff)]
+    if diff.size < 2:
+        return float("nan")
+    if not np.any(diff != 0):
+        return 1.0
+    return float(wilcoxon(diff, zero_method="wilcox").pvalue)
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment (Holm 1979): the k-th smallest of m p-values times (m − k + 1),
+    made monotone and capped at 1. NaN stays NaN and does not count in m."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m, running = len(order), 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, (m - k) * p[i]))
+        out[i] = running
+    return out
 
 
 def _cells(table: pd.DataFrame, study: Study) -> pd.DataFrame:
@@ -60,8 +91,13 @@ def compute(table: pd.DataFrame, study: Study, cells_dir: Path) -> pd.DataFrame 
                 for (split, metric), group in both.groupby(["split", "metric"], sort=False):
                     mean, ci, n, _ = mean_ci95(group["diff"].to_numpy())
                     rows.append([axis, cell[axis], order[0], context, split, metric, mean, ci, n,
-                                 cell["cell"], ref["cell"]])
-    return pd.DataFrame(rows, columns=COLUMNS)
+                                 cell["cell"], ref["cell"], wilcoxon_p(group["diff"].to_numpy())])
+    pairs = pd.DataFrame(rows, columns=COLUMNS + TESTS[:1])
+    # one family per split and metric: every comparison the report makes on that table
+    pairs["p_holm"] = np.nan
+    for _, index in pairs.groupby(["split", "metric"], sort=False).groups.items():
+        pairs.loc[index, "p_holm"] = holm(pairs.loc[index, "p_wilcoxon"])
+    return pairs
 
 
 def load_or_compute(results: Path, study: Study, table: pd.DataFrame) -> pd.DataFrame | None:
@@ -78,8 +114,11 @@ def load_or_compute(results: Path, study: Study, table: pd.DataFrame) -> pd.Data
         return None
     pairs = pd.read_csv(path, dtype={c: str for c in ("axis", "value", "reference", "context",
                                                       "split", "metric", "cell", "reference_cell")},
-                        keep_default_na=False, na_values={"mean": ["", "nan"], "ci95": ["", "nan"]})
+                        keep_default_na=False, na_values={c: ["", "nan"] for c in ("mean", "ci95", *TESTS)})
     missing = [c for c in COLUMNS if c not in pairs.columns]
     if missing:
         raise ReportError(f"{path}: missing column(s) {missing}")
+    for column in TESTS:
+        if column not in pairs:
+            pairs[column] = np.nan
     return pairs

@@ -86,3 +86,29 @@ def test_grid_points_drop_excluded_cells_and_add_extra_ones(dirs):
     study.raw["extra"] = [{"axes": {"sde": "bbed", "sampler": "heun N=8"}, "overrides": ["sde=bbed"]}]
     points = grid_points(study)
     assert len(points) == 9 and ("ouve", "pc N=30") not in points and points[-1] == ("bbed", "heun N=8")
+
+
+def test_holm_matches_a_hand_computation():
+    # m = 4: sorted 0.01, 0.02, 0.03, 0.5 -> 0.04, 0.06, 0.06 (kept monotone), 0.5; NaN left out
+    got = paired.holm([0.03, 0.5, 0.01, float("nan"), 0.02])
+    assert got[:3] == pytest.approx([0.06, 0.5, 0.04]) and math.isnan(got[3])
+    assert got[4] == pytest.approx(0.06)
+    assert paired.holm([0.4, 0.6]) == pytest.approx([0.8, 0.8])       # capped, then monotone
+
+
+def test_every_pair_has_a_wilcoxon_p_adjusted_within_its_split_and_metric(dirs):
+    from scipy.stats import wilcoxon
+    study, table, cells = _write_scores(dirs)
+    pairs = paired.compute(table, study, dirs.results / STUDY / "cells")
+    row = pairs[(pairs["axis"] == "sde") & (pairs["value"] == "oucosine") & (pairs["split"] == "test")
+                & (pairs["metric"] == "pesq_wb")].iloc[0]
+    a, b = (pd.read_csv(dirs.results / STUDY / "cells" / h / "per_utterance.csv")
+            .query("split == 'test' and metric == 'pesq_wb'")["output"].to_numpy()
+            for h in (row["cell"], row["reference_cell"]))
+    assert row["p_wilcoxon"] == pytest.approx(wilcoxon(a - b).pvalue)
+    family = pairs[(pairs["split"] == "test") & (pairs["metric"] == "pesq_wb")]
+    assert family["p_holm"].to_numpy() == pytest.approx(paired.holm(family["p_wilcoxon"]))
+    assert row["p_holm"] < 0.001                                     # a real effect survives Holm
+    assert family[family["axis"] == "sampler"]["p_holm"].min() > 0.01    # no effect: no finding
+    html = build_report(*dirs.args()).read_text()
+    assert "p &lt; 0.001" in html and "Holm-adjusted" in html
