@@ -251,6 +251,10 @@ RANGES: dict[str, Number | ListOf | Pair] = {
     "data.pitch": Pair(integer(ge=0, le=100), why="espeak-ng's pitch scale"),
     "data.pitch_range": Pair(integer(ge=0, le=100), why="espeak-ng's pitch-range scale"),
     "data.second_noise_prob": PROBABILITY,
+    "data.real_noise_prob": PROBABILITY,
+    "data.real_speech_prob": PROBABILITY,
+    "data.bandlimit_prob": PROBABILITY,
+    "data.bandlimit_hz": Pair(real(ge=1000, le=7999), why="a low-pass cutoff below the 8 kHz Nyquist frequency"),
     "data.babble_talkers": Pair(COUNT),
 }
 

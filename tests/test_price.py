@@ -15,7 +15,7 @@ def test_unit_costs_are_measured_once_then_read_back(tiny, tmp_path, monkeypatch
 
 
 def test_the_price_is_the_sum_of_measured_unit_costs(tiny, tmp_path, monkeypatch):
-    cells = expand(load_study("smoke"), tiny)                      # 2 models, 5 cells, 2 splits
+    cells = expand(load_study("smoke"), [*tiny, "eval.splits=[test,test_mismatched]"])   # 2 models, 5 cells, 2 splits
     monkeypatch.setattr(price, "unit_costs", lambda cfg, results, device: {"train_step_s": 0.5, "call_s": 0.01,
                                                                        "score_s": 0.2})
     monkeypatch.setattr(price.os, "sched_getaffinity", lambda pid: {0}, raising=False)   # a 1-core pool
