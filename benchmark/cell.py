@@ -172,7 +172,8 @@ def evaluate_cell(cfg, folder: Path, splits, *, progress=True, input_cache: Path
         tables.append(conditions.tag(table, getattr(data, "metadata", None)))
         timing[split] = {"nfe": float(np.mean(nfe)), "rtf": seconds / max(audio, 1e-9), "utterances": n,
                          "minutes": (time.perf_counter() - began) / 60}      # enhancing and scoring
-        examples[split] = items[: int(cfg.eval.examples)]
+        picks = conditions.spanning_examples(getattr(data, "metadata", None), n, int(cfg.eval.examples))
+        examples[split] = [items[i] for i in picks]
     return pd.concat(tables, ignore_index=True), {"timing": timing, "examples": examples}
 
 

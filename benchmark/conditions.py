@@ -76,3 +76,21 @@ def condition_rows(study: str, cell, table: pd.DataFrame) -> pd.DataFrame:
                                       ("label", cell.label))):
         rows.insert(i, key, value)
     return rows
+
+
+def spanning_examples(metadata, n: int, k: int) -> list[int]:
+    """Indices of `k` of the first `n` utterances spread over the input-SNR range (quantiles
+    (i + ½)/k of their SNR order), the same in every cell, so the report's listening section plays
+    one utterance per SNR region in each system. Without SNR metadata: evenly spaced indices."""
+    k = max(0, min(k, n))
+    if k == 0:
+        return []
+    snr = []
+    for i in range(n):
+        try:
+            snr.append((float((metadata or [])[i]["snr_db"]), i))
+        except (IndexError, KeyError, TypeError, ValueError):
+            snr = []
+            break
+    order = [i for _, i in sorted(snr)] if snr and not any(math.isnan(s) for s, _ in snr) else list(range(n))
+    return sorted({order[min(n - 1, int((j + 0.5) * n / k))] for j in range(k)})

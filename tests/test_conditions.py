@@ -52,3 +52,16 @@ def test_data_without_metadata_has_no_condition_rows():
     table, _ = _table()
     assert tag(table, None) is table
     assert condition_rows("s", SimpleNamespace(hash="a", kind="diffusion", label="x"), table).empty
+
+
+def test_examples_span_the_input_snr_range_and_fall_back_to_even_spacing():
+    from benchmark.conditions import spanning_examples
+    snr = [9.0, -4.0, 18.0, 3.0, 12.0, 0.5, 6.0, 15.0, -1.0, 20.0]
+    meta = [{"snr_db": str(s)} for s in snr]
+    picks = spanning_examples(meta, 10, 3)
+    chosen = sorted(snr[i] for i in picks)
+    assert chosen[0] <= 0.5 and 6.0 <= chosen[1] <= 9.0 and chosen[2] >= 15.0
+    assert spanning_examples(meta, 10, 3) == picks                  # the same in every cell
+    assert spanning_examples(meta[:4], 4, 9) == [0, 1, 2, 3]          # k capped at n
+    assert spanning_examples(None, 10, 2) == [2, 7]                   # no SNR: evenly spaced
+    assert spanning_examples(meta, 10, 0) == []

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import jinja2
 import pandas as pd
 
-from benchmark.report import claims, export, paired, plots, tables
+from benchmark.report import claims, export, listening, paired, plots, tables
 from benchmark.report import conditions as by_condition
 from benchmark.report.load import Study, data_name, load_cells, load_meta, load_study, ReportError
 
@@ -163,7 +164,7 @@ def _split_summary(table: pd.DataFrame, split: str, study: Study):
 
 def _split_section(table: pd.DataFrame, split: str, study: Study,
                    pairs: pd.DataFrame | None = None, export_prefix: str | None = None,
-                   cond: pd.DataFrame | None = None) -> dict:
+                   cond: pd.DataFrame | None = None, cells_dir: Path | None = None) -> dict:
     summary, metrics, primary = _split_summary(table, split, study)
     axes = list(study.axes)
     section = {"split": split, "metrics": [tables.metric_name(m) for m in metrics],
@@ -172,9 +173,10 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
                "primary": tables.metric_name(primary) if primary else None,
                "n_cells": int((summary["kind"] != "input").sum()), "figures": [],
                "claims": [], "rows": [], "pivots": [], "paired": [], "references": [],
-               "conditions": []}
+               "conditions": [], "listening": None}
     if primary is None:
         return section
+    section["listening"] = listening.section(cells_dir, summary, split)
     reference = tables.noisy_reference(table, split, primary)
     section["references"] = [(tables.metric_name(m), tables.fmt(tables.noisy_reference(
         table, split, m)[0], m)) for m in metrics]
@@ -222,9 +224,10 @@ def _cells_appendix(table: pd.DataFrame) -> list[dict]:
 
 def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = None,
            pairs: pd.DataFrame | None = None, export_prefix: str | None = None,
-           cond: pd.DataFrame | None = None) -> str:
+           cond: pd.DataFrame | None = None, cells_dir: Path | None = None) -> str:
     """The report's HTML for an already loaded study, table, meta and paired differences;
-    `export_prefix`: the folder (relative to the page) holding each split's CSV and LaTeX table."""
+    `export_prefix`: the folder (relative to the page) holding each split's CSV and LaTeX table;
+    `cells_dir`: results/<study>/cells, whose audio examples become the players."""
     data = data_name(study, meta)
     cells = table[table["kind"] != "input"]
     diffusion = table[table["kind"] == "diffusion"]["cell"].nunique()
@@ -239,13 +242,14 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
         "n_missing": len(missing),
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "last_finished": finished[-1] if finished else None,
-        "sections": [_split_section(table, s, study, pairs, export_prefix, cond)
+        "sections": [_split_section(table, s, study, pairs, export_prefix, cond, cells_dir)
                      for s in tables.split_order(table)],
         "appendix": _cells_appendix(table),
         "source": source,
         "source_sha": (hashlib.sha256(source.read_bytes()).hexdigest()[:12]
                        if source and source.is_file() else None),
         "axes": list(study.axes),
+        "excerpt_s": f"{listening.EXCERPT_S:g}", "mp3_kbps": listening.MP3_KBPS,
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent),
                              autoescape=True, undefined=jinja2.StrictUndefined,
@@ -266,7 +270,8 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
     meta = load_meta(results_dir / study_name / "meta.json")
     pairs = paired.load_or_compute(results_dir / study_name, study, table)
     cond = by_condition.load(results_dir / study_name)
-    html = render(study, table, meta, source, pairs, export_prefix=study_name, cond=cond)
+    html = render(study, table, meta, source, pairs, export_prefix=study_name, cond=cond,
+                  cells_dir=results_dir / study_name / "cells")
     reports_dir.mkdir(parents=True, exist_ok=True)
     for split in tables.split_order(table):
         summary, metrics, _ = _split_summary(table, split, study)
@@ -280,6 +285,9 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
     partial = path.with_suffix(f".html.{os.getpid()}.tmp")
     partial.write_text(html, encoding="utf-8")
     partial.replace(path)
+    players = html.count("data:audio/")
+    print(f"wrote {path}: {len(html.encode()) / 1e6:.2f} MB, {players} embedded audio clip(s) "
+          f"(excerpts ≤ {listening.EXCERPT_S:g} s, MP3 {listening.MP3_KBPS} kb/s)", file=sys.stderr)
     return path
 
 
