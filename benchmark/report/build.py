@@ -36,6 +36,8 @@ REFERENCES = (
     ("SGMSE+ community reproductions", "PESQ-WB 2.73–2.88", "sp-uhh/sgmse#13, sp-uhh/storm#13"),
 )
 MISSING_SHOWN = 12
+BOLD_TESTED = (f"not distinguishable from the column's best (Wilcoxon signed-rank over utterances, "
+               f"Holm-adjusted, p ≥ {paired.ALPHA:g})")
 
 
 def study_file(studies_dir: Path, name: str) -> Path:
@@ -80,8 +82,20 @@ def _number(value, decimals: int = 0) -> str:
     return f"{value:.{decimals}f}"
 
 
-def _main_rows(summary: pd.DataFrame, study: Study, metrics: list[str]) -> list[dict]:
-    best = {m: tables.best_flags(summary[m]) for m in metrics}
+def bold_flags(summary: pd.DataFrame, split: str, metrics: list[str],
+               vs_best: pd.DataFrame | None) -> dict[str, pd.Series]:
+    """Per metric, the cells shown bold: those not distinguishable from the best by a paired test
+    (paired.tied_with_best) where the per-utterance tests are at hand, else the best value only."""
+    out = {}
+    for m in metrics:
+        tied = paired.tied_with_best(vs_best, split, m)
+        out[m] = (summary["cell"].isin(tied) & (summary["kind"] != "input") if tied
+                  else tables.best_flags(summary[m]))
+    return out
+
+
+def _main_rows(summary: pd.DataFrame, study: Study, metrics: list[str],
+               best: dict[str, pd.Series]) -> list[dict]:
     rows = []
     for index, cell in summary.iterrows():
         scores = []
@@ -164,7 +178,8 @@ def _split_summary(table: pd.DataFrame, split: str, study: Study):
 
 def _split_section(table: pd.DataFrame, split: str, study: Study,
                    pairs: pd.DataFrame | None = None, export_prefix: str | None = None,
-                   cond: pd.DataFrame | None = None, cells_dir: Path | None = None) -> dict:
+                   cond: pd.DataFrame | None = None, cells_dir: Path | None = None,
+                   vs_best: pd.DataFrame | None = None) -> dict:
     summary, metrics, primary = _split_summary(table, split, study)
     axes = list(study.axes)
     section = {"split": split, "metrics": [tables.metric_name(m) for m in metrics],
@@ -173,14 +188,15 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
                "primary": tables.metric_name(primary) if primary else None,
                "n_cells": int((summary["kind"] != "input").sum()), "figures": [],
                "claims": [], "rows": [], "pivots": [], "paired": [], "references": [],
-               "conditions": [], "listening": None}
+               "conditions": [], "listening": None, "tested_bold": False}
     if primary is None:
         return section
     section["listening"] = listening.section(cells_dir, summary, split)
     reference = tables.noisy_reference(table, split, primary)
     section["references"] = [(tables.metric_name(m), tables.fmt(tables.noisy_reference(
         table, split, m)[0], m)) for m in metrics]
-    section["rows"] = _main_rows(summary, study, metrics)
+    section["rows"] = _main_rows(summary, study, metrics, bold_flags(summary, split, metrics, vs_best))
+    section["tested_bold"] = any(paired.tied_with_best(vs_best, split, m) for m in metrics)
     section["pivots"] = _pivots(summary, study, metrics)
     split_pairs = pairs[pairs["split"] == split] if pairs is not None else None
     section["paired"] = _paired(split_pairs, study, metrics)
@@ -224,7 +240,8 @@ def _cells_appendix(table: pd.DataFrame) -> list[dict]:
 
 def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = None,
            pairs: pd.DataFrame | None = None, export_prefix: str | None = None,
-           cond: pd.DataFrame | None = None, cells_dir: Path | None = None) -> str:
+           cond: pd.DataFrame | None = None, cells_dir: Path | None = None,
+           vs_best: pd.DataFrame | None = None) -> str:
     """The report's HTML for an already loaded study, table, meta and paired differences;
     `export_prefix`: the folder (relative to the page) holding each split's CSV and LaTeX table;
     `cells_dir`: results/<study>/cells, whose audio examples become the players."""
@@ -242,13 +259,14 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
         "n_missing": len(missing),
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "last_finished": finished[-1] if finished else None,
-        "sections": [_split_section(table, s, study, pairs, export_prefix, cond, cells_dir)
+        "sections": [_split_section(table, s, study, pairs, export_prefix, cond, cells_dir, vs_best)
                      for s in tables.split_order(table)],
         "appendix": _cells_appendix(table),
         "source": source,
         "source_sha": (hashlib.sha256(source.read_bytes()).hexdigest()[:12]
                        if source and source.is_file() else None),
         "axes": list(study.axes),
+        "bold_tested": BOLD_TESTED,
         "excerpt_s": f"{listening.EXCERPT_S:g}", "mp3_kbps": listening.MP3_KBPS,
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent),
@@ -270,16 +288,19 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
     meta = load_meta(results_dir / study_name / "meta.json")
     pairs = paired.load_or_compute(results_dir / study_name, study, table)
     cond = by_condition.load(results_dir / study_name)
+    vs_best = paired.load_or_compute_best(results_dir / study_name, table)
     html = render(study, table, meta, source, pairs, export_prefix=study_name, cond=cond,
-                  cells_dir=results_dir / study_name / "cells")
+                  cells_dir=results_dir / study_name / "cells", vs_best=vs_best)
     reports_dir.mkdir(parents=True, exist_ok=True)
     for split in tables.split_order(table):
         summary, metrics, _ = _split_summary(table, split, study)
         if metrics:
             reference = {m: tables.noisy_reference(table, split, m) for m in metrics}
+            tested = any(paired.tied_with_best(vs_best, split, m) for m in metrics)
             export.write(summary, list(study.axes), metrics, reports_dir / study_name, split,
-                         caption=f"{study.title}: split {split}, mean ± 95% CI; bold: best per column",
-                         reference=reference)
+                         caption=f"{study.title}: split {split}, mean ± 95% CI; bold: "
+                         + (BOLD_TESTED if tested else "best per column"),
+                         reference=reference, bold=bold_flags(summary, split, metrics, vs_best))
     path = reports_dir / f"{study_name}.html"
     # Write then rename, so a reader never opens a half-written page while a study is running.
     partial = path.with_suffix(f".html.{os.getpid()}.tmp")

@@ -3,7 +3,8 @@
     reports/<study>/<split>.csv   one row per cell: label, axes, NFE, then per metric the mean,
                                   its 95% CI and the delta over the noisy input (full precision)
     reports/<study>/<split>.tex   a booktabs tabular: mean ± CI at the report's decimals, the best
-                                  value of each metric column in bold (ties all bold), the noisy
+                                  cells the report marks in bold (not distinguishable from the
+                                  best by a paired test, else the best value; ties all bold), the noisy
                                   input as the last row; needs \\usepackage{booktabs}
 """
 from __future__ import annotations
@@ -37,6 +38,8 @@ def table_frame(summary: pd.DataFrame, axes: Sequence[str], metrics: Sequence[st
         out[m] = summary[m]
         out[f"{m}_ci95"] = summary[f"{m}_ci"]
         out[f"{m}_delta"] = summary[f"{m}_delta"].where(summary["kind"] != "input")
+        if f"{m}_bold" in summary:
+            out[f"{m}_bold"] = summary[f"{m}_bold"].astype(bool)
     if reference and not out["kind"].eq("input").any():
         row = {"cell": "", "kind": "input", "label": "noisy input"}
         for m in metrics:
@@ -47,8 +50,10 @@ def table_frame(summary: pd.DataFrame, axes: Sequence[str], metrics: Sequence[st
 
 
 def to_latex(frame: pd.DataFrame, metrics: Sequence[str], caption: str = "") -> str:
+    """`frame` may carry `<m>_bold` columns (the report's marks); else the best value is bold."""
     systems = frame[frame["kind"] != "input"]
-    best = {m: tables.best_flags(systems[m]) for m in metrics}
+    best = {m: (systems[f"{m}_bold"].astype(bool) if f"{m}_bold" in systems
+                else tables.best_flags(systems[m])) for m in metrics}
     head = " & ".join(["System", "NFE"] + [latex_escape(tables.metric_name(m)) for m in metrics])
     lines = ([f"% {latex_escape(caption)}"] if caption else []) + [
         r"\begin{tabular}{l r " + " ".join("c" for _ in metrics) + "}", r"\toprule",
@@ -71,9 +76,13 @@ def to_latex(frame: pd.DataFrame, metrics: Sequence[str], caption: str = "") -> 
 
 
 def write(summary: pd.DataFrame, axes: Sequence[str], metrics: Sequence[str], folder: Path,
-          split: str, caption: str = "", reference: dict | None = None) -> list[Path]:
-    """Write <folder>/<split>.csv and .tex; return their paths."""
+          split: str, caption: str = "", reference: dict | None = None,
+          bold: dict[str, pd.Series] | None = None) -> list[Path]:
+    """Write <folder>/<split>.csv and .tex; return their paths. `bold`: per metric, the cells
+    to set bold (aligned with `summary`), kept in the CSV as `<m>_bold`."""
     folder.mkdir(parents=True, exist_ok=True)
+    if bold:
+        summary = summary.assign(**{f"{m}_bold": flags for m, flags in bold.items()})
     frame = table_frame(summary, axes, metrics, reference)
     csv_path, tex_path = folder / f"{split}.csv", folder / f"{split}.tex"
     frame.to_csv(csv_path, index=False, float_format="%.6g")

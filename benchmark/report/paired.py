@@ -100,25 +100,89 @@ def compute(table: pd.DataFrame, study: Study, cells_dir: Path) -> pd.DataFrame 
     return pairs
 
 
-def load_or_compute(results: Path, study: Study, table: pd.DataFrame) -> pd.DataFrame | None:
-    """Recompute pairs.csv from the per-utterance files when they are here, else read the kept
-    one; None when neither exists (the report then falls back to unpaired intervals)."""
-    path = results / "pairs.csv"
-    pairs = compute(table, study, results / "cells")
-    if pairs is not None:
-        tmp = path.with_suffix(".csv.tmp")
-        pairs.to_csv(tmp, index=False)
-        tmp.replace(path)
-        return pairs
+BEST_COLUMNS = ["split", "metric", "cell", "best_cell", "mean", "ci95", "n", *TESTS]
+ALPHA = 0.05
+
+
+def versus_best(table: pd.DataFrame, cells_dir: Path) -> pd.DataFrame | None:
+    """Each system (every cell but the input) − the split's best on each metric, per utterance,
+    with a Wilcoxon p-value Holm-adjusted over the comparisons of one split and metric: what the
+    "not distinguishable from the best" mark of recent SE papers needs. None without the files."""
+    systems = table[(table["kind"] != "input") & (table["which"] == "output")]
+    systems = systems.drop_duplicates(["cell", "split", "metric"], keep="last")
+    scores = {}
+    for cell in systems["cell"].unique():
+        path = cells_dir / cell / "per_utterance.csv"
+        if path.is_file():
+            scores[cell] = pd.read_csv(path, usecols=["split", "name", "metric", "output"])
+    if not scores:
+        return None
+    rows = []
+    for (split, metric), group in systems.groupby(["split", "metric"], sort=False):
+        own = {c: f[(f["split"] == split) & (f["metric"] == metric)] for c, f in scores.items()}
+        group = group[group["cell"].map(lambda c: c in own and len(own[c]) > 0) & group["mean"].notna()]
+        if group.empty:
+            continue
+        best = group.loc[group["mean"].astype(float).idxmax(), "cell"]
+        family = []
+        for cell in group["cell"]:
+            if cell == best:
+                continue
+            both = own[cell].merge(own[best], on=["split", "name", "metric"], suffixes=("", "_best"))
+            diff = (both["output"] - both["output_best"]).to_numpy()
+            mean, ci, n, _ = mean_ci95(diff)
+            family.append([split, metric, cell, best, mean, ci, n, wilcoxon_p(diff)])
+        adjusted = holm([r[-1] for r in family])
+        rows += [r + [p] for r, p in zip(family, adjusted)]
+    return pd.DataFrame(rows, columns=BEST_COLUMNS)
+
+
+def tied_with_best(vs_best: pd.DataFrame | None, split: str, metric: str) -> set[str] | None:
+    """Cells of `split` not distinguishable from the best on `metric` (Holm-adjusted p ≥ ALPHA),
+    the best included; None when the tests are not at hand."""
+    if vs_best is None:
+        return None
+    part = vs_best[(vs_best["split"] == split) & (vs_best["metric"] == metric)]
+    if part.empty:
+        return None
+    tied = part[~(part["p_holm"] < ALPHA)]          # NaN (too few utterances) counts as tied
+    return {part["best_cell"].iloc[0], *tied["cell"]}
+
+
+def _kept(path: Path, columns: list[str], strings: tuple[str, ...]) -> pd.DataFrame | None:
     if not path.is_file():
         return None
-    pairs = pd.read_csv(path, dtype={c: str for c in ("axis", "value", "reference", "context",
-                                                      "split", "metric", "cell", "reference_cell")},
-                        keep_default_na=False, na_values={c: ["", "nan"] for c in ("mean", "ci95", *TESTS)})
-    missing = [c for c in COLUMNS if c not in pairs.columns]
+    frame = pd.read_csv(path, dtype={c: str for c in strings}, keep_default_na=False,
+                        na_values={c: ["", "nan"] for c in ("mean", "ci95", *TESTS)})
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ReportError(f"{path}: missing column(s) {missing}")
     for column in TESTS:
-        if column not in pairs:
-            pairs[column] = np.nan
-    return pairs
+        if column not in frame:
+            frame[column] = np.nan
+    return frame
+
+
+def _store(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    tmp = path.with_suffix(".csv.tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return frame
+
+
+def load_or_compute(results: Path, study: Study, table: pd.DataFrame) -> pd.DataFrame | None:
+    """Recompute pairs.csv from the per-utterance files when they are here, else read the kept
+    one; None when neither exists (the report then falls back to unpaired intervals)."""
+    pairs = compute(table, study, results / "cells")
+    if pairs is not None:
+        return _store(results / "pairs.csv", pairs)
+    return _kept(results / "pairs.csv", COLUMNS,
+                 ("axis", "value", "reference", "context", "split", "metric", "cell", "reference_cell"))
+
+
+def load_or_compute_best(results: Path, table: pd.DataFrame) -> pd.DataFrame | None:
+    """The same for vs_best.csv (versus_best), kept beside pairs.csv."""
+    found = versus_best(table, results / "cells")
+    if found is not None:
+        return _store(results / "vs_best.csv", found)
+    return _kept(results / "vs_best.csv", BEST_COLUMNS, ("split", "metric", "cell", "best_cell"))

@@ -112,3 +112,46 @@ def test_every_pair_has_a_wilcoxon_p_adjusted_within_its_split_and_metric(dirs):
     assert family[family["axis"] == "sampler"]["p_holm"].min() > 0.01    # no effect: no finding
     html = build_report(*dirs.args()).read_text()
     assert "p &lt; 0.001" in html and "Holm-adjusted" in html
+
+
+def _scores_by_rank(dirs, effects, split="test", metric="pesq_wb", rng=np.random.default_rng(1)):
+    """Per-utterance files for the split's systems: the k-th best cell of cells.csv gets
+    effects[k] (the rest 0), over a shared per-utterance level."""
+    table = dirs.table()
+    rows = table[(table["split"] == split) & (table["metric"] == metric) & (table["which"] == "output")
+                 & (table["kind"] != "input")]
+    ranked = list(rows.sort_values("mean", key=lambda s: s.astype(float), ascending=False)["cell"])
+    level = rng.normal(0, 1.0, N)
+    for k, cell in enumerate(ranked):
+        effect = effects[k] if k < len(effects) else 0.0
+        frame = pd.DataFrame({"split": split, "name": [f"u{i}" for i in range(N)], "metric": metric,
+                              "input": level, "output": level + effect + rng.normal(0, 0.05, N)})
+        folder = dirs.results / STUDY / "cells" / cell
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(folder / "per_utterance.csv", index=False)
+    return ranked
+
+
+def test_cells_not_distinguishable_from_the_best_are_bold(dirs):
+    from scipy.stats import wilcoxon
+    ranked = _scores_by_rank(dirs, effects=[0.3, 0.3, 0.3])
+    table = load_cells(dirs.cells, load_study(dirs.studies / f"{STUDY}.yaml"))
+    vs = paired.versus_best(table, dirs.results / STUDY / "cells")
+    family = vs[(vs["split"] == "test") & (vs["metric"] == "pesq_wb")]
+    assert set(family["best_cell"]) == {ranked[0]} and set(family["cell"]) == set(ranked[1:])
+    scores = {c: pd.read_csv(dirs.results / STUDY / "cells" / c / "per_utterance.csv")["output"].to_numpy()
+              for c in ranked}
+    raw = [wilcoxon(scores[c] - scores[ranked[0]]).pvalue for c in family["cell"]]
+    assert family["p_wilcoxon"].to_numpy() == pytest.approx(raw)
+    assert family["p_holm"].to_numpy() == pytest.approx(paired.holm(raw))
+    assert paired.tied_with_best(vs, "test", "pesq_wb") == set(ranked[:3])
+    assert paired.tied_with_best(vs, "test", "si_sdr") is None          # no scores: no test
+    html = build_report(*dirs.args()).read_text()
+    assert "not distinguishable from the column" in html
+    assert (dirs.results / STUDY / "vs_best.csv").is_file()
+    tex = (dirs.reports / STUDY / "test.tex").read_text()
+    body = [line for line in tex.splitlines() if line.endswith(r"\\") and "System" not in line]
+    pesq_bold = [line.split(" & ")[2].startswith(r"$\textbf") for line in body]
+    assert sum(pesq_bold) == 3
+    exported = pd.read_csv(dirs.reports / STUDY / "test.csv", dtype={"cell": str})
+    assert set(exported.loc[exported["pesq_wb_bold"] == True, "cell"]) == set(ranked[:3])  # noqa: E712
