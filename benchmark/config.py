@@ -92,6 +92,7 @@ def to_dict(cfg):
 def validate(cfg: DictConfig) -> None:
     """Check every number's type and range (ranges.py), then build every registry object once
     (cheap), so a bad name or setting fails before any work."""
+    from .audio.metrics import metric_names
     from .diffusion.preconditioning import Preconditioning
     from .models import build_sde_from, noise_law_from
     from .nets import NETS
@@ -109,6 +110,10 @@ def validate(cfg: DictConfig) -> None:
         Preconditioning.from_config(**to_dict(cfg.preconditioning))
         if cfg.eval.get("precision") not in (None, "auto", "fp32", "bf16", "fp16"):
             raise ConfigError(f"eval.precision={cfg.eval.precision!r} is not one of [null, auto, fp32, bf16, fp16]")
+        try:     # names only: a saved model's config that names DNSMOS loads where it is missing
+            metric_names(list(cfg.eval.metrics))
+        except ValueError as e:
+            raise ConfigError(f"eval.metrics: {e}") from None
         if cfg.model.kind == "diffusion":
             sde = build_sde_from(cfg)
             noise_law_from(cfg, sde)

@@ -3,7 +3,7 @@
 The input (noisy vs clean) does not depend on the system, yet each cell used to score it again:
 about half of a cell's scoring work. The cache is a CSV per (dataset, split) under
 `<results>/input_scores/`, keyed by the data settings that change the audio and by the versions of
-the metric packages, so a new dataset, split or `pesq`/`pystoi` release never reads stale scores.
+the metric packages, so a new dataset, split or `pesq`/`pystoi`/DNSMOS release never reads stale scores.
 """
 from __future__ import annotations
 
@@ -21,7 +21,11 @@ _NOT_AUDIO = ("cache_dir", "workers")       # where the data lives, how fast it 
 
 def cache_path(root: Path, data_cfg, split: str) -> Path:
     data = {k: v for k, v in dict(to_dict(data_cfg)).items() if k not in _NOT_AUDIO}
-    key = stable_hash({"data": data, "split": split, "versions": package_versions(("pesq", "pystoi"))}, n=12)
+    versions = package_versions(("pesq", "pystoi"))
+    # DNSMOS's packages (an optional extra) join the key only where installed, so that a cache
+    # made without them keeps its name
+    versions.update({k: v for k, v in package_versions(("speechmos", "onnxruntime")).items() if v != "absent"})
+    key = stable_hash({"data": data, "split": split, "versions": versions}, n=12)
     return Path(root) / f"{data['name']}-{split}-{key}.csv"
 
 

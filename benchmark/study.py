@@ -20,6 +20,7 @@ from pathlib import Path
 import optuna
 from omegaconf import OmegaConf
 
+from .audio.metrics import resolve_metrics
 from .config import ConfigError, cell_hash, compose, to_dict, training_hash
 from .durable import pid_alive
 
@@ -107,7 +108,8 @@ def expand(spec, cli_overrides: list[str] = ()) -> list[Cell]:
 def _make_cell(study: str, labels: dict, overrides: list[str]) -> Cell:
     try:
         cfg = compose(overrides)
-    except ConfigError as e:
+        resolve_metrics(list(cfg.eval.metrics), have_noisy=True)   # DNSMOS's packages, before training
+    except (ConfigError, ImportError) as e:
         where = ", ".join(f"{a}={v}" for a, v in labels.items() if v) or "predictive baseline"
         raise ConfigError(f"study {study}, cell [{where}]: {e}") from None
     return Cell(cell_hash(cfg), training_hash(cfg), labels, overrides, cfg)

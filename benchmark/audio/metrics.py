@@ -8,6 +8,9 @@ Names are exact because toolkits mix them up (gtcrn #70: STOI reported as ESTOI)
   si_sdr   scale-invariant SDR (Le Roux et al. 2019), no mean removal, as in sgmse's calc_metrics
   si_sir   SI-SIR from the same decomposition, needs the noisy mixture (noise n = y - s)
   si_sar   SI-SAR from the same decomposition, needs the noisy mixture
+  dnsmos_sig, dnsmos_bak, dnsmos_ovrl  DNSMOS P.835, non-intrusive (the estimate alone), optional
+           (`pip install -e '.[dnsmos]'`), never in the default set; `dnsmos` names all three
+           (benchmark/audio/dnsmos.py)
 
 A metric that cannot be computed gives NaN, never an exception: PESQ finds no speech in the
 reference (NoUtterancesError), the estimate is silent (pesq raises a plain ValueError), the audio is
@@ -36,6 +39,7 @@ from pystoi import stoi
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
+from benchmark.audio import dnsmos
 from benchmark.audio.io import SAMPLE_RATE, resample
 
 # A ratio above this is numerically "identical signals": float32 audio resolves errors down to
@@ -120,30 +124,49 @@ METRICS: dict[str, Callable[..., float]] = {
 NEEDS_NOISY = frozenset({"si_sir", "si_sar"})
 # The score of an output that defeats a metric the reference defines. PESQ's MOS-LQO scale starts
 # at 1 (P.862.2; the `pesq` package's nb mode maps to the same floor); STOI is a correlation whose
-# practical floor is 0; the ratios get the same cap as on the other side.
+# practical floor is 0; the ratios get the same cap as on the other side. DNSMOS's P.835 MOS
+# scale starts at 1 too.
 WORST: dict[str, float] = {"pesq_wb": 1.0, "pesq_nb": 1.0, "estoi": 0.0, "stoi": 0.0,
-                           "si_sdr": -MAX_RATIO_DB, "si_sir": -MAX_RATIO_DB, "si_sar": -MAX_RATIO_DB}
+                           "si_sdr": -MAX_RATIO_DB, "si_sir": -MAX_RATIO_DB, "si_sar": -MAX_RATIO_DB,
+                           **{m: 1.0 for m in dnsmos.NAMES}}
 DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
+# Optional metrics, scored only when named: their packages are an extra, and DNSMOS costs more
+# than the default metrics together (README, 'Your own recordings and systems').
+OPTIONAL: dict[str, Callable[..., float]] = dict(dnsmos.METRICS)
+GROUPS: dict[str, tuple[str, ...]] = {"dnsmos": dnsmos.NAMES}     # one name for several metrics
+REGISTRY: dict[str, Callable[..., float]] = {**METRICS, **OPTIONAL}
+
+
+def metric_names(metrics: str | Sequence[str]) -> tuple[str, ...]:
+    """The names with GROUPS expanded and repeats dropped; ValueError on an unknown one. Imports
+    nothing, so a configuration naming DNSMOS still loads where its packages are missing."""
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    names = [n for m in metrics for n in GROUPS.get(m, (m,))]
+    unknown = [m for m in names if m not in REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; choose from {[*REGISTRY, *GROUPS]}")
+    return tuple(dict.fromkeys(names))
 
 
 def resolve_metrics(metrics: Sequence[str] | None, have_noisy: bool,
                     lacking: str = "") -> tuple[str, ...]:
-    """Check metric names; None means every metric the available signals allow.
+    """Check metric names (metric_names); None means every default metric the signals allow.
 
-    `lacking` names an utterance without a mixture, for the error message.
+    `lacking` names an utterance without a mixture, for the error message. Raises
+    DNSMOSUnavailable (an ImportError) when a DNSMOS metric is asked for and its packages are not
+    installed.
     """
     if metrics is None:
         return tuple(m for m in DEFAULT_METRICS if have_noisy or m not in NEEDS_NOISY)
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {list(METRICS)}")
-    missing = [m for m in metrics if m in NEEDS_NOISY]
+    names = metric_names(metrics)
+    if any(m in dnsmos.METRICS for m in names):
+        dnsmos.require()
+    missing = [m for m in names if m in NEEDS_NOISY]
     if missing and not have_noisy:
         where = f"{lacking}: " if lacking else ""
         raise ValueError(f"{where}{missing} need the noisy mixture, and none was given")
-    return tuple(dict.fromkeys(metrics))
+    return names
 
 
 def _check_signals(name: str, signals: dict[str, np.ndarray | None]) -> None:
@@ -174,7 +197,7 @@ def score_utterance(clean: np.ndarray, estimate: np.ndarray, noisy: np.ndarray |
     # No reference speech: nothing is defined (pystoi would still return a meaningless ~0.005).
     if not _usable_reference(clean) or not np.all(np.isfinite(estimate)):
         return {m: math.nan for m in names}
-    return {m: METRICS[m](clean, estimate, noisy, sr) for m in names}
+    return {m: REGISTRY[m](clean, estimate, noisy, sr) for m in names}
 
 
 def _usable_reference(clean: np.ndarray) -> bool:
@@ -202,7 +225,7 @@ def _score_pair(task: tuple) -> tuple[dict[str, float], dict[str, float], list[s
             if noisy is not None:
                 defined = not math.isnan(scores_in[m])
             else:
-                defined = not math.isnan(METRICS[m](clean, clean, None, sr))
+                defined = not math.isnan(REGISTRY[m](clean, clean, None, sr))
             if defined:
                 scores_out[m] = WORST[m]
                 floored.append(m)
@@ -225,8 +248,9 @@ def _run(tasks: list[tuple], jobs: int) -> list[tuple[dict[str, float], dict[str
     if jobs == 1:
         return [_score_pair(t) for t in tasks]
     # fork: workers start at once with the audio already in memory. The caller's threads (torch,
-    # MLflow) are not copied, and the workers only run numpy, pesq and pystoi, so no lock those
-    # threads might hold is ever needed in a worker.
+    # MLflow) are not copied, and the workers only run numpy, pesq and pystoi (and onnxruntime,
+    # single-threaded, with a session of their own: dnsmos.py), so no lock those threads might
+    # hold is ever needed in a worker.
     # Small chunks (about 30 per worker): passing an index and a few floats back costs well under
     # a millisecond, while the last chunk to finish is time another core sits idle.
     chunk = max(1, math.ceil(len(tasks) / (32 * jobs)))

@@ -13,9 +13,10 @@ import pandas as pd
 
 MAIN_METRICS = ("pesq_wb", "estoi", "si_sdr")
 METRIC_NAMES = {"pesq_wb": "PESQ-WB", "pesq_nb": "PESQ-NB", "estoi": "ESTOI", "stoi": "STOI",
-                "si_sdr": "SI-SDR (dB)", "si_sir": "SI-SIR (dB)", "si_sar": "SI-SAR (dB)"}
+                "si_sdr": "SI-SDR (dB)", "si_sir": "SI-SIR (dB)", "si_sar": "SI-SAR (dB)",
+                "dnsmos_sig": "DNSMOS SIG", "dnsmos_bak": "DNSMOS BAK", "dnsmos_ovrl": "DNSMOS OVRL"}
 DECIMALS = {"pesq_wb": 2, "pesq_nb": 2, "estoi": 3, "stoi": 3, "si_sdr": 2, "si_sir": 2,
-            "si_sar": 2}
+            "si_sar": 2, "dnsmos_sig": 2, "dnsmos_bak": 2, "dnsmos_ovrl": 2}
 CELL_COLUMNS = ("kind", "label", "training_hash", "nfe", "rtf", "train_steps", "train_minutes",
                 "device", "finished_at")
 KIND_ORDER = {"diffusion": 0, "predictive": 1, "input": 2}

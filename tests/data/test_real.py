@@ -2,7 +2,6 @@
 is missing. CI installs the packages (.ci/run), so there a missing package fails these tests;
 elsewhere the tests that need them skip with the install command."""
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +10,11 @@ import pytest
 from benchmark.data import eval_splits, load_split, real, synthetic
 from benchmark.data.settings import resolve
 
+from ..optional import need
+
 
 def _need_packages():
-    try:
-        real.require()
-    except real.MissingSource as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI installs these packages (.ci/run): {e}")
-        pytest.skip(str(e))
+    need(real.require, real.MissingSource, "these packages (.ci/run)")
 
 
 def _digests(folder: Path) -> dict:
