@@ -295,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     uri = args.tracking_uri or default_uri(results)
     origin = provenance(cells[0].config)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    meta = {"study": spec.name, "data": cells[0].config.data.name, "git_commit": origin["git_commit"],
+    from .data import dataset_id
+    meta = {"study": spec.name, "data": cells[0].config.data.name,
+            "dataset": dataset_id(cells[0].config.data), "git_commit": origin["git_commit"],
             "package_versions": origin["versions"], "device": origin["device_name"], "started_at": started,
             "command": "python -m benchmark.run " + " ".join(sys.argv[1:] if argv is None else argv),
             "tracking_uri": uri, "invocation": f"{platform.node()}:{os.getpid()}:{started}"}
@@ -374,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
             path = build_report(spec.name, results_dir=results, reports_dir=Path(args.reports),
                                 study_path=find_study_file(name))
             print(f"report: {path}")
+            from .report.index import build_index
+            print(f"scorecard: {build_index(results, Path(args.reports), find_study_file(name).parent)}")
         except ImportError:
             print("report: benchmark.report is not available in this version")
     return rc

@@ -13,7 +13,7 @@ import sys
 from .paired import Pair, PairedDataset
 from .settings import resolve
 
-__all__ = ["load_split", "eval_splits", "resolve", "PairedDataset", "Pair"]
+__all__ = ["load_split", "eval_splits", "dataset_id", "resolve", "PairedDataset", "Pair"]
 
 # What `eval.splits: null` scores: the synthetic set's mismatched split holds out noise types and
 # voices from training, so a recipe tuned on the synthetic domain shows how far it carries.
@@ -52,3 +52,13 @@ def load_split(data_cfg, split: str) -> PairedDataset:
         return load(cfg, split)
     from .corpora import load_folder, load_vbdmd
     return (load_folder if cfg["name"] == "folder" else load_vbdmd)(cfg, split)
+
+
+def dataset_id(data_cfg) -> str:
+    """What a study's provenance names its data by: the synthetic set's cache folder (a hash of
+    every setting that changes its bytes), else the corpus and its folder."""
+    cfg = resolve(data_cfg)
+    if cfg["name"] == "synthetic":
+        from .synthetic import dataset_dir
+        return dataset_dir(cfg).name
+    return f"{cfg['name']}:{cfg.get('root') or cfg.get('path') or ''}"

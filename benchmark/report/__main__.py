@@ -1,4 +1,7 @@
-"""`python -m benchmark.report study=NAME [results=DIR] [reports=DIR] [studies=DIR]`."""
+"""`python -m benchmark.report [study=NAME] [results=DIR] [reports=DIR] [studies=DIR]`.
+
+Without study=: every study with results, then the scorecard reports/index.html; with it: that
+study's page, then the scorecard."""
 from __future__ import annotations
 
 import sys
@@ -6,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmark.report.build import build_report
+from benchmark.report.index import build_index
 from benchmark.report.load import ReportError
 
 KEYS = {"study": None, "results": "results", "reports": "reports", "studies": "studies"}
@@ -16,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
         defaults = ", ".join(f"{k}={v}" for k, v in KEYS.items() if v)
-        print("usage: " + __doc__.strip().strip("`.") + "\n\nRebuilds reports/NAME.html (and "
+        print("usage: " + __doc__.strip().replace("`", "") + "\n\nRebuilds reports/NAME.html (and "
               f"results/NAME/pairs.csv) from results/NAME/cells.csv; defaults: {defaults}")
         return 0
     for item in argv:
@@ -26,16 +30,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         args[key] = value
-    if not args["study"]:
-        print("error: study=NAME is required (the name of studies/NAME.yaml)", file=sys.stderr)
-        return 2
+    results, reports, studies = Path(args["results"]), Path(args["reports"]), Path(args["studies"])
+    names = ([args["study"]] if args["study"] else
+             sorted(p.stem for p in studies.glob("*.y*ml") if (results / p.stem / "cells.csv").is_file()))
     try:
-        path = build_report(args["study"], Path(args["results"]), Path(args["reports"]),
-                            Path(args["studies"]))
+        for name in names:
+            print(build_report(name, results, reports, studies))
+        print(build_index(results, reports, studies))
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(path)
     return 0
 
 

@@ -107,7 +107,10 @@ def test_command_line(dirs):
     ok = subprocess.run([*run, f"study={name}", f"results={results}", f"reports={reports}",
                          f"studies={studies}"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.strip() == str(reports / f"{name}.html")
+    assert ok.stdout.split() == [str(reports / f"{name}.html"), str(reports / "index.html")]
+    every = subprocess.run([*run, f"results={results}", f"reports={reports}", f"studies={studies}"],
+                           capture_output=True, text=True)      # no study=: all with results
+    assert every.returncode == 0 and every.stdout.split() == ok.stdout.split(), every.stderr
     missing = subprocess.run([*run, "study=nope", f"studies={studies}"], capture_output=True,
                              text=True)
     assert missing.returncode == 1 and "nope.yaml: study file not found" in missing.stderr

@@ -1,0 +1,409 @@
+"""reports/index.html: the paper's four findings, each with a verdict computed from every study that
+has results, and one line per study. Built by `python -m benchmark.report` (all studies) and at
+the end of every `benchmark.run`.
+
+Each finding names the study that tests it; where that study has no results the verdict is "not
+yet run" with the command that would run it. Verdicts are computed on the split `test` (the
+matched condition) and each study's primary metric; none quotes a paper number.
+
+    1. drift       sde_ablation: `without` − `with` drift, paired per utterance, per SDE
+    2. mismatch    every study whose cells start the sampler at different noise levels σ_start:
+                   the prior drops s(t)(x0 − y), a mismatch of |x0 − y| / σ_start relative to the
+                   prior's own noise, so a lower σ_start means a larger mismatch
+    3. spread      the spread (max − min of the axis values' means) over SDEs (sde_ablation) against
+                   that over preconditionings and over loss weightings, each with a 95% bootstrap
+                   interval over utterances (paired across cells), or from the cells' CIs when the
+                   per-utterance scores are not at hand
+    4. headline    the recommended setting against SGMSE+ at a quarter of its NFE (headline)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.audio.metrics import mean_ci95
+from benchmark.report import paired, tables
+from benchmark.report.load import ReportError, Study, load_cells, load_meta, load_study
+
+SPLIT = "test"
+BOOTSTRAP = 1000
+# Which study and axis each finding reads; the axis value that stands for "no drift".
+DRIFT = ("sde_ablation", "drift", "without", "with")
+SPREADS = (("SDE", "sde_ablation", "sde"), ("preconditioning", "preconditioning_ablation", "preconditioning"),
+           ("loss weighting", "loss_weighting_ablation", "weighting"))
+HEADLINE = ("headline", "system")
+NFE_FACTOR = 4          # "reducing the computational cost by a factor of four" (abstract)
+
+
+@dataclass
+class StudyData:
+    name: str
+    study: Study
+    table: pd.DataFrame
+    meta: dict
+    summary: pd.DataFrame            # the split's cell summary (tables.cell_summary), best first
+    metric: str
+    pairs: pd.DataFrame | None
+    vs_best: pd.DataFrame | None
+    scores: dict = field(default_factory=dict, repr=False)   # cell -> per-utterance outputs
+
+    def outputs(self, cell: str) -> pd.Series | None:
+        """The cell's per-utterance outputs on SPLIT and the metric, by utterance name."""
+        frame = self.scores.get(cell)
+        if frame is None:
+            return None
+        part = frame[(frame["split"] == SPLIT) & (frame["metric"] == self.metric)]
+        return part.set_index("name")["output"] if len(part) else None
+
+
+@dataclass
+class Finding:
+    number: int
+    title: str
+    verdict: str
+    tone: str                        # good | bad | neutral
+    text: str
+    numbers: list[str] = field(default_factory=list)
+    studies: list[str] = field(default_factory=list)
+
+
+def load_all(results_dir: Path, studies_dir: Path) -> dict[str, StudyData]:
+    """Every study file under `studies_dir` whose results/<name>/cells.csv exists."""
+    out = {}
+    for path in sorted(Path(studies_dir).glob("*.y*ml")):
+        name = path.stem
+        cells = Path(results_dir) / name / "cells.csv"
+        if name == "smoke" or not cells.is_file():
+            continue
+        study = load_study(path)
+        table = load_cells(cells, study)
+        if SPLIT not in set(table["split"]):
+            continue
+        metrics = tables.report_metrics(table[table["split"] == SPLIT], study.primary_metric)
+        if not metrics:
+            continue
+        summary = tables.cell_summary(table, SPLIT, list(study.axes), metrics, metrics[0])
+        scores = {}
+        for cell in summary["cell"]:
+            f = Path(results_dir) / name / "cells" / cell / "per_utterance.csv"
+            if f.is_file():
+                scores[cell] = pd.read_csv(f, usecols=["split", "name", "metric", "output"])
+        out[name] = StudyData(name, study, table, load_meta(Path(results_dir) / name / "meta.json"),
+                              summary, metrics[0], paired.load_or_compute(Path(results_dir) / name, study, table),
+                              paired.load_or_compute_best(Path(results_dir) / name, table), scores)
+    return out
+
+
+def _not_run(number: int, title: str, missing: list[str], what: str) -> Finding:
+    commands = "; ".join(f"python -m benchmark.run study={m}" for m in missing)
+    return Finding(number, title, "not yet run", "neutral",
+                   f"{what} No results for {', '.join(missing)} yet: {commands}.", studies=missing)
+
+
+def _pm(mean: float, ci: float, metric: str, signed: bool = False) -> str:
+    out = tables.fmt(mean, metric, signed)
+    return out + (f" ± {tables.fmt(ci, metric)}" if isinstance(ci, float) and math.isfinite(ci) else "")
+
+
+def compare(d: StudyData, a: pd.Series, b: pd.Series) -> tuple[float, float, float]:
+    """(mean, 95% CI, Wilcoxon p) of cell a − cell b on the study's metric: paired per utterance
+    where both cells' scores are here, else from their means and CIs (p NaN)."""
+    sa, sb = d.outputs(a["cell"]), d.outputs(b["cell"])
+    if sa is not None and sb is not None:
+        diff = (sa - sb.reindex(sa.index)).dropna().to_numpy(dtype=float)
+        mean, ci, _, _ = mean_ci95(diff)
+        return mean, ci, paired.wilcoxon_p(diff)
+    m = d.metric
+    return float(a[m] - b[m]), float(math.hypot(a[f"{m}_ci"], b[f"{m}_ci"])), math.nan
+
+
+def not_worse(diff: float, ci: float, p: float) -> bool:
+    """a − b is not significantly below zero (Wilcoxon where at hand, else the CI)."""
+    return diff >= 0 or (p >= paired.ALPHA if math.isfinite(p) else diff + ci >= 0)
+
+
+def drift_finding(data: dict[str, StudyData]) -> Finding:
+    name, axis, without, with_ = DRIFT
+    title = "The drift toward y is not what makes these systems work"
+    if name not in data:
+        return _not_run(1, title, [name], "Tested by removing the drift (γ = 0) within each SDE.")
+    d = data[name]
+    m = d.metric
+    if axis not in d.study.axes:
+        return Finding(1, title, "no data", "neutral", f"{name} has no `{axis}` axis to compare.", studies=[name])
+    rows = []
+    if d.pairs is not None:
+        part = d.pairs[(d.pairs["axis"] == axis) & (d.pairs["value"] == without)
+                       & (d.pairs["reference"] == with_) & (d.pairs["split"] == SPLIT) & (d.pairs["metric"] == m)]
+        rows = [(r["context"], float(r["mean"]), float(r["ci95"]), float(r["p_holm"])) for _, r in part.iterrows()]
+        basis = ("paired per utterance, Wilcoxon p Holm-adjusted" if part["p_holm"].notna().any()
+                 else "paired per utterance, 95% CI (the kept pairs.csv predates the p-values)")
+    if not rows:                     # no paired scores: per SDE, the two cells' means and CIs
+        s = d.summary[d.summary["kind"] == "diffusion"]
+        others = [a for a in d.study.axes if a != axis]
+        for ctx, group in s.groupby(others) if others else [("", s)]:
+            a, b = group[group[axis] == without], group[group[axis] == with_]
+            if len(a) and len(b):
+                diff = float(a[m].iloc[0] - b[m].iloc[0])
+                ci = float(math.hypot(a[f"{m}_ci"].iloc[0], b[f"{m}_ci"].iloc[0]))
+                label = " · ".join(f"{o}={v}" for o, v in zip(others, ctx if isinstance(ctx, tuple) else (ctx,)))
+                rows.append((label, diff, ci, math.nan))
+        basis = "unpaired: the two cells' CIs combined (per-utterance scores not at hand)"
+    if not rows:
+        return Finding(1, title, "no data", "neutral", f"{name} has no cell pair with and without drift.",
+                       studies=[name])
+    hurts = [r for r in rows if r[1] < 0 and (r[3] < paired.ALPHA if math.isfinite(r[3]) else r[1] + r[2] < 0)]
+    helps = [r for r in rows if r[1] > 0 and (r[3] < paired.ALPHA if math.isfinite(r[3]) else r[1] - r[2] > 0)]
+    numbers = [f"{ctx or 'all'}: Δ {tables.metric_name(m)} (without − with) {_pm(diff, ci, m, True)}"
+               + (f", p = {p:.3g}" if math.isfinite(p) else "") for ctx, diff, ci, p in rows]
+    if not hurts:
+        verdict, tone = "supported", "good"
+        text = (f"Removing the drift lowers {tables.metric_name(m)} significantly in none of the "
+                f"{len(rows)} SDE(s) ({len(helps)} improve); {basis}.")
+    elif len(hurts) == len(rows):
+        verdict, tone = "not supported", "bad"
+        text = f"Removing the drift lowers {tables.metric_name(m)} significantly in every SDE; {basis}."
+    else:
+        verdict, tone = "mixed", "neutral"
+        text = (f"Removing the drift lowers {tables.metric_name(m)} significantly in {len(hurts)} of "
+                f"{len(rows)} SDE(s) and not in the others; {basis}.")
+    return Finding(1, title, verdict, tone, text, numbers, [name])
+
+
+def start_sigma(study: Study, labels: dict) -> float | None:
+    """The noise level σ at which the cell's sampler starts (its prior), from the study's config."""
+    import torch
+
+    from benchmark.config import ConfigError, compose, sampler_from_config
+    from benchmark.models import build_sde_from
+    raw = study.raw or {}
+    overrides = [str(o) for o in raw.get("base") or []]
+    extra = next((e for e in raw.get("extra") or []
+                  if all(str((e.get("axes") or {}).get(a, "")) == str(v) for a, v in labels.items())), None)
+    if extra is not None:
+        overrides += [str(o) for o in extra.get("overrides") or []]
+    else:
+        for axis, value in labels.items():
+            overrides += [str(o) for o in ((raw.get("axes") or {}).get(axis) or {}).get(value) or []]
+    try:
+        cfg = compose(overrides)
+        sde = build_sde_from(cfg)
+        sampler = sampler_from_config(cfg, sde=sde)
+        t = sampler.start_time(sde) if hasattr(sampler, "start_time") else float(getattr(sampler, "t_start", 1.0))
+        return float(sde.sigma(torch.tensor(t, dtype=torch.float64)))
+    except (ConfigError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def start_levels(study: Study) -> set[float]:
+    """The distinct σ_start of a study's diffusion cells (rounded), from its file alone."""
+    levels = (start_sigma(study, dict(zip(study.axes, point))) for point in tables.grid_points(study))
+    return {round(v, 4) for v in levels if v is not None}
+
+
+def mismatch_finding(data: dict[str, StudyData], known: dict[str, Study] | None = None) -> Finding:
+    title = "A prior mismatch is not necessarily responsible for a performance drop"
+    lines, tested, spared = [], [], []
+    for name, d in data.items():
+        cells = d.summary[d.summary["kind"] == "diffusion"].copy()
+        cells["sigma"] = [start_sigma(d.study, {a: r[a] for a in d.study.axes}) for _, r in cells.iterrows()]
+        cells = cells[cells["sigma"].notna() & cells[d.metric].notna()]
+        levels = sorted(set(cells["sigma"].round(4)))
+        if len(levels) < 2:
+            continue
+        tested.append(name)
+        small = cells[cells["sigma"].round(4) == levels[-1]]     # highest σ_start: the least mismatch
+        large = cells[cells["sigma"].round(4) < levels[-1]]
+        best_small = small.iloc[0]
+        tests = [compare(d, r, best_small) for _, r in large.iterrows()]
+        adjusted = paired.holm([p for _, _, p in tests])
+        unharmed = [r for (_, r), (diff, ci, _), p in zip(large.iterrows(), tests, adjusted)
+                    if not_worse(diff, ci, p)]
+        if unharmed:
+            spared.append(name)
+        top = max(unharmed or [large.iloc[0]], key=lambda r: r[d.metric])
+        lines.append(f"{name}: σ_start from {levels[0]:g} to {levels[-1]:g}; the best cell with the "
+                     f"least mismatch ({best_small['label']}, σ_start {best_small['sigma']:.3g}) "
+                     f"{tables.fmt(best_small[d.metric], d.metric)}; with a larger one "
+                     f"({top['label']}, σ_start {top['sigma']:.3g}) {tables.fmt(top[d.metric], d.metric)}"
+                     + (" — not worse" if unharmed else " — worse"))
+    if not tested:
+        waiting = [n for n, st in (known or {}).items() if n not in data and len(start_levels(st)) > 1]
+        text = ("In the studies run, every diffusion cell starts its sampler at the same noise level, so "
+                "the prior mismatch |x0 − y| / σ_start does not vary and cannot explain a difference.")
+        if waiting:
+            return _not_run(2, title, waiting, text + " Studies whose cells start at different levels:")
+        return Finding(2, title, "not tested", "neutral", text, studies=list(data))
+    if spared:
+        verdict, tone = "supported", "good"
+        text = (f"In {', '.join(spared)}, a cell whose prior is further from the true marginal scores "
+                "as well as (not distinguishable from, or above) the best cell with the least mismatch.")
+    else:
+        verdict, tone = "not supported", "bad"
+        text = ("In every study that varies it, the cells with a larger prior mismatch score below the "
+                "best cell with the least mismatch, consistent with the mismatch costing quality.")
+    text += " σ_start differs with the SDE and the sampler, so the comparison is not of the mismatch alone."
+    return Finding(2, title, verdict, tone, text, lines, tested)
+
+
+def _value_means(d: StudyData, axis: str, cells: pd.DataFrame, matrix: np.ndarray) -> np.ndarray:
+    """Per axis value, the mean over its cells of each row of `matrix` (rows: draws, columns: cells)."""
+    values = [v for v in dict.fromkeys(cells[axis]) if v != ""]
+    return np.stack([matrix[:, (cells[axis] == v).to_numpy()].mean(axis=1) for v in values], axis=1)
+
+
+def axis_spread(d: StudyData, axis: str, rng: np.random.Generator) -> dict | None:
+    """max − min of the axis values' means (each averaged over its diffusion cells), with a 95%
+    interval: a paired bootstrap over utterances where every cell's scores are here, else draws
+    from each cell's mean ± CI as if independent."""
+    if axis not in d.summary:
+        return None
+    cells = d.summary[(d.summary["kind"] == "diffusion") & (d.summary[axis] != "") & d.summary[d.metric].notna()]
+    if cells[axis].nunique() < 2:
+        return None
+    means = cells[d.metric].to_numpy(dtype=float)[None, :]
+    spread = float(np.ptp(_value_means(d, axis, cells, means), axis=1)[0])
+    outputs = [d.outputs(c) for c in cells["cell"]]
+    if all(o is not None for o in outputs):
+        frame = pd.concat(outputs, axis=1, join="inner").to_numpy(dtype=float)   # utterances × cells
+        picks = rng.integers(0, len(frame), size=(BOOTSTRAP, len(frame)))
+        draws = np.stack([np.nanmean(frame[p], axis=0) for p in picks])
+        basis = f"bootstrap over {len(frame)} utterances, paired"
+    else:
+        sd = cells[f"{d.metric}_ci"].to_numpy(dtype=float) / 1.96
+        draws = means + rng.normal(size=(BOOTSTRAP, len(cells))) * np.nan_to_num(sd)
+        basis = "from the cells' CIs, unpaired"
+    boot = np.ptp(_value_means(d, axis, cells, draws), axis=1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return {"spread": spread, "lo": float(lo), "hi": float(hi), "values": int(cells[axis].nunique()),
+            "basis": basis, "steps": sorted(set(cells["train_steps"].dropna().astype(int)))}
+
+
+def spread_finding(data: dict[str, StudyData], seed: int = 0) -> Finding:
+    title = "The SDE matters more than preconditioning and loss weighting"
+    what = "Compared: the spread over SDEs against that over preconditionings and loss weightings."
+    missing = [study for _, study, _ in SPREADS if study not in data]
+    rng = np.random.default_rng(seed)
+    found = {}
+    for label, study, axis in SPREADS:
+        if study in data:
+            found[label] = (study, axis_spread(data[study], axis, rng))
+    if "SDE" not in found or len(found) < 2:
+        return _not_run(3, title, missing, what)
+    metric = data[SPREADS[0][1]].metric
+    numbers = [f"{label} ({study}, {s['values']} values): spread {tables.fmt(s['spread'], metric)} "
+               f"[{tables.fmt(s['lo'], metric)}, {tables.fmt(s['hi'], metric)}], {s['basis']}"
+               for label, (study, s) in found.items() if s]
+    sde = found["SDE"][1]
+    rivals = {label: s for label, (_, s) in found.items() if label != "SDE" and s}
+    if sde is None or not rivals:
+        return Finding(3, title, "no data", "neutral", "Too few values with results to form a spread.",
+                       numbers, [v[0] for v in found.values()])
+    steps = {tuple(s["steps"]) for s in (sde, *rivals.values())}
+    caveat = "" if len(steps) == 1 else f" The studies trained for different steps ({sorted(steps)}): compare with care."
+    above = [r for r, s in rivals.items() if sde["lo"] > s["hi"]]
+    below = [r for r, s in rivals.items() if sde["hi"] < s["lo"]]
+    name = tables.metric_name(metric)
+    if below:
+        verdict, tone = "not supported", "bad"
+        text = f"The spread of {name} over {', '.join(below)} exceeds the spread over SDEs beyond both intervals."
+    elif len(above) == len(rivals) and not missing:
+        verdict, tone = "supported", "good"
+        text = f"The spread of {name} over SDEs exceeds the spread over {' and '.join(above)}, beyond the intervals."
+    elif above and len(above) == len(rivals):
+        verdict, tone = "partly tested", "neutral"
+        text = (f"The spread over SDEs exceeds that over {' and '.join(above)}; "
+                f"{', '.join(missing)} not yet run (python -m benchmark.run study={missing[0]}).")
+    else:
+        verdict, tone = "not resolved", "neutral"
+        text = f"The intervals of the spreads of {name} overlap: these data do not rank them."
+    return Finding(3, title, verdict, tone, text + caveat, numbers, [v[0] for v in found.values()])
+
+
+def headline_finding(data: dict[str, StudyData]) -> Finding:
+    study, axis = HEADLINE
+    title = "The recommended setting matches or beats SGMSE+ at a quarter of its NFE"
+    if study not in data:
+        return _not_run(4, title, [study], "Tested by the recommended setting (NFE 15) against SGMSE+ (NFE 60).")
+    d = data[study]
+    cells = d.summary[d.summary["kind"] == "diffusion"]
+    if axis not in cells:
+        return Finding(4, title, "no data", "neutral", f"{study} has no `{axis}` axis.", studies=[study])
+    sgmse = cells[cells[axis].str.contains("SGMSE", case=False)]
+    ours = cells[~cells[axis].str.contains("SGMSE", case=False)]
+    if sgmse.empty or ours.empty:
+        return Finding(4, title, "no data", "neutral", "Both systems need results.", studies=[study])
+    a, b = ours.iloc[0], sgmse.iloc[0]
+    m, name = d.metric, tables.metric_name(d.metric)
+    ratio = float(b["nfe"]) / float(a["nfe"]) if a["nfe"] else math.nan
+    diff, ci, p = compare(d, a, b)
+    level = not_worse(diff, ci, p)
+    basis = ("paired per utterance, Wilcoxon" if math.isfinite(p)
+             else "95% CIs (per-utterance scores not at hand)")
+    numbers = [f"{a['label']}: {name} {_pm(a[m], a[f'{m}_ci'], m)} at NFE {a['nfe']:.0f}",
+               f"{b['label']}: {name} {_pm(b[m], b[f'{m}_ci'], m)} at NFE {b['nfe']:.0f}",
+               f"Δ {_pm(diff, ci, m, True)}" + (f", p = {p:.3g}" if math.isfinite(p) else ""),
+               f"NFE ratio {ratio:.1f}"]
+    cheap = math.isfinite(ratio) and ratio >= NFE_FACTOR - 1e-9
+    if level and cheap:
+        verdict, tone = "supported", "good"
+        text = f"The recommended setting matches or beats SGMSE+ on {name} with {ratio:.1f}× fewer NFE ({basis})."
+    elif not level:
+        verdict, tone = "not supported", "bad"
+        text = f"The recommended setting is below SGMSE+ on {name} ({basis})."
+    else:
+        verdict, tone = "not supported", "bad"
+        text = (f"The recommended setting matches SGMSE+ on {name}, but with {ratio:.1f}× fewer NFE, "
+                f"not {NFE_FACTOR}× ({basis}).")
+    return Finding(4, title, verdict, tone, text, numbers, [study])
+
+
+def known_studies(studies_dir: Path) -> dict[str, Study]:
+    """Every study file but the smoke test, by name."""
+    return {p.stem: load_study(p) for p in sorted(Path(studies_dir).glob("*.y*ml")) if p.stem != "smoke"}
+
+
+def findings(data: dict[str, StudyData], known: dict[str, Study] | None = None) -> list[Finding]:
+    """The four findings; `known`: every study file, so a finding names the unrun studies that test it."""
+    return [drift_finding(data), mismatch_finding(data, known), spread_finding(data), headline_finding(data)]
+
+
+def study_lines(data: dict[str, StudyData]) -> list[dict]:
+    """Per study: its best diffusion cell, the input, the predictive baseline, cost and provenance."""
+    out = []
+    for name, d in data.items():
+        s, m = d.summary, d.metric
+        pick = {k: s[s["kind"] == k].head(1) for k in ("diffusion", "predictive", "input")}
+        ref = tables.noisy_reference(d.table, SPLIT, m)
+
+        def show(rows):
+            return "—" if rows.empty else f"{_pm(rows[m].iloc[0], rows[f'{m}_ci'].iloc[0], m)}"
+        meta = d.meta or {}
+        out.append({"name": name, "title": d.study.title, "metric": tables.metric_name(m),
+                    "best": show(pick["diffusion"]),
+                    "best_label": "" if pick["diffusion"].empty else pick["diffusion"]["label"].iloc[0],
+                    "input": _pm(ref[0], ref[1], m), "predictive": show(pick["predictive"]),
+                    "cells": int((s["kind"] != "input").sum()),
+                    "wall": (f"{meta['wall_minutes']:.0f} min" if isinstance(meta.get("wall_minutes"), (int, float)) else "—"),
+                    "commit": str(meta.get("git_commit", "—"))[:12], "device": meta.get("device", "—"),
+                    "versions": ", ".join(f"{k} {v}" for k, v in (meta.get("package_versions") or {}).items()
+                                          if k in ("torch", "mlflow", "numpy", "pesq")) or "—",
+                    "dataset": meta.get("dataset") or _dataset_now(d.study)})
+    return out
+
+
+def _dataset_now(study: Study) -> str:
+    """The data's id from the study's settings today, for a meta.json written before it was kept."""
+    from benchmark.config import ConfigError, compose
+    from benchmark.data import dataset_id
+    try:
+        return f"{dataset_id(compose([str(o) for o in (study.raw or {}).get('base') or []]).data)} (not recorded by the run; from today's settings)"
+    except (ConfigError, ValueError, KeyError):
+        return "—"
+
+
+__all__ = ["Finding", "findings", "known_studies", "load_all", "study_lines", "ReportError"]
