@@ -205,9 +205,13 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
     name = tables.metric_name(primary)
     figures = [(plots.cell_plot(summary, primary, reference),
                 f"{name} per cell, 95% CI; dashed: the noisy input (band: its CI).")]
-    figures.append((plots.nfe_plot(summary, primary, reference, _nfe_hue_axis(summary, axes)),
-                    f"{name} against NFE; dotted: the Pareto front (best score at or below each "
-                    "NFE); star: the predictive baseline; dashed: the noisy input."))
+    hue = _nfe_hue_axis(summary, axes)
+    figures.append((plots.nfe_plot(summary, primary, reference, hue),
+                    f"{name} against NFE, one line per {hue or 'cell'}; dotted: the Pareto front (best "
+                    "score at or below each NFE); star: the predictive baseline; dashed: the noisy "
+                    f"input; dash-dotted: SGMSE+'s {plots.SGMSE_NFE} NFE (PC, N = 30, one corrector step)."))
+    figures.append((plots.nfe_plot(summary, primary, reference, hue, x="rtf"),
+                    f"{name} against the measured real-time factor on {meta_device(table)}; as above."))
     present = [a for a in axes if summary[a].replace("", pd.NA).dropna().nunique() >= 2]
     if len(present) >= 2:
         rows_axis, columns_axis = present[:2]
@@ -222,6 +226,11 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
                     "cell of this split and the predictive baseline; dashed: no change."))
     section["figures"] = [{"png": png, "caption": caption} for png, caption in figures if png]
     return section
+
+
+def meta_device(table: pd.DataFrame) -> str:
+    devices = sorted(set(table.get("device", pd.Series(dtype=str)).dropna()) - {""})
+    return ", ".join(devices) or "the device that ran it"
 
 
 def _cells_appendix(table: pd.DataFrame) -> list[dict]:

@@ -75,44 +75,59 @@ def pareto_front(nfe: np.ndarray, score: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
+SGMSE_NFE = 60      # SGMSE+'s PC sampler: N = 30 with one corrector step (design-space.md §5)
+COST_AXES = {"nfe": "network evaluations per utterance (NFE, log scale)",
+             "rtf": "measured real-time factor (enhancement seconds per audio second, log scale)"}
+
+
 def nfe_plot(summary: pd.DataFrame, metric: str, reference: tuple[float, float],
-             hue_axis: str | None) -> str | None:
-    """Score against network evaluations (log x) when NFE varies, with the Pareto front."""
+             hue_axis: str | None, x: str = "nfe") -> str | None:
+    """Score against cost (x = "nfe" or the measured "rtf", log scale) when NFE varies: one line
+    per value of `hue_axis` (the sampler, where a study varies it), the Pareto front, the
+    predictive baseline and, on the NFE axis, SGMSE+'s budget of 60 marked."""
+    if x not in summary:
+        return None
     cells = summary[(summary["kind"] == "diffusion") & summary[metric].notna()
-                    & (summary["nfe"] > 0)]
+                    & (summary["nfe"] > 0) & (summary[x] > 0)]
     if cells["nfe"].nunique() < 2:
         return None
     hue = hue_axis if hue_axis and cells[hue_axis].nunique() > 1 else None
     levels = list(dict.fromkeys(cells[hue])) if hue else [None]
     colours = dict(zip(levels, sns.color_palette("deep", len(levels))))
-    cells = cells.assign(_x=cells["nfe"])
+    cells = cells.assign(_x=cells[x])
     if hue:
         # Nudge each hue level sideways (multiplicatively: the axis is log) so CIs don't overlap.
         offset = {v: 1 + 0.035 * (i - (len(levels) - 1) / 2) for i, v in enumerate(levels)}
-        cells["_x"] = cells["nfe"] * cells[hue].map(offset)
+        cells["_x"] = cells[x] * cells[hue].map(offset)
     predictive = summary[(summary["kind"] == "predictive") & summary[metric].notna()
-                         & (summary["nfe"] > 0)]
+                         & (summary[x] > 0)]
     with sns.axes_style(STYLE):
         fig = Figure(figsize=(WIDTH, 4.6))
         ax = fig.add_subplot()
         for level in levels:
-            part = cells[cells[hue] == level] if hue else cells
+            part = (cells[cells[hue] == level] if hue else cells).sort_values("_x")
             ax.errorbar(part["_x"], part[metric], yerr=part[f"{metric}_ci"].fillna(0),
                         fmt="none", ecolor=colours[level], alpha=0.6, capsize=2, linewidth=1)
+            if hue and part[x].nunique() > 1:
+                ax.plot(part["_x"], part[metric], color=colours[level], linewidth=1, alpha=0.8)
         sns.scatterplot(data=cells, x="_x", y=metric, hue=hue, style=hue, s=70, ax=ax,
                         palette=colours if hue else None, zorder=3)
-        front = cells.iloc[pareto_front(cells["nfe"].to_numpy(), cells[metric].to_numpy())]
+        front = cells.iloc[pareto_front(cells[x].to_numpy(), cells[metric].to_numpy())]
         ax.step(front["_x"], front[metric], where="post", color="0.2", linewidth=1,
                 linestyle=":", label="Pareto front")
         for _, row in predictive.iterrows():
-            ax.scatter(row["nfe"], row[metric], marker="*", s=180, zorder=4,
+            ax.scatter(row[x], row[metric], marker="*", s=180, zorder=4,
                        color=KIND_COLOURS["predictive"], label="predictive")
         _reference_line(ax, reference, vertical=False)
+        if x == "nfe":
+            ax.axvline(SGMSE_NFE, color="#c44e52", linestyle="-.", linewidth=1,
+                       label=f"SGMSE+'s NFE ({SGMSE_NFE})")
         ax.set_xscale("log")
-        ax.set_xticks(sorted(set(cells["nfe"]) | set(predictive["nfe"])))
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("network evaluations per utterance (NFE, log scale)")
+        if x == "nfe":
+            ax.set_xticks(sorted(set(cells["nfe"]) | set(predictive["nfe"]) | {SGMSE_NFE}))
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(COST_AXES[x])
         ax.set_ylabel(f"{metric_name(metric)} (mean, 95% CI)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small",
                   title=hue, frameon=False)

@@ -77,7 +77,7 @@ def test_partial_table_renders_and_lists_what_is_missing(dirs):
     assert "5 of 9 diffusion grid points, 4 not yet in the table" in html
     assert "sde=ouve · sampler=heun N=4" in html
     assert len(main_table(html)) == 1 + 5 + 2                  # header, 5 cells, input, predictive
-    assert html.count("<img") == 2 * 3                         # both splits keep all three plots
+    assert html.count("<img") == 2 * 4         # both splits keep all four plots (cells, NFE, RTF, heatmap)
 
 
 def test_single_cell_no_input_rows_and_nan(dirs):

@@ -50,3 +50,12 @@ def test_heatmap_needs_a_value():
                         columns=pd.Index(["x", "y"], name="sampler"))
     assert image(heatmap(grid, M)).width > 0
     assert heatmap(grid * np.nan, M) is None
+
+
+def test_cost_plot_against_measured_rtf_needs_the_rtf():
+    varied = cells(4).assign(nfe=[8.0, 8.0, 16.0, 60.0])
+    assert nfe_plot(varied, M, (1.3, 0.04), "sde", x="rtf") is None           # not measured
+    timed = varied.assign(rtf=[0.1, 0.12, 0.2, 0.7])
+    by_rtf = image(nfe_plot(timed, M, (1.3, 0.04), "sde", x="rtf"))
+    by_nfe = image(nfe_plot(timed, M, (1.3, 0.04), "sde"))
+    assert by_rtf.width > 0 and by_rtf.tobytes() != by_nfe.tobytes()
