@@ -39,3 +39,17 @@ def tiny_model(tmp_path_factory, tiny):
     fit(build_model(cfg), frontend_from(cfg), load_split(cfg.data, "train"),
         TrainerSettings.from_config(cfg.trainer), out, progress=False)
     return out, cfg
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (tests/browser.py), one per session. Missing: a failure in CI (.ci/run
+    installs Debian's chromium), a skip elsewhere."""
+    from .browser import Browser, find_chromium
+    binary = find_chromium()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs it (apt-get install chromium)")
+        pytest.skip("no chromium: apt-get install chromium")
+    with Browser(binary) as b:
+        yield b
