@@ -85,6 +85,9 @@ def test_mlflow_holds_study_training_and_cell_runs(smoke):
     assert len(client.get_metric_history(train.info.run_id, "train_loss")) >= 2
     cell = next(r for r in by_role["cell"] if r.data.params.get("sampler.name") == "pc")
     assert "test.pesq_wb.output" in cell.data.metrics and "test.nfe" in cell.data.metrics
+    scores = sorted(k for k in cell.data.metrics if k.startswith("score."))   # the runs table's columns
+    assert {"score.test.pesq_wb", "score.test.estoi", "score.test.si_sdr"} <= set(scores)
+    assert cell.data.metrics["score.test.pesq_wb"] == cell.data.metrics["test.pesq_wb.output"]
     names = {a.path for a in client.list_artifacts(cell.info.run_id)}
     assert {"config.yaml", "per_utterance.csv", "examples"} <= names
     assert any(a.path.endswith(".png") for a in client.list_artifacts(cell.info.run_id, "examples"))
