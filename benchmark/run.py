@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     results = Path(args.results)
     out_dir = results / spec.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    from .tracking import Tracker, default_uri
+    from .tracking import Tracker, default_uri, runs_url
 
     uri = args.tracking_uri or default_uri(results)
     origin = provenance(cells[0].config)
@@ -358,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp(meta, meta_path, began, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
            cells_done=done)
     print(f"study {spec.name}: {done}/{len(cells)} cells done; results in {out_dir / 'cells.csv'}")
+    print(f"browse: mlflow ui --backend-store-uri {uri}  then open {runs_url(tracker.experiment_id)}")
     if done == len(cells):
         tracker.finish(parent, "FINISHED")
         rc = 0

@@ -28,9 +28,18 @@ for _name in ("mlflow", "alembic"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 MAX_PARAM = 6000
-# MLflow 3's UI opens an experiment without this tag on its GenAI overview (traces: 0); tagged as
-# model training, it opens on the runs table
+# MLflow's experiment kind: model training, not GenAI. Kept for the API and for UIs that honour it,
+# but MLflow 3.17.2's UI does not: it takes the kind from its GenAI / Model training switch (the
+# URL's ?workflowType=, else the browser's remembered choice, GenAI at first), so a plain experiment
+# link opens on the GenAI overview (traces: 0). Hence runs_url, the link run.py prints
+# (tests/test_mlflow_ui.py checks both in headless Chromium).
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+UI = "http://127.0.0.1:5000"           # where `mlflow ui` listens by default
+
+
+def runs_url(experiment_id: str, base: str = UI) -> str:
+    """The experiment's runs table in MLflow's Model training view."""
+    return f"{base}/#/experiments/{experiment_id}?workflowType=machine_learning"
 
 
 def default_uri(results_dir: Path) -> str:

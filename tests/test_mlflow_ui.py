@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from benchmark.tracking import EXPERIMENT_KIND, Tracker
+from benchmark.tracking import EXPERIMENT_KIND, Tracker, runs_url
 
 STUDY = "sde_ablation"
 # Waits until the app has routed (its title says which page) and, on a runs page, the study's run
@@ -104,8 +104,10 @@ def test_the_experiment_page_opens_on_the_runs_table(mlflow_ui, browser, tmp_pat
     assert_runs_table(report)
 
 
-def test_the_experiment_shows_its_runs_in_the_model_training_view(mlflow_ui, browser, tmp_path):
+def test_the_link_run_py_prints_opens_the_runs_table(mlflow_ui, browser, tmp_path):
     base, experiment = mlflow_ui
-    report = open_experiment(browser, base, f"{experiment}?workflowType=machine_learning", tmp_path / "page.png")
+    url = runs_url(experiment, base)
+    assert url.startswith(f"{base}/#/experiments/")
+    report = open_experiment(browser, base, url.split("/#/experiments/", 1)[1], tmp_path / "page.png")
     assert_runs_table(report)
     assert "/runs" in report.waited["href"] and "Overview" not in report.waited["heading"]
