@@ -33,6 +33,19 @@ def test_the_page_built_from_the_fixtures_opens_clean(dirs, browser):
     assert report.images and report.requests[0] == page.as_uri()
 
 
+def test_the_listening_section_plays_in_the_browser(dirs, browser):
+    from .test_listening import _write_examples
+    _write_examples(dirs)
+    page = build_report(*dirs.args())
+    report = browser.open(page.as_uri())
+    assert_clean_page(report)
+    players = [m for m in report.media if m["src"].startswith("data:audio/mpeg")]
+    assert len(players) >= 6 and all(m["ok"] for m in players)
+    assert sorted({round(m["duration"]) for m in players}) == [2, 4]   # a 2 s utterance, a 4 s excerpt
+    spectrograms = [i for i in report.images if i["src"].startswith("data:image/jpeg")]
+    assert len(spectrograms) == len(players) and all(i["ok"] for i in spectrograms)
+
+
 def test_the_checker_reports_exactly_the_broken_parts(tmp_path, browser):
     wav, ogg = audio_uri(0.75, "WAV"), audio_uri(1.25, "OGG")
     page = tmp_path / "broken.html"
