@@ -254,6 +254,7 @@ RANGES: dict[str, Number | ListOf | Pair] = {
     "data.real_noise_prob": PROBABILITY,
     "data.real_speech_prob": PROBABILITY,
     "data.bandlimit_prob": PROBABILITY,
+    "data.flite_prob": PROBABILITY,
     "data.bandlimit_hz": Pair(real(ge=1000, le=7999), why="a low-pass cutoff below the 8 kHz Nyquist frequency"),
     "data.babble_talkers": Pair(COUNT),
 }

@@ -42,22 +42,16 @@ def _uniform_int(rng: np.random.Generator, bounds: Sequence[int]) -> int:
     return int(rng.integers(int(bounds[0]), int(bounds[1]) + 1))
 
 
-def speech(rng: np.random.Generator, engine: tts.Session, cfg: Mapping, accents: Sequence[str],
-           variants: Sequence[str]) -> tuple[np.ndarray, dict]:
-    """Clean speech at 16 kHz lasting cfg['seconds'] (min, max), with its description."""
-    accent = accents[int(rng.integers(len(accents)))]
-    variant = variants[int(rng.integers(len(variants)))]
-    rate, pitch = _uniform_int(rng, cfg["rate"]), _uniform_int(rng, cfg["pitch"])
-    pitch_range = _uniform_int(rng, cfg["pitch_range"])
+def _fitted(rng: np.random.Generator, cfg: Mapping, say, words_per_second: float) -> tuple[np.ndarray, str]:
+    """Speech from `say(text)` (16 kHz) lasting cfg['seconds'] with its leading and trailing
+    silence: sentences are drawn until one fits, aiming with the rate the voice really speaks at."""
     lo, hi = (float(v) for v in cfg["seconds"])
     lead, tail = rng.uniform(*SILENCE_S), rng.uniform(*SILENCE_S)
     voiced_target = max(rng.uniform(lo, hi) - lead - tail, 0.5)
-    # espeak's rate is in words per minute; on these sentences it says ~1.2 words per nominal one
-    words = max(2, round(1.2 * voiced_target * rate / 60.0))
-    voice = f"{accent}+{variant}"
+    words = max(2, round(voiced_target * words_per_second))
     for _ in range(8):
         text = sentence(rng, words)
-        x = _trim(_to_16k(engine.synth(text, voice, rate, pitch, pitch_range)))
+        x = _trim(say(text))
         seconds = x.size / SR + lead + tail
         if lo <= seconds <= hi and x.size:
             break
@@ -72,7 +66,37 @@ def speech(rng: np.random.Generator, engine: tts.Session, cfg: Mapping, accents:
     x = np.concatenate([np.zeros(int(lead * SR)), x, np.zeros(int(tail * SR))])
     if x.size < int(lo * SR):
         x = np.concatenate([x, np.zeros(int(lo * SR) - x.size)])
+    return x, text
+
+
+def _prosody(rng: np.random.Generator, cfg: Mapping) -> tuple[int, int, int]:
+    return (_uniform_int(rng, cfg["rate"]), _uniform_int(rng, cfg["pitch"]),
+            _uniform_int(rng, cfg["pitch_range"]))
+
+
+def speech(rng: np.random.Generator, engine: tts.Session, cfg: Mapping, accents: Sequence[str],
+           variants: Sequence[str]) -> tuple[np.ndarray, dict]:
+    """Clean espeak-ng speech at 16 kHz lasting cfg['seconds'] (min, max), with its description."""
+    accent = accents[int(rng.integers(len(accents)))]
+    variant = variants[int(rng.integers(len(variants)))]
+    rate, pitch, pitch_range = _prosody(rng, cfg)
+    voice = f"{accent}+{variant}"
+    # espeak's rate is in words per minute; on these sentences it says ~1.2 words per nominal one
+    x, text = _fitted(rng, cfg, lambda t: _to_16k(engine.synth(t, voice, rate, pitch, pitch_range)),
+                      1.2 * rate / 60.0)
     meta = dict(voice=voice, accent=accent, variant=variant, rate=rate, pitch=pitch,
+                pitch_range=pitch_range, text=text)
+    return x, meta
+
+
+def flite_speech(rng: np.random.Generator, cfg: Mapping, voices: Sequence[str]) -> tuple[np.ndarray, dict]:
+    """Clean flite speech (flite.py) with the same duration, prosody draws and description."""
+    from . import flite
+    voice = voices[int(rng.integers(len(voices)))]
+    rate, pitch, pitch_range = _prosody(rng, cfg)
+    features = flite.prosody(voice, rate, pitch, pitch_range)
+    x, text = _fitted(rng, cfg, lambda t: flite.synth(t, voice, features), rate / 60.0)
+    meta = dict(voice=f"flite:{voice}", accent="", variant=voice, rate=rate, pitch=pitch,
                 pitch_range=pitch_range, text=text)
     return x, meta
 
@@ -137,12 +161,13 @@ def band_limit(rng: np.random.Generator, x: np.ndarray, cutoff_hz: Sequence[floa
 
 
 def make(seed: int, cfg: Mapping, accents: Sequence[str], variants: Sequence[str],
-         kinds: Sequence[str], recordings: Sequence = (), voices: Sequence = ()
-         ) -> tuple[np.ndarray, np.ndarray, dict]:
+         kinds: Sequence[str], recordings: Sequence = (), voices: Sequence = (),
+         flite_voices: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray, dict]:
     """(clean, noisy, metadata) for one utterance; float32 at 16 kHz, peaks below PEAK_LIMIT.
 
     `recordings`: real noise files (noise_signal); `voices`: real speech groups (real.py), used
-    for the speech with probability cfg['real_speech_prob'] (drawn only when given)."""
+    for the speech with probability cfg['real_speech_prob']; `flite_voices`: flite voices, used
+    with probability cfg['flite_prob'] (each chance drawn only when its source is given)."""
     rng = np.random.default_rng(seed)
     with tts.Session() as engine:
         if voices and rng.random() < float(cfg["real_speech_prob"]):
@@ -150,6 +175,8 @@ def make(seed: int, cfg: Mapping, accents: Sequence[str], variants: Sequence[str
             clean, source, group, used = real_speech(rng, voices, cfg["seconds"], pad=True)
             meta = dict(voice=f"real:{source.package}/{group}", accent="", variant="", rate=0, pitch=0,
                         pitch_range=0, text=";".join(p.name for p in used))
+        elif flite_voices and rng.random() < float(cfg["flite_prob"]):
+            clean, meta = flite_speech(rng, cfg, flite_voices)
         else:
             clean, meta = speech(rng, engine, cfg, accents, variants)
         if float(cfg.get("bandlimit_prob", 0)) > 0 and rng.random() < float(cfg["bandlimit_prob"]):

@@ -42,9 +42,9 @@ METADATA_FIELDS = ("name", "voice", "accent", "variant", "rate", "pitch", "pitch
 
 # settings that, at these values, leave every sample as it was before they existed: left out of
 # the hash then, so datasets made before them are reused
-_NEUTRAL = {"real_noise": False, "real_speech": False, "bandlimit_prob": 0.0}
+_NEUTRAL = {"real_noise": False, "real_speech": False, "bandlimit_prob": 0.0, "flite_speech": False}
 _NEUTRAL_WITH = {"real_noise": ("real_noise_prob",), "real_speech": ("real_speech_prob",),
-                 "bandlimit_prob": ("bandlimit_hz",)}
+                 "bandlimit_prob": ("bandlimit_hz",), "flite_speech": ("flite_prob", "flite_voices")}
 _told_no_recordings: set[str] = set()
 
 
@@ -70,6 +70,13 @@ def effective(cfg: Mapping) -> dict:
                     print(f"note: data.{key}=auto trains on {what} only, which transfers worse to "
                           f"real recordings (README, 'Real recordings'): {e}", file=sys.stderr, flush=True)
                     _told_no_recordings.add(key)
+    if cfg.get("flite_speech") == "auto":
+        from . import flite
+        cfg["flite_speech"] = flite.binary() is not None
+        if not cfg["flite_speech"] and "flite" not in _told_no_recordings:
+            print(f"note: data.flite_speech=auto trains on espeak-ng voices only, less natural "
+                  f"speech (README, 'Real recordings'): no flite ({flite.INSTALL})", file=sys.stderr, flush=True)
+            _told_no_recordings.add("flite")
     return cfg
 
 
@@ -84,6 +91,9 @@ def _hashed_settings(cfg: Mapping) -> dict:
             for k in (key, *_NEUTRAL_WITH[key]):
                 settings.pop(k, None)
     out = {"settings": settings, "generator_version": GENERATOR_VERSION, "espeakng_loader": espeak}
+    if settings.get("flite_speech"):
+        from . import flite
+        out["flite"] = flite.version()
     for key in ("real_noise", "real_speech"):   # the recordings are part of what the data is
         if settings.get(key):
             pools = [(p[0], p[-1]) for p in _pools(key)]
@@ -113,10 +123,18 @@ def check_settings(cfg: Mapping) -> None:
             fail(f"{key} is a [min, max] range, got {list(cfg[key])}")
     if cfg["seconds"][0] < 1.0:
         fail("seconds: utterances shorter than 1 s leave no room for speech")
-    for key in ("real_noise", "real_speech"):
+    for key in ("real_noise", "real_speech", "flite_speech"):
         if cfg.get(key, False) not in (True, False, "auto"):
             fail(f"{key} is true, false or auto, got {cfg.get(key)!r}")
-    for key in ("real_noise_prob", "real_speech_prob", "bandlimit_prob"):
+    if cfg.get("flite_speech") in (True, "auto"):
+        from . import flite
+        try:
+            flite.check_voices(cfg.get("flite_voices") or [])
+        except flite.FliteMissing as e:
+            fail(str(e))
+        if not cfg.get("flite_voices"):
+            fail("flite_voices is empty but flite_speech is on")
+    for key in ("real_noise_prob", "real_speech_prob", "bandlimit_prob", "flite_prob"):
         if not 0 <= float(cfg.get(key, 0)) <= 1:
             fail(f"{key} must be in [0, 1]")
     lo, hi = cfg.get("bandlimit_hz", (3400, 7000))
@@ -180,8 +198,10 @@ def _make_chunk(cfg: dict, split: str, start: int, stop: int, out: str) -> list[
     """Make utterances [start, stop) of a split; return their metadata rows."""
     accents, kinds = _accents(cfg, split), _kinds(cfg, split)
     variants = list(cfg["variants"][split])
-    recordings, voices = (), ()
+    recordings, voices, flite_voices = (), (), ()
     if split == "train":   # recordings only train: the synthetic test splits measure what they did
+        if cfg.get("flite_speech") is True:
+            flite_voices = list(cfg["flite_voices"])
         from .real import train_noise_files, train_speech_groups
         if cfg.get("real_noise") is True:
             recordings = [(src, f) for src, files in train_noise_files() for f in files]
@@ -191,7 +211,8 @@ def _make_chunk(cfg: dict, split: str, start: int, stop: int, out: str) -> list[
     for i in range(start, stop):
         name = f"{split}_{i:05d}"
         seed = utterance_seed(cfg["seed"], split, i)
-        clean, noisy, meta = mixture.make(seed, cfg, accents, variants, kinds, recordings, voices)
+        clean, noisy, meta = mixture.make(seed, cfg, accents, variants, kinds, recordings, voices,
+                                          flite_voices)
         for kind, x in (("clean", clean), ("noisy", noisy)):
             Path(out, split, kind, f"{name}.wav").write_bytes(encode_wav(x))
         rows.append({"name": name, **meta})

@@ -148,11 +148,13 @@ def spread_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | No
                          "consistent with the paper", "good")
         return Claim("axes compared", text + f" {rival} moves the metric at least as much as "
                      "the SDE, unlike the paper's finding.", "differs from the paper", "bad")
+    across = (" This is not the paper's comparison, which sets the SDE against preconditioning and "
+              "loss weighting, across studies: the scorecard (index.html) makes it.")
     if ranked[0][0] in sde_axes:
-        return Claim("axes compared", text + " The SDE axis moves the metric most here.",
-                     "SDE largest", "neutral")
+        return Claim("axes compared", text + " The SDE axis moves the metric most here." + across,
+                     "SDE largest here", "neutral")
     return Claim("axes compared", text + f" {ranked[0][0]} moves the metric more than the SDE "
-                 "here.", "SDE not largest", "neutral")
+                 "here." + across, "SDE not largest here", "neutral")
 
 
 def _drift_contexts(summary: pd.DataFrame, axes: list[str], axis: str, metric: str,
