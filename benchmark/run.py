@@ -11,6 +11,9 @@ Options:
                        faster than one job with both threads: 1.2x), 1 on CUDA (one process per GPU)
   --storage URL        Optuna storage shared by workers on several machines (PostgreSQL URL);
                        default: a journal file under results/<name>/
+  --worker             join a study that another invocation (the coordinator) set up on a
+                       shared --storage: claim queued cells and run them until none is left;
+                       never enqueue. One per GPU, on any number of machines
   --tracking-uri URI   MLflow tracking URI (a server); default: sqlite under results/
   --results DIR        where results, models and stores go (default: results)
   --reports DIR        where the HTML report goes (default: reports)
@@ -39,7 +42,7 @@ from .durable import locked
 from .meta import Stamper, mine, stamp
 from .provenance import device_name, provenance
 from .study import (STUDIES_DIR, cell_states, enqueue, expand, find_study_file, load_study, next_cell, open_study,
-                    running_elsewhere, storage_for)
+                    running_elsewhere, storage_for, tally)
 
 
 def _count(least: int, auto: bool = False):
@@ -63,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_count(1, auto=True), default="auto")
     p.add_argument("--storage")
     p.add_argument("--tracking-uri")
+    p.add_argument("--worker", action="store_true")
     p.add_argument("--results", default="results")
     p.add_argument("--reports", default="reports")
     p.add_argument("--max-retries", type=_count(0), default=2)
@@ -289,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results = Path(args.results)
     out_dir = results / spec.name
+    try:
+        storage = storage_for(args.storage, out_dir, processes=jobs, worker=args.worker)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     from .tracking import Tracker, default_uri, runs_url
 
@@ -306,16 +315,24 @@ def main(argv: list[str] | None = None) -> int:
     with locked(results / ".stores.lock"):
         tracker = Tracker(uri, spec.name, results / "mlartifacts", origin)
         killed = tracker.close_orphans()
-        study = open_study(spec.name, storage_for(args.storage, out_dir))
+        study = open_study(spec.name, storage)
         parent = study.user_attrs.get("mlflow_parent")
-        if parent:
-            tracker.reopen(parent)
+        if args.worker:
+            if not parent:
+                print(f"error: --worker: study {spec.name} has not been set up on this storage yet; run the "
+                      "same command once without --worker (the coordinator), then start the workers",
+                      file=sys.stderr)
+                return 2
+            counts = tally(study, cells)
         else:
-            parent = tracker.get_or_create_run(f"study {spec.name}", {"study": spec.name, "role": "study"})
-            study.set_user_attr("mlflow_parent", parent)
-        tracker.log_params(parent, {"study": spec.name, "claim": str(spec.claim).strip(), "cells": len(cells)})
-        tracker.set_tags(parent, {"git_commit": meta["git_commit"]})
-        counts = enqueue(study, cells, args.max_retries)
+            if parent:
+                tracker.reopen(parent)
+            else:
+                parent = tracker.get_or_create_run(f"study {spec.name}", {"study": spec.name, "role": "study"})
+                study.set_user_attr("mlflow_parent", parent)
+            tracker.log_params(parent, {"study": spec.name, "claim": str(spec.claim).strip(), "cells": len(cells)})
+            tracker.set_tags(parent, {"git_commit": meta["git_commit"]})
+            counts = enqueue(study, cells, args.max_retries)
     meta_path = out_dir / "meta.json"
     meta["runs"] = [{"id": meta["invocation"], **{k: meta[k] for k in ("started_at", "command", "git_commit")}}]
     began = time.monotonic()
@@ -350,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     done = sum(states.get(h) == "COMPLETE" for h in hashes)
     elsewhere = running_elsewhere(study, hashes)
     failed = [c for c in cells if states.get(c.hash) == "FAIL"]
-    tracker.log_metrics(parent, {"cells_done": done}, step=len(meta["runs"]), once=False)   # one point per invocation
+    if not args.worker:                     # the parent run is the coordinator's
+        tracker.log_metrics(parent, {"cells_done": done}, step=len(meta["runs"]), once=False)   # one point per invocation
     # Each invocation's wall-clock, so a resumed study's total cost stays on record.
     stamper.stop.set()
     stamper.join()
@@ -360,10 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"study {spec.name}: {done}/{len(cells)} cells done; results in {out_dir / 'cells.csv'}")
     print(f"browse: mlflow ui --backend-store-uri {uri}  then open {runs_url(tracker.experiment_id)}")
     if done == len(cells):
-        tracker.finish(parent, "FINISHED")
+        if not args.worker or tracker.status(parent) != "FINISHED":
+            tracker.finish(parent, "FINISHED")
         rc = 0
     elif failed or len(elsewhere) < len(cells) - done:
-        tracker.finish(parent, "FAILED")
+        if not args.worker:
+            tracker.finish(parent, "FAILED")
         print(f"study {spec.name}: {len(failed)} cell(s) failed: "
               + ", ".join(f"{c.hash} [{c.label}]" for c in failed), file=sys.stderr)
         rc = 1

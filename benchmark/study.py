@@ -118,13 +118,29 @@ def _make_cell(study: str, labels: dict, overrides: list[str]) -> Cell:
 # ---------------------------------------------------------------------------------------------
 # The Optuna study as a queue with memory.
 
-def storage_for(url: str | None, results_dir: Path):
-    """Default: a JournalStorage file (no server, safe for processes on one host); else any URL."""
+SHARED = "--storage postgresql://USER@HOST/DB (and --tracking-uri http://HOST:PORT); README, 'Several machines'"
+
+
+def storage_for(url: str | None, results_dir: Path, processes: int = 1, worker: bool = False):
+    """Default: a JournalStorage file (no server, safe for processes on one host); else any URL.
+
+    Refused, with what to use instead: SQLite for more than one process (Optuna's FAQ: its locking
+    breaks under parallel writers), and any file-based store for a --worker, which may run on
+    another machine than the file (a journal's lock is a local file lock)."""
+    if url and url.startswith("sqlite") and (processes > 1 or worker):
+        raise ConfigError(f"--storage {url}: SQLite is not safe for more than one process; drop "
+                          f"--storage for the journal file of --jobs on one machine, or use {SHARED}")
+    if worker and not url:
+        raise ConfigError("--worker joins a study shared with other machines, and the default "
+                          f"journal file under {results_dir} is on this machine's disk: give {SHARED}")
     if url:
-        if url.startswith("sqlite"):
-            # Optuna's FAQ advises against SQLite with parallel workers; we allow it for one process.
-            return optuna.storages.RDBStorage(url)
-        return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        try:
+            if url.startswith("sqlite"):
+                return optuna.storages.RDBStorage(url)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+        except ImportError as e:
+            raise ConfigError(f"--storage {url.split('@')[-1]}: no database driver for it ({e}); for "
+                              "PostgreSQL install psycopg: pip install -e '.[scale]'") from None
     from optuna.storages.journal import JournalFileBackend
 
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -186,6 +202,17 @@ def enqueue(study: optuna.Study, cells: list[Cell], max_retries: int = 2) -> dic
             study.enqueue_trial({"cell": c.hash}, user_attrs={"cell": c.hash, "training_hash": c.training_hash,
                                                              "label": c.label}, skip_if_exists=False)
             counts["queued"] += 1
+    return counts
+
+
+def tally(study: optuna.Study, cells: list[Cell]) -> dict:
+    """enqueue()'s counts without enqueuing anything: what a --worker finds on joining."""
+    states = cell_states(study)
+    counts = {"done": 0, "queued": 0, "waiting": 0, "running": 0, "gave_up": []}
+    for c in cells:
+        key = {"COMPLETE": "done", "WAITING": "waiting", "RUNNING": "running"}.get(states.get(c.hash, ""))
+        if key:
+            counts[key] += 1
     return counts
 
 

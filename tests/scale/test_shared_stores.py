@@ -1,0 +1,144 @@
+"""Several workers share one study on PostgreSQL and one MLflow tracking server, as on several
+machines (here all on this one, the servers on 127.0.0.1, started by scripts/test-services.sh and
+stopped after): each cell COMPLETE once, each model trained once, no duplicate row in cells.csv,
+every run on the server nested under the one study run; and the stores that cannot be shared
+are refused with what to use."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "test-services.sh"
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """(Optuna storage URL of an empty database, MLflow tracking URI)."""
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is missing: .ci/run installs it (scripts/test-services.sh install)")
+        pytest.skip("no PostgreSQL: bash scripts/test-services.sh install")
+    if importlib.util.find_spec("psycopg") is None:
+        if os.environ.get("CI"):
+            pytest.fail("psycopg is missing: .ci/run installs .[test], which includes .[scale]")
+        pytest.skip("no psycopg: pip install -e '.[scale]'")
+    folder = tmp_path_factory.mktemp("services")
+    started = subprocess.run(["bash", str(SCRIPT), "start", str(folder), sys.executable],
+                             capture_output=True, text=True, timeout=300)
+    try:
+        assert started.returncode == 0, started.stderr
+        storage, tracking = started.stdout.split()
+        yield storage, tracking
+    finally:
+        subprocess.run(["bash", str(SCRIPT), "stop", str(folder)], capture_output=True, timeout=120)
+
+
+def _fresh_db(storage: str, name: str) -> str:
+    """A database of its own for one test, on the module's server."""
+    import psycopg
+    base = storage.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return storage.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _cmd(results, tiny, storage, tracking, *extra):
+    return [sys.executable, "-m", "benchmark.run", "study=smoke", f"--results={results}", "--no-report",
+            "--quiet", "--jobs", "1", f"--storage={storage}", f"--tracking-uri={tracking}", *tiny,
+            "trainer.max_steps=8", "trainer.val_every=4", "trainer.threads=1", *extra]
+
+
+def _workers(n, results, tiny, storage, tracking):
+    """The coordinator sets the study up (and works), then n − 1 --worker processes join at once."""
+    import optuna
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    first = subprocess.Popen(_cmd(results, tiny, storage, tracking), cwd=REPO, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    procs = [first]
+    deadline = time.monotonic() + 300
+    while True:                      # the workers join once the coordinator has enqueued the grid
+        try:
+            study = optuna.load_study(study_name="smoke", storage=storage)
+            if study.user_attrs.get("mlflow_parent") and len(study.get_trials(deepcopy=False)) >= 5:
+                break
+        except KeyError:
+            pass
+        assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
+        time.sleep(0.5)
+    procs += [subprocess.Popen(_cmd(results, tiny, storage, tracking, "--worker"), cwd=REPO, env=env,
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+              for _ in range(n - 1)]
+    outs = [p.communicate(timeout=1200)[0] for p in procs]
+    return [p.returncode for p in procs], outs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [2, 4])
+def test_workers_share_one_study_on_postgresql_and_an_mlflow_server(servers, tmp_path, tiny, n):
+    import mlflow
+    import optuna
+
+    storage = _fresh_db(servers[0], f"study{n}")
+    tracking = servers[1]
+    results = tmp_path / "results"
+    codes, outs = _workers(n, results, tiny, storage, tracking)
+    assert codes == [0] * n, "\n----\n".join(outs)
+    trials = [t for t in optuna.load_study(study_name="smoke", storage=storage).get_trials() if "cell" in t.user_attrs]
+    done = [t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE"]
+    assert len(done) == 5 and len(set(done)) == 5                           # each cell once
+    cells = pd.read_csv(results / "smoke" / "cells.csv", dtype={"cell": str})
+    assert not cells.duplicated(["cell", "split", "metric", "which"]).any()
+    assert sorted(cells["cell"].unique()) == sorted(done)
+    trained = [json.loads(p.read_text()) for p in (results / "models").glob("*/done.json")]
+    assert len(trained) == 2                                                # two models, each once
+    client = mlflow.MlflowClient(tracking)
+    experiment = client.get_experiment_by_name("smoke")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    by_role = {}
+    for r in runs:
+        by_role.setdefault(r.data.tags.get("role"), []).append(r)
+    assert len(by_role["study"]) == 1 and len(by_role["training"]) == 2 and len(by_role["cell"]) == 5
+    parent = by_role["study"][0].info.run_id
+    training = {r.info.run_id for r in by_role["training"]}
+    assert all(r.data.tags["mlflow.parentRunId"] == parent for r in by_role["training"])
+    assert all(r.data.tags["mlflow.parentRunId"] in training for r in by_role["cell"])
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert by_role["study"][0].info.status == "FINISHED"
+
+
+def test_stores_that_cannot_be_shared_are_refused_with_what_to_use(tmp_path, tiny):
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "benchmark.run", "study=smoke", f"--results={tmp_path}",
+                               *tiny, *extra], cwd=REPO, capture_output=True, text=True, timeout=300)
+    sqlite = run("--jobs", "2", f"--storage=sqlite:///{tmp_path / 'o.db'}")
+    assert sqlite.returncode == 2 and "SQLite is not safe for more than one process" in sqlite.stderr
+    journal = run("--worker")
+    assert journal.returncode == 2 and "--storage postgresql://" in journal.stderr
+    assert not (tmp_path / "smoke").exists()                 # refused before anything was made
+
+
+def test_a_worker_needs_a_coordinator_first(servers, tmp_path, tiny):
+    storage = _fresh_db(servers[0], "lonely")
+    out = subprocess.run(_cmd(tmp_path / "results", tiny, storage, servers[1], "--worker"), cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "run the same command once without --worker" in out.stderr
+
+
+def test_a_missing_database_driver_names_the_package(tmp_path, monkeypatch):
+    import optuna
+
+    from benchmark.config import ConfigError
+    from benchmark.study import storage_for
+
+    def no_driver(*a, **k):
+        raise ImportError("Failed to import DB access module for the corresponding SQL dialect")
+    monkeypatch.setattr(optuna.storages, "RDBStorage", no_driver)
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[scale\]'"):
+        storage_for("postgresql://u@db.example/x", tmp_path)
