@@ -84,6 +84,14 @@ def test_scale_paper_restores_the_papers_net_trainer_front_end_and_sampler():
         compose(["scale=huge"])
 
 
+def test_scale_transfer_is_the_recipe_for_real_recordings_on_the_embedded_net():
+    emb, transfer = compose(), compose(["scale=transfer"])
+    assert (transfer.frontend.n_fft, transfer.data.real_noise, transfer.data.real_speech,
+            transfer.data.bandlimit_prob) == (512, "auto", "auto", 0.25)
+    assert transfer.net.name == emb.net.name and transfer.trainer.name == emb.trainer.name
+    assert training_hash(emb) != training_hash(transfer)
+
+
 def test_eval_splits_default_to_the_datas_own_including_the_mismatched_synthetic_split():
     from benchmark.data import eval_splits, real
     cfg = compose()
