@@ -122,14 +122,34 @@ def estimate(cells, results: Path, out_dir: Path, jobs: int, done_cells=None) ->
     return describe(left_to_do(cells, results, out_dir, jobs, done_cells), device_name(cells[0].config), jobs)
 
 
-def dry_run(spec, cells, results: Path, jobs: int) -> None:
+def queue_state(spec, cells, results: Path, url: str | None) -> dict[str, str] | None:
+    """cell hash -> its state in the study's queue (done, running on host:pid, pending, failed),
+    where a queue exists: on `url`, or the journal file of an earlier run. Never creates one."""
+    import optuna
+
+    if not url and not (results / spec.name / "optuna.journal").is_file():
+        return None
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=storage_for(url, results / spec.name))
+    except KeyError:                       # no such study on that storage yet
+        return None
+    hashes = {c.hash for c in cells}
+    where = running_elsewhere(study, hashes)
+    names = {"COMPLETE": "done", "WAITING": "pending", "FAIL": "failed", "PRUNED": "pending"}
+    return {h: (f"running on {where[h]}" if h in where else names.get(st, st.lower()))
+            for h, st in cell_states(study).items() if h in hashes}
+
+
+def dry_run(spec, cells, results: Path, jobs: int, url: str | None = None) -> None:
     from .cell import model_done
 
     trained: set[str] = set()
     models_root = results / "models"
+    states = queue_state(spec, cells, results, url)
     print(f"study {spec.name}: {len(cells)} cells, {len({c.training_hash for c in cells})} models to train")
     axes = list(to_dict(spec.axes))
-    print(f"{'cell':8s}  {'model':8s}  {'action':8s}  {'NFE':>4s}  " + "  ".join(f"{a:14s}" for a in axes))
+    print(f"{'cell':8s}  {'model':8s}  {'action':8s}  {'NFE':>4s}  " + "  ".join(f"{a:14s}" for a in axes)
+          + ("  queue" if states is not None else ""))
     total = 0
     for c in cells:
         done = model_done(models_root / c.training_hash)
@@ -137,8 +157,13 @@ def dry_run(spec, cells, results: Path, jobs: int) -> None:
         trained.add(c.training_hash)
         total += c.nfe_budget()
         vals = [c.axes.get(a) or ("(predictive)" if c.kind == "predictive" else "") for a in axes]
-        print(f"{c.hash:8s}  {c.training_hash:8s}  {action:8s}  {c.nfe_budget():4d}  " + "  ".join(f"{v:14s}" for v in vals))
+        print(f"{c.hash:8s}  {c.training_hash:8s}  {action:8s}  {c.nfe_budget():4d}  " + "  ".join(f"{v:14s}" for v in vals)
+              + (f"  {states.get(c.hash, 'not queued')}" if states is not None else ""))
     print(f"total NFE per test utterance over all cells: {total}")
+    if states is not None:
+        kinds = [states.get(c.hash, "not queued").split(" on ")[0] for c in cells]
+        print("queue: " + ", ".join(f"{kinds.count(k)} {k}" for k in
+                                    ("done", "running", "pending", "failed", "not queued") if kinds.count(k)))
     print(estimate(cells, results, results / spec.name, jobs))
 
 
@@ -289,7 +314,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     jobs = auto_jobs(cells[0].config.device) if args.jobs == "auto" else args.jobs
     if args.dry_run:
-        dry_run(spec, cells, Path(args.results), jobs)
+        try:
+            dry_run(spec, cells, Path(args.results), jobs, args.storage)
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         return 0
     results = Path(args.results)
     out_dir = results / spec.name

@@ -111,6 +111,26 @@ def test_workers_share_one_study_on_postgresql_and_an_mlflow_server(servers, tmp
     assert all(r.data.tags["mlflow.parentRunId"] in training for r in by_role["cell"])
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert by_role["study"][0].info.status == "FINISHED"
+    dry = subprocess.run(_cmd(results, tiny, storage, tracking, "--dry-run"), cwd=REPO, capture_output=True,
+                         text=True, timeout=300)
+    assert dry.returncode == 0 and "queue: 5 done" in dry.stdout, dry.stdout + dry.stderr
+
+
+def test_dry_run_on_a_shared_storage_shows_the_queue(servers, tmp_path, tiny):
+    import optuna
+
+    from benchmark.study import enqueue, expand, load_study, next_cell
+
+    storage = _fresh_db(servers[0], "dry")
+    cells = expand(load_study("smoke"), [*tiny, "trainer.max_steps=8", "trainer.val_every=4", "trainer.threads=1"])
+    study = optuna.create_study(study_name="smoke", storage=storage, direction="maximize")
+    enqueue(study, cells)
+    claimed = next_cell(study)                          # one cell running here, as a worker would
+    out = subprocess.run(_cmd(tmp_path / "results", tiny, storage, servers[1], "--dry-run"), cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "queue: 1 running, 4 pending" in out.stdout
+    assert f"running on {claimed.user_attrs['host']}:{claimed.user_attrs['pid']}" in out.stdout
 
 
 def test_stores_that_cannot_be_shared_are_refused_with_what_to_use(tmp_path, tiny):
