@@ -198,14 +198,41 @@ def cell_rows(study: str, cell, table: pd.DataFrame, timing: dict, train_info: d
 
 
 def append_rows(path: Path, rows: pd.DataFrame) -> None:
-    """Append under a lock, so parallel workers never interleave; a crash loses no finished cell."""
+    """Append under a lock, so parallel workers never interleave; a crash loses no finished cell.
+    A cell already in the file has its rows replaced (a re-run, or rows synced from the queue)."""
     with locked(path.with_suffix(".lock")):
         if path.is_file():
             old = pd.read_csv(path, dtype={"cell": str, "training_hash": str})
-            old = old[old["cell"] != rows["cell"].iloc[0]]            # a re-run cell replaces its rows
+            old = old[~old["cell"].isin(set(rows["cell"]))]
             rows = pd.concat([old, rows], ignore_index=True)
         tmp = path.with_suffix(".tmp")
         rows.to_csv(tmp, index=False)
         tmp.replace(path)                                         # atomic: a kill keeps the old file
+
+
+# The queue keeps each finished cell's rows (its trial's user attributes, as CSV text), so every
+# machine can rebuild cells.csv and conditions.csv whole from the shared storage (sync_tables).
+TABLES = {"rows": "cells.csv", "condition_rows": "conditions.csv"}
+
+
+def rows_attr(rows: pd.DataFrame) -> str:
+    return rows.to_csv(index=False)
+
+
+def sync_tables(study, out_dir: Path, hashes) -> int:
+    """Write into out_dir the rows of every cell of `hashes` that the queue holds as COMPLETE;
+    returns how many cells' rows it holds."""
+    import io
+
+    from optuna.trial import TrialState
+
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.user_attrs.get("cell") in hashes]
+    for attr, name in TABLES.items():
+        frames = [pd.read_csv(io.StringIO(t.user_attrs[attr]), dtype={"cell": str, "training_hash": str})
+                  for t in complete if t.user_attrs.get(attr)]
+        if frames:
+            append_rows(out_dir / name, pd.concat(frames, ignore_index=True))
+    return sum(1 for t in complete if t.user_attrs.get("rows"))
 
 

@@ -173,7 +173,8 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
     from optuna.trial import TrialState
 
     from .artifacts import log_cell, open_cell_run
-    from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, model_done, training_elsewhere
+    from .cell import (append_rows, cell_rows, ensure_model, evaluate_cell, model_done, rows_attr,
+                       training_elsewhere)
     from .conditions import condition_rows
     from .tracking import Tracker
 
@@ -212,9 +213,11 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
             rows = cell_rows(spec.name, cell, table, extra["timing"], info, device_name(cell.config))
             log_cell(tracker, cell_run, out_dir, cell, table, rows, extra, inference_config(cell.config))
             append_rows(out_dir / "cells.csv", rows)
+            trial.set_user_attr("rows", rows_attr(rows))
             by_condition = condition_rows(spec.name, cell, table)
             if len(by_condition):
                 append_rows(out_dir / "conditions.csv", by_condition)
+                trial.set_user_attr("condition_rows", rows_attr(by_condition))
             primary = spec.get("primary_metric", "pesq_wb")
             score = rows[(rows.metric == primary) & (rows.which == "output")]["mean"]
             value = float(score.iloc[0]) if len(score) and score.iloc[0] == score.iloc[0] else 0.0
@@ -393,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
                left=lambda done: left_to_do(cells, results, out_dir, jobs, done).minutes)
     states = cell_states(study)
     hashes = {c.hash for c in cells}
+    from .cell import sync_tables
+    sync_tables(study, out_dir, hashes)     # the cells other workers (other machines) finished
     done = sum(states.get(h) == "COMPLETE" for h in hashes)
     elsewhere = running_elsewhere(study, hashes)
     failed = [c for c in cells if states.get(c.hash) == "FAIL"]

@@ -114,6 +114,20 @@ def test_workers_share_one_study_on_postgresql_and_an_mlflow_server(servers, tmp
     dry = subprocess.run(_cmd(results, tiny, storage, tracking, "--dry-run"), cwd=REPO, capture_output=True,
                          text=True, timeout=300)
     assert dry.returncode == 0 and "queue: 5 done" in dry.stdout, dry.stdout + dry.stderr
+    # another machine, its own results folder, nothing left to run: its tables come whole from the queue
+    elsewhere = tmp_path / "elsewhere"
+    again = subprocess.run(_cmd(elsewhere, tiny, storage, tracking), cwd=REPO, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0 and "5/5 cells done" in again.stdout, again.stdout + again.stderr
+    key = ["cell", "split", "metric", "which"]
+    for name in ("cells.csv", "conditions.csv"):
+        mine, theirs = (pd.read_csv(r / "smoke" / name, dtype={"cell": str}) for r in (results, elsewhere))
+        assert len(mine) == len(theirs) and not theirs.duplicated([*key, *(["condition", "value"] if
+                                                                        "condition" in theirs else [])]).any()
+        pd.testing.assert_frame_equal(mine.sort_values(list(mine.columns[:8])).reset_index(drop=True),
+                                      theirs.sort_values(list(mine.columns[:8])).reset_index(drop=True),
+                                      check_like=True)
+    assert not (elsewhere / "models").exists()                 # nothing was trained there
 
 
 def test_dry_run_on_a_shared_storage_shows_the_queue(servers, tmp_path, tiny):
