@@ -432,7 +432,11 @@ def main(argv: list[str] | None = None) -> int:
                                 study_path=find_study_file(name))
             print(f"report: {path}")
             from .report.index import build_index
-            print(f"scorecard: {build_index(results, Path(args.reports), find_study_file(name).parent)}")
+            from .report.load import ReportError
+            try:
+                print(f"scorecard: {build_index(results, Path(args.reports), find_study_file(name).parent)}")
+            except ReportError as e:            # another study's results must not fail this one
+                print(f"scorecard: not rebuilt: {e}", file=sys.stderr)
         except ImportError:
             print("report: benchmark.report is not available in this version")
     return rc
