@@ -13,7 +13,8 @@ Options:
                        default: a journal file under results/<name>/
   --worker             join a study that another invocation (the coordinator) set up on a
                        shared --storage: claim queued cells and run them until none is left;
-                       never enqueue. One per GPU, on any number of machines
+                       never enqueue. One per GPU, on any number of machines. Exit 3 when the
+                       coordinator has not set the study up yet (scripts/slurm-array.sh waits)
   --tracking-uri URI   MLflow tracking URI (a server); default: sqlite under results/
   --results DIR        where results, models and stores go (default: results)
   --reports DIR        where the HTML report goes (default: reports)
@@ -43,6 +44,9 @@ from .meta import Stamper, mine, stamp
 from .provenance import device_name, provenance
 from .study import (STUDIES_DIR, cell_states, enqueue, expand, find_study_file, load_study, next_cell, open_study,
                     running_elsewhere, storage_for, tally)
+
+
+NOT_SET_UP = 3            # --worker before the coordinator: a launcher may wait and try again
 
 
 def _count(least: int, auto: bool = False):
@@ -354,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: --worker: study {spec.name} has not been set up on this storage yet; run the "
                       "same command once without --worker (the coordinator), then start the workers",
                       file=sys.stderr)
-                return 2
+                return NOT_SET_UP
             counts = tally(study, cells)
         else:
             if parent:

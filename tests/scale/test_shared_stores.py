@@ -162,7 +162,7 @@ def test_a_worker_needs_a_coordinator_first(servers, tmp_path, tiny):
     storage = _fresh_db(servers[0], "lonely")
     out = subprocess.run(_cmd(tmp_path / "results", tiny, storage, servers[1], "--worker"), cwd=REPO,
                          capture_output=True, text=True, timeout=300)
-    assert out.returncode == 2 and "run the same command once without --worker" in out.stderr
+    assert out.returncode == 3 and "run the same command once without --worker" in out.stderr
 
 
 def test_a_missing_database_driver_names_the_package(tmp_path, monkeypatch):
