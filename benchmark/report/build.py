@@ -278,10 +278,23 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
         "bold_tested": BOLD_TESTED,
         "excerpt_s": f"{listening.EXCERPT_S:g}", "mp3_kbps": listening.MP3_KBPS,
     }
+    return template(TEMPLATE).render(**context)
+
+
+def template(name: str) -> jinja2.Template:
+    """One of this folder's page templates (they share style.css through an include)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    return env.get_template(TEMPLATE).render(**context)
+    return env.get_template(name)
+
+
+def write_page(path: Path, html: str) -> None:
+    """Write then rename, so a reader never opens a half-written page while a study is running."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".html.{os.getpid()}.tmp")
+    partial.write_text(html, encoding="utf-8")
+    partial.replace(path)
 
 
 def build_report(study_name: str, results_dir: Path = Path("results"),
@@ -311,10 +324,7 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
                          + (BOLD_TESTED if tested else "best per column"),
                          reference=reference, bold=bold_flags(summary, split, metrics, vs_best))
     path = reports_dir / f"{study_name}.html"
-    # Write then rename, so a reader never opens a half-written page while a study is running.
-    partial = path.with_suffix(f".html.{os.getpid()}.tmp")
-    partial.write_text(html, encoding="utf-8")
-    partial.replace(path)
+    write_page(path, html)
     players = html.count("data:audio/")
     print(f"wrote {path}: {len(html.encode()) / 1e6:.2f} MB, {players} embedded audio clip(s) "
           f"(excerpts ≤ {listening.EXCERPT_S:g} s, MP3 {listening.MP3_KBPS} kb/s)", file=sys.stderr)

@@ -44,8 +44,10 @@ def overlap(mean_a: float, ci_a: float, mean_b: float, ci_b: float) -> bool | No
     return bool(abs(mean_a - mean_b) <= ci_a + ci_b)
 
 
-def _pm(mean: float, ci: float, metric: str) -> str:
-    return fmt(mean, metric) + (f" ± {fmt(ci, metric)}" if _finite(ci) else "")
+def pm(mean: float, ci: float, metric: str, signed: bool = False) -> str:
+    """`mean ± ci` at the metric's decimals (the ± left out where the CI is unknown)."""
+    return fmt(mean, metric, signed) + (f" ± {fmt(ci, metric)}" if _finite(ci) else "")
+
 
 
 def axis_claim(summary: pd.DataFrame, axis: str, order: list[str], metric: str,
@@ -65,11 +67,11 @@ def axis_claim(summary: pd.DataFrame, axis: str, order: list[str], metric: str,
     best = pivot.iloc[0]
     if len(pivot) == 1:
         return Claim(axis, f"Only {axis} = {best['value']} has results so far ({name} "
-                     f"{_pm(best[metric], best[f'{metric}_ci'], metric)}); nothing to compare.",
+                     f"{pm(best[metric], best[f'{metric}_ci'], metric)}); nothing to compare.",
                      "one value", "neutral")
     runner = pivot.iloc[1]
     spread = pivot[metric].max() - pivot[metric].min()
-    best_pm = _pm(best[metric], best[f"{metric}_ci"], metric)
+    best_pm = pm(best[metric], best[f"{metric}_ci"], metric)
     if balanced:
         basis, what = f"mean over {int(best['cells'])} cell(s)", "Means"
     else:
@@ -238,8 +240,8 @@ def versus_input(summary: pd.DataFrame, reference: tuple[float, float], metric: 
                      "yet.", "no data", "neutral")
     delta, ci = best[f"{metric}_delta"], best[f"{metric}_delta_ci"]
     text = (f"Best diffusion cell ({_cell_name(best)}): {name} "
-            f"{_pm(best[metric], best[f'{metric}_ci'], metric)} vs noisy input "
-            f"{_pm(*reference, metric)}; paired delta {fmt(delta, metric, True)}"
+            f"{pm(best[metric], best[f'{metric}_ci'], metric)} vs noisy input "
+            f"{pm(*reference, metric)}; paired delta {fmt(delta, metric, True)}"
             + (f" ± {fmt(ci, metric)}" if _finite(ci) else "") + ". ")
     if not (_finite(delta) and _finite(ci)):
         return Claim("best diffusion vs noisy input", text + "The delta's CI is unknown.",
@@ -261,8 +263,8 @@ def versus_predictive(summary: pd.DataFrame, metric: str) -> Claim | None:
     if best is None or pred is None:
         return None
     diff = best[metric] - pred[metric]
-    pred_pm = _pm(pred[metric], pred[f"{metric}_ci"], metric)
-    text = (f"Best diffusion cell {_pm(best[metric], best[f'{metric}_ci'], metric)} vs the "
+    pred_pm = pm(pred[metric], pred[f"{metric}_ci"], metric)
+    text = (f"Best diffusion cell {pm(best[metric], best[f'{metric}_ci'], metric)} vs the "
             f"predictive baseline ({_cell_name(pred)}) {pred_pm} {name}; "
             f"difference {fmt(diff, metric, True)}. ")
     apart = overlap(best[metric], best[f"{metric}_ci"], pred[metric], pred[f"{metric}_ci"])
@@ -303,9 +305,9 @@ def headline_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | 
                      "neutral")
     ratio = base["nfe"] / best["nfe"]
     text = (f"SGMSE+ setting ({_cell_name(base)}): {name} "
-            f"{_pm(base[metric], base[f'{metric}_ci'], metric)}. Best cell with fewer NFE "
+            f"{pm(base[metric], base[f'{metric}_ci'], metric)}. Best cell with fewer NFE "
             f"({_cell_name(best)}, {ratio:.2g}× fewer): "
-            f"{_pm(best[metric], best[f'{metric}_ci'], metric)}. "
+            f"{pm(best[metric], best[f'{metric}_ci'], metric)}. "
             f"The paper reports beating SGMSE+ at about 1/{PAPER_NFE_FACTOR} of its cost. ")
     apart = overlap(best[metric], best[f"{metric}_ci"], base[metric], base[f"{metric}_ci"])
     if apart is False and best[metric] > base[metric]:

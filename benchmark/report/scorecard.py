@@ -27,6 +27,7 @@ import pandas as pd
 
 from benchmark.audio.metrics import mean_ci95
 from benchmark.report import paired, tables
+from benchmark.report.claims import pm as _pm
 from benchmark.report.load import ReportError, Study, load_cells, load_meta, load_study
 
 SPLIT = "test"
@@ -102,11 +103,6 @@ def _not_run(number: int, title: str, missing: list[str], what: str) -> Finding:
     commands = "; ".join(f"python -m benchmark.run study={m}" for m in missing)
     return Finding(number, title, "not yet run", "neutral",
                    f"{what} No results for {', '.join(missing)} yet: {commands}.", studies=missing)
-
-
-def _pm(mean: float, ci: float, metric: str, signed: bool = False) -> str:
-    out = tables.fmt(mean, metric, signed)
-    return out + (f" ± {tables.fmt(ci, metric)}" if isinstance(ci, float) and math.isfinite(ci) else "")
 
 
 def compare(d: StudyData, a: pd.Series, b: pd.Series) -> tuple[float, float, float]:
