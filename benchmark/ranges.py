@@ -204,10 +204,11 @@ RANGES: dict[str, Number | ListOf | Pair] = {
     "sampler.t_min": real(gt=0, lt=1),
     "sampler.t_start": real(gt=0, le=1),
     "sampler.sigma_start": real(gt=0, null=True),
+    "sampler.t_end": real(ge=0, lt=1, why="the last non-zero t of the grid (FlowSE's t_eps)"),
 
     # sde/*.yaml (diffusion/sdes.py)
     "sde.stiffness": real(ge=0, why="γ, the drift toward y"),
-    "sde.sigma_min": real(gt=0),
+    "sde.sigma_min": real(ge=0, why="0 only for flow (FlowSE's default); the VE SDEs check σ_min > 0"),
     "sde.sigma_max": real(gt=0),
     "sde.beta_min": real(ge=0, why="g(t) = e^(−γt)·√β(t) needs β ≥ 0"),
     "sde.beta_max": real(gt=0),
@@ -218,7 +219,9 @@ RANGES: dict[str, Number | ListOf | Pair] = {
     "sde.scaling": real(gt=0),
     "sde.t_max": real(gt=0, lt=1, why="τ = t_max·t; at t_max = 1 the bridge's drift t_max/(1 − τ) "
                                       "diverges at t = 1"),
-    "sde.k": real(gt=0, exclude=(1.0,), why="BBED's closed-form σ(t) divides by ln k; k = 1 is BBCD"),
+    "sde.k": real(gt=0, exclude=(1.0,), why="BBED's and SB-VE's closed-form σ(t) divide by ln k"),
+    "sde.c": real(gt=0, why="the SB's diffusion g = √c·k^t"),
+    "sde.eps": real(gt=0, why="keeps the SB's s(1) = ε/(σ_T² + ε) above 0, so x̃ stays finite at the prior"),
 
     # net/*.yaml (nets.NCSNppSettings)
     "net.base_channels": COUNT,

@@ -54,8 +54,10 @@ class Cell:
         s = self.config.sampler
         if s.name == "pc":
             return int(s.steps) * (int(s.corrector_steps) + 1)
-        if s.name == "euler" or s.get("solver") == "euler":
+        if s.name in ("euler", "ancestral") or s.get("solver") == "euler":
             return int(s.steps)
+        if s.get("solver") == "midpoint":
+            return 2 * int(s.steps)
         return 2 * int(s.steps) - 1 - (1 if s.get("first_step") == "euler" and s.steps > 1 else 0)
 
 

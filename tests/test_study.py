@@ -2,6 +2,7 @@
 redoes nothing; a run killed mid-cell is finished by the next one; MLflow holds the nested runs."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -195,3 +196,25 @@ def test_workers_train_different_models_before_waiting_on_one(tiny):
     states = [t.state.name for t in study.get_trials()]
     assert states.count("PRUNED") == 1 and states.count("RUNNING") == 2 and states.count("WAITING") == 3
     assert next_cell(study) and next_cell(study) and next_cell(study) and next_cell(study) is None
+
+
+@pytest.mark.slow
+def test_beyond_paper_runs_end_to_end(tmp_path, tiny):
+    # issue 20's study at smoke size: the Schrödinger bridge and flow matching train with their own
+    # objectives, sample at the NFE their labels say, and the report checks the few-step claim.
+    results = tmp_path / "results"
+    cmd = [c if c != "study=smoke" else "study=beyond_paper" for c in _cmd(results, tiny)]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    cells = pd.read_csv(results / "beyond_paper" / "cells.csv", dtype={"cell": str, "training_hash": str})
+    per_cell = cells.drop_duplicates("cell").set_index("label")
+    assert len(per_cell) == 13 and cells.groupby("training_hash")["cell"].nunique().size == 5
+    for label, row in per_cell.iterrows():
+        said = re.search(r"NFE (\d+)", label)
+        if said:
+            assert row["nfe"] == int(said.group(1)), label
+    assert per_cell.loc["recommended, one step D(σ_max)", "nfe"] == 1
+    scores = cells[(cells["which"] == "output") & cells["metric"].isin(["pesq_wb", "si_sdr"])]
+    assert scores["mean"].notna().all() and (scores["n_nan"] == 0).all()
+    page = (results.parent / "reports" / "beyond_paper.html").read_text()
+    assert "few-step methods vs the recommended setting" in page

@@ -25,6 +25,7 @@ class Noise:
     s: torch.Tensor         # s(t)
     y: torch.Tensor         # the noisy conditioner
     cin: torch.Tensor | float = 1.0
+    sde: object = None      # for weights written in the SDE's own terms (velocity)
 
 
 PRECONDITIONING = {
@@ -46,6 +47,18 @@ PRECONDITIONING = {
     ),
     "edm-scaled-shift": dict(
         cshift=lambda n, sd: n.cin * n.y / n.s,                     # c_in·x/s: EDM's D(x/s) un-centred
+    ),
+    # Loss weightings of the methods after the paper (issue 20), as weights on |D − (x0 − y)|²:
+    # data prediction |x̂0 − x0|² (sgmse's `data_prediction`, Richter et al. 2024, arXiv 2409.10753;
+    # its 0.001-weighted time-domain L1 term is left out: our losses are all in the STFT domain).
+    "data": dict(
+        weight=lambda n, sd: torch.ones_like(n.sigma),
+    ),
+    # Flow matching's velocity loss |v_θ − v|² (Lipman et al. 2023; FlowSE). Along x = y + s·x̃,
+    # v = s'·D + (std'/std)(x − y − s·D) with std = sσ, so v_θ − v = (s' − s·std'/std)(D − d0) and,
+    # with s' = −a·s and dσ²/dt = g²/s², the factor is −g²/(2sσ²): the weight is its square.
+    "velocity": dict(
+        weight=lambda n, sd: (n.sde.g(n.t) ** 2 / (2 * n.s * n.sigma ** 2)) ** 2,
     ),
 }
 
@@ -101,7 +114,7 @@ class Denoiser(nn.Module):
         b = y.shape[0]
         sigma = torch.as_tensor(sigma, dtype=y.real.dtype, device=y.device).expand(b).reshape(b, 1, 1)
         t = torch.as_tensor(t, dtype=y.real.dtype, device=y.device).expand(b).reshape(b, 1, 1)
-        return Noise(sigma=sigma, t=t, s=self.sde.s(t), y=y)
+        return Noise(sigma=sigma, t=t, s=self.sde.s(t), y=y, sde=self.sde)
 
     def forward(self, x_tilde, y, sigma, t):
         n = self.noise(sigma, t, y)

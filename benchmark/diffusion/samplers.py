@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from .sdes import SDE, _Bridge, complex_randn
+from .sdes import SDE, complex_randn
 
 
 @dataclass
@@ -92,15 +92,19 @@ class EDM:
     t_start: float = 1.0            # start the reverse process at t_start (prior at that t)
     sigma_start: float | None = None  # or at the t where σ(t) = sigma_start (EDM's σ_max), any SDE
     first_step: str = "same"        # same | euler: an Euler first step tames the cosine σ_max jump
+    t_end: float = 0.0              # > 0: N grid points from t_start to t_end, then one step to 0
+                                    # (FlowSE's grid: t_end = its t_eps 0.03)
 
     def __post_init__(self):
-        for name, allowed in (("solver", ("heun", "euler")), ("scaling", ("sde", "none")),
+        for name, allowed in (("solver", ("heun", "euler", "midpoint")), ("scaling", ("sde", "none")),
                               ("grid", ("uniform", "rho")), ("first_step", ("same", "euler"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"sampler.{name}={getattr(self, name)!r} is not one of {list(allowed)}")
         if self.sigma_start is not None and not (self.sigma_start > 0 and self.t_start == 1.0):
             raise ValueError(f"sampler.sigma_start={self.sigma_start!r}: must be positive, and t_start "
                              f"left at 1.0 (set one of the two)")
+        if not 0.0 <= self.t_end < 1.0:
+            raise ValueError(f"sampler.t_end={self.t_end!r}: must be in [0, 1)")
 
     def start_time(self, sde: SDE) -> float:
         """t_start, or the t at which σ(t) = sigma_start (σ is increasing in t for every SDE here:
@@ -120,12 +124,17 @@ class EDM:
         return min(self.churn / self.steps, math.sqrt(2) - 1) if self.churn > 0 else 0.0
 
     def needs_sigma_inv(self) -> bool:
-        return self.gamma() > 0 or self.grid == "rho"
+        # the midpoint of a step in σ (scaling none) is a σ whose t the network needs
+        return self.gamma() > 0 or self.grid == "rho" or (self.solver == "midpoint" and self.scaling == "none")
 
     def time_grid(self, sde: SDE, dtype=torch.float64, device=None):
         """(t_i, σ_i) for i = 0..N, ending at t = σ = 0."""
         n, t_start = self.steps, self.start_time(sde)
-        if self.grid == "uniform":
+        if self.grid == "uniform" and self.t_end > 0:
+            t = torch.cat([torch.linspace(t_start, self.t_end, n, dtype=torch.float64),
+                           torch.zeros(1, dtype=torch.float64)])
+            sigma = sde.sigma(t)
+        elif self.grid == "uniform":
             t = torch.linspace(t_start, 0.0, n + 1, dtype=torch.float64)
             sigma = sde.sigma(t)
         else:
@@ -166,6 +175,13 @@ class EDM:
             u_hat = sig_hat if self.scaling == "none" else t_hat
             h = var[i + 1] - u_hat
             d = deriv(x, t_hat, sig_hat)
+            if self.solver == "midpoint":
+                # x + h·f(x + ½h·f(x)): second order, and its evaluation is never at σ = 0, so the
+                # last step is a midpoint step too (2N evaluations)
+                u_mid = u_hat + 0.5 * h
+                t_mid, s_mid = (sde.sigma_inv(u_mid), u_mid) if self.scaling == "none" else (u_mid, sde.sigma(u_mid))
+                x = x + h * deriv(x + 0.5 * h * d, t_mid, s_mid)
+                continue
             x_next = x + h * d
             heun = self.solver == "heun" and i < self.steps - 1 and not (i == 0 and self.first_step == "euler")
             if heun:
@@ -181,7 +197,38 @@ def Euler(**settings) -> EDM:
     return EDM(**{"solver": "euler", "churn": 0.0, **settings})
 
 
-SAMPLERS = {"pc": PC, "edm": EDM, "euler": Euler}
+# ---------------------------------------------------------------------------------------------
+# Ancestral sampling (Ho et al. 2020's posterior step, in σ): x̃ = (x − y)/s is x0 − y plus a
+# Brownian motion in σ² for every SDE here, so given x̃ at σ and the estimate D of x0 − y,
+#     x̃' ~ N(D + (σ'²/σ²)(x̃ − D), σ'²(1 − σ'²/σ²)),
+# a Brownian bridge from D to x̃. On `sbve` this is the Schrödinger bridge's SDE sampler (sgmse
+# `get_sb_sampler(sampler_type="sde")`, x' = r·x + (1 − r)·x̂0 + σ_t'√(1 − r)·z, r = σ_t'²/σ_t²),
+# and its ODE sampler is `euler` with scaling=none (the DDIM step x̃' = D + (σ'/σ)(x̃ − D)).
+# The grid is uniform in t from 1 to 0, one evaluation a step; the last step, to σ = 0, returns D.
+
+@dataclass
+class Ancestral:
+    steps: int = 5                  # N = NFE
+
+    def needs_sigma_inv(self) -> bool:
+        return False
+
+    def __call__(self, D, sde: SDE, y, generator=None):
+        t = torch.linspace(1.0, 0.0, self.steps + 1, dtype=torch.float64)
+        sigma = sde.sigma(t)
+        sigma[-1] = 0.0
+        t, sigma = t.to(dtype=y.real.dtype, device=y.device), sigma.to(dtype=y.real.dtype, device=y.device)
+        x_tilde = sigma[0] * complex_randn(y, generator)             # the prior, (x(1) − y)/s(1)
+        for i in range(self.steps):
+            d = D(x_tilde, y, sigma[i], t[i])
+            r = (sigma[i + 1] / sigma[i]) ** 2
+            x_tilde = d + r * (x_tilde - d)
+            if i < self.steps - 1:
+                x_tilde = x_tilde + sigma[i + 1] * torch.sqrt(1 - r) * complex_randn(y, generator)
+        return y + sde.s(t[-1]) * x_tilde
+
+
+SAMPLERS = {"pc": PC, "edm": EDM, "euler": Euler, "ancestral": Ancestral}
 
 
 def build_sampler(name: str, sde: SDE | None = None, **settings):
@@ -194,10 +241,11 @@ def build_sampler(name: str, sde: SDE | None = None, **settings):
     if unknown:
         raise ValueError(f"sampler {name!r} has no setting(s) {sorted(unknown)}; it takes {sorted(known)}")
     sampler = SAMPLERS[name](**settings)
-    if sde is not None and getattr(sampler, "scaling", None) == "sde" and isinstance(sde, _Bridge):
-        # a(t) = t_max/(1 − τ) reaches 1000 at t = 1: explicit steps in t blow up (measured with the
-        # exact denoiser: output std ×3 for bbed/bbcd at N = 16). brever runs bridges with `pc` only.
-        raise ValueError(f"sampler {name!r} with scaling='sde' is unstable on the Brownian bridge "
+    if sde is not None and getattr(sampler, "scaling", None) == "sde" and sde.stiff_near_prior:
+        # a(t) = t_max/(1 − τ) reaches 1000 at t = 1 while the std of x − y goes to 0: explicit
+        # steps in t blow up (measured with the exact denoiser: output std ×3 for bbed/bbcd at N = 16).
+        # brever runs bridges with `pc` only. `flow` is a bridge whose std does not vanish: allowed.
+        raise ValueError(f"sampler {name!r} with scaling='sde' is unstable on the bridge "
                          f"{type(sde).__name__}: use scaling=none (x̃ in σ) or sampler=pc")
     if sde is not None and sampler.needs_sigma_inv() and not sde.has_sigma_inv:
         raise ValueError(

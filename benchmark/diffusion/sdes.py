@@ -45,6 +45,8 @@ class SDE:
     def has_sigma_inv(self) -> bool:
         return type(self).sigma_inv is not SDE.sigma_inv
 
+    stiff_near_prior = False          # True where explicit x-in-t steps diverge near t = 1
+
     def prior(self, y, generator=None):
         t1 = torch.ones((), dtype=y.real.dtype, device=y.device)
         return y + self.s(t1) * self.sigma(t1) * complex_randn(y, generator)
@@ -80,6 +82,10 @@ class _OUVarExploding(SDE):
     stiffness: float = 1.5          # γ (SGMSE+ "theta")
     sigma_min: float = 0.05
     sigma_max: float = 0.5
+
+    def __post_init__(self):
+        if not self.sigma_min > 0:
+            raise ValueError(f"sde.sigma_min={self.sigma_min!r}: the VE schedule σ_min·(σ_max/σ_min)^t needs σ_min > 0")
 
     @property
     def _L(self):
@@ -208,6 +214,9 @@ class OUCosine(_OUVarPreserving):
 class _Bridge(SDE):
     scaling: float = 0.1            # c
     t_max: float = 0.999
+    # The std s·σ of x(t) − y vanishes at t = 1, so d ln(sσ)/dt diverges there: explicit steps of x
+    # in t are unstable (samplers.build_sampler refuses them; the σ-space solvers are exact here).
+    stiff_near_prior = True
 
     def _tau(self, t):
         return self.t_max * t
@@ -269,6 +278,86 @@ class BBLS(_Bridge):
         return sigma / (self.scaling * self.t_max)
 
 
+# ---------------------------------------------------------------------------------------------
+# Beyond the paper (issue 20): two processes whose mean also moves from x0 to y, in the same form.
+
+@dataclass
+class SBVE(SDE):
+    """Schrödinger bridge, variance-exploding (Jukić et al. 2024; sp-uhh/sgmse `SBVESDE`).
+
+    Its Table 1: f = 0, g = √c·k^t, σ_t² = c(k^{2t} − 1)/(2 ln k), σ̄_t² = σ_T² − σ_t² (+ ε); its eq. 11
+    marginal: mean (σ̄_t² x0 + σ_t² y)/σ_T², std σ̄_t σ_t/σ_T, and the prior is y itself. In our form
+    that is s = σ̄²/(σ_T² + ε) and σ = std/s. sgmse's ε (1e-8) keeps s(1) = ε/(σ_T² + ε) > 0, so x̃
+    stays finite at the prior (x(1) = y + √ε·n, std 1e-4); here ε also enters s's denominator so that
+    s(0) = 1 exactly (sgmse's mean weights are the same; its std uses σ_T + ε, a 1e-8 difference).
+    The bridge pinned at y is the same Gaussian Markov process as dx = a(y − x)dt + g̃ dw with our a
+    and g̃ below (equal means, variances and covariances u_s(1 − u_t/σ_T²)), so every sampler applies.
+    """
+    k: float = 2.6
+    c: float = 0.4
+    eps: float = 1e-8
+    stiff_near_prior = True           # the std √ε at t = 1: x-in-t steps diverge there
+
+    def _u(self, t):                  # σ_t² of the paper (SB notation), not our σ
+        return self.c * torch.expm1(2 * math.log(self.k) * t) / (2 * math.log(self.k))
+
+    @property
+    def _uT(self):
+        return self.c * (self.k ** 2 - 1) / (2 * math.log(self.k))
+
+    def _bar2(self, t):               # σ̄_t² + ε
+        return self._uT - self._u(t) + self.eps
+
+    def s(self, t):
+        return self._bar2(t) / (self._uT + self.eps)
+
+    def sigma(self, t):
+        # σ² = K·u/σ̄², K = (σ_T² + ε)²/σ_T²
+        return torch.sqrt(self._u(t) / self._bar2(t)) * (self._uT + self.eps) / math.sqrt(self._uT)
+
+    def sigma_inv(self, sigma):
+        big_k = (self._uT + self.eps) ** 2 / self._uT
+        u = sigma ** 2 * (self._uT + self.eps) / (big_k + sigma ** 2)
+        return torch.log1p(2 * math.log(self.k) * u / self.c) / (2 * math.log(self.k))
+
+    def a(self, t):                   # −d ln s/dt = u'/σ̄², u' = c·k^{2t} (the SB's g²)
+        return self.c * self.k ** (2 * t) / self._bar2(t)
+
+    def g(self, t):                   # s²·dσ²/dt = u'(σ_T² + ε)/σ_T²: the SB's g up to 1 + ε/σ_T²
+        return math.sqrt(self.c * (1 + self.eps / self._uT)) * self.k ** t
+
+
+@dataclass
+class Flow(SDE):
+    """Conditional flow matching from x0 to y (Lipman et al. 2023 path; FlowSE, Lee et al. 2025,
+    seongq/flowmse `FLOWMATCHING`): x = (1 − τ)x0 + τy + [(1 − τ)σ_min + τσ_max]·n.
+
+    In our form s = 1 − τ (a bridge's, so τ = t_max·t keeps x̃ finite at the prior; FlowSE runs
+    τ to 1, the difference is 0.1% of x0 − y left in the prior) and σ = σ_min + σ_max·τ/(1 − τ).
+    Unlike the Brownian bridges, the std (1 − τ)σ_min + τσ_max stays away from 0 at t = 1, so the
+    probability-flow ODE in x and t (FlowSE's Euler on the velocity) is not stiff there.
+    """
+    sigma_min: float = 0.0
+    sigma_max: float = 0.487          # flowmse's default
+    t_max: float = 0.999
+
+    # s, a and g are the bridges' (s = 1 − τ, a = −d ln s/dt), not their c parameter
+    _tau, s, a, g = _Bridge._tau, _Bridge.s, _Bridge.a, _Bridge.g
+
+    def _g_tau(self, tau):            # g_τ² = s²·dσ²/dτ = 2σ_max·σ(τ)
+        return torch.sqrt(2 * self.sigma_max * self._sigma_tau(tau))
+
+    def _sigma_tau(self, tau):
+        return self.sigma_min + self.sigma_max * tau / (1 - tau)
+
+    def sigma(self, t):
+        return self._sigma_tau(self._tau(t))
+
+    def sigma_inv(self, sigma):
+        d = sigma - self.sigma_min
+        return d / (d + self.sigma_max) / self.t_max
+
+
 SDES = {
     "richter-ouve": RichterOUVE,
     "ouve": OUVE,
@@ -277,6 +366,8 @@ SDES = {
     "bbed": BBED,
     "bbcd": BBCD,
     "bbls": BBLS,
+    "sbve": SBVE,
+    "flow": Flow,
 }
 ALIASES = {"brever-ouve": "ouve", "brever-ouvp": "ouvp", "brever-oucosine": "oucosine"}
 

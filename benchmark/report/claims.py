@@ -228,7 +228,8 @@ def _best(cells: pd.DataFrame, metric: str) -> pd.Series | None:
 
 
 def _cell_name(cell: pd.Series) -> str:
-    nfe = f", NFE {int(cell['nfe'])}" if _finite(cell.get("nfe")) else ""
+    says_nfe = re.search(r"\bNFE\b", str(cell["label"]))        # "SGMSE+ (NFE 60)" says it already
+    nfe = f", NFE {int(cell['nfe'])}" if _finite(cell.get("nfe")) and not says_nfe else ""
     return f"{cell['label']}{nfe}"
 
 
@@ -323,6 +324,39 @@ def headline_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | 
                  "matches", "neutral")
 
 
+def few_step_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | None:
+    """The study's `few_step` key: does the best candidate (label matching `candidates`) at
+    NFE ≤ `nfe_fraction` × the reference cell's match (CIs overlap) or beat the reference?"""
+    spec = study.raw.get("few_step")
+    if not spec:
+        return None
+    topic, name = "few-step methods vs the recommended setting", metric_name(metric)
+    diffusion = summary[summary["kind"] == "diffusion"]
+    ref = _best(diffusion[diffusion["label"] == spec["reference"]], metric)
+    if ref is None or not _finite(ref.get("nfe")):
+        return Claim(topic, f"The reference cell ({spec['reference']}) has no {name} result yet.",
+                     "no data", "neutral")
+    budget = float(spec.get("nfe_fraction", 1 / 3)) * ref["nfe"]
+    pattern = re.compile(str(spec["candidates"]))
+    cands = diffusion[diffusion["label"].map(lambda v: bool(pattern.search(str(v))))
+                      & (diffusion["nfe"] <= budget)]
+    best = _best(cands, metric)
+    if best is None:
+        return Claim(topic, f"No few-step cell ({spec['candidates']}) at NFE ≤ {budget:.3g} has a "
+                     f"{name} result yet.", "no data", "neutral")
+    text = (f"Reference ({_cell_name(ref)}): {name} {pm(ref[metric], ref[f'{metric}_ci'], metric)}. "
+            f"Best few-step cell at NFE ≤ {budget:.3g} ({_cell_name(best)}): "
+            f"{pm(best[metric], best[f'{metric}_ci'], metric)}. ")
+    together = overlap(best[metric], best[f"{metric}_ci"], ref[metric], ref[f"{metric}_ci"])
+    if together is None:
+        return Claim(topic, text + "A CI is unknown.", "CI unknown", "neutral")
+    if together:
+        return Claim(topic, text + "It matches the reference within the CIs.", "matches", "good")
+    if best[metric] > ref[metric]:
+        return Claim(topic, text + "It beats the reference beyond the CIs.", "beats", "good")
+    return Claim(topic, text + "It falls short of the reference beyond the CIs.", "falls short", "bad")
+
+
 def claim_check(summary: pd.DataFrame, study: Study, reference: tuple[float, float],
                 metric: str, pairs: pd.DataFrame | None = None) -> list[Claim]:
     """`pairs`: this split's rows of pairs.csv (paired differences), when there are any."""
@@ -335,5 +369,6 @@ def claim_check(summary: pd.DataFrame, study: Study, reference: tuple[float, flo
                 continue            # "best drift" would rank a third value (a bridge's) as well
         claims.append(axis_claim(summary, axis, order, metric, list(study.axes)))
     extra = [spread_claim(summary, study, metric), headline_claim(summary, study, metric),
+             few_step_claim(summary, study, metric),
              versus_input(summary, reference, metric), versus_predictive(summary, metric)]
     return claims + [c for c in extra if c is not None]

@@ -14,8 +14,9 @@ SDE_CASES = [
     ("ouvp", {"stiffness": 0.0}), ("ouvp", {}),
     ("oucosine", {"stiffness": 0.0}), ("oucosine", {}),
     ("bbed", {}), ("bbcd", {}), ("bbls", {}),
+    ("sbve", {}), ("flow", {}),
 ]
-BRIDGES = {"bbed", "bbcd", "bbls"}
+BRIDGES = {"bbed", "bbcd", "bbls", "sbve", "flow"}     # mean from x0 to y: s(1) ≈ 0, no t > 1
 
 
 def case_id(case):

@@ -95,3 +95,42 @@ def test_noise_laws():
         build_noise_law("lognormal", build_sde("bbed"))
     with pytest.raises(ValueError, match="not one of"):
         build_noise_law("beta")
+
+
+def test_oracle_data_prediction_loss_is_the_posterior_variance():
+    # sgmse's data-prediction objective |x̂0 − x0|² (weight 1): at the exact denoiser it is the
+    # posterior variance σ²σ_d²/(σ² + σ_d²), on the SB's own σ distribution.
+    sde = build_sde("sbve")
+    x0, y = _data()
+    d = OracleDenoiser(sde, "edm")
+    d._d.precond = Preconditioning.from_config("edm", sigma_data=SIGMA_D, weight="data")
+    _, per, sigma = denoising_loss(d, UniformT(t_eps=0.03), x0, y, generator=torch.Generator().manual_seed(3))
+    expect = sigma.double() ** 2 * SIGMA_D ** 2 / (sigma.double() ** 2 + SIGMA_D ** 2)
+    assert float(per.double().mean()) == pytest.approx(float(expect.mean()), rel=0.03)
+
+
+def test_velocity_weight_is_flowse_velocity_loss():
+    # FlowSE trains v_θ on v = (y − x0) + (σ_max − σ_min)·n along x = (1 − τ)x0 + τy + std(τ)·n.
+    # A denoiser D (any: here a random linear one) implies v_θ = s'·D + (std'/std)(x − y − s·D);
+    # the velocity weight must turn |D − (x0 − y)|² into |v_θ − v|² (in τ, whence the t_max²).
+    sde = build_sde("flow", sigma_min=0.05)
+    x0, y = _data(64, 5)
+    g = torch.Generator().manual_seed(6)
+    n = torch.randn(x0.shape, dtype=x0.dtype, generator=g)
+    tau = 0.03 + 0.97 * torch.rand(64, 1, 1, dtype=torch.float64, generator=g)
+    t = tau / sde.t_max
+    s, sigma = sde.s(t), sde.sigma(t)
+    std = (1 - tau) * sde.sigma_min + tau * sde.sigma_max
+    x = (1 - tau) * x0 + tau * y + std * n
+    x_tilde = (x - y) / s
+    D = 0.7 * x_tilde + 0.2 * y                                     # a fixed, wrong denoiser
+    v_theta = -D + (sde.sigma_max - sde.sigma_min) / std * (x - y - s * D)
+    v = (y - x0) + (sde.sigma_max - sde.sigma_min) * n
+    flowse = (v_theta - v).abs().pow(2).mean(dim=(1, 2))
+    den = Denoiser(torch.nn.Identity(), sde, Preconditioning.from_config("edm", weight="velocity"))
+    ours = den.loss_weight(sigma.reshape(-1), t.reshape(-1), y) * (D - (x0 - y)).abs().pow(2).mean(dim=(1, 2))
+    assert torch.allclose(ours, sde.t_max ** 2 * flowse, rtol=1e-8)
+    # a weight off by a factor of the schedule would not pass
+    wrong = Denoiser(torch.nn.Identity(), sde, Preconditioning.from_config("edm", weight="richter"))
+    assert not torch.allclose(wrong.loss_weight(sigma.reshape(-1), t.reshape(-1), y) * (D - (x0 - y)).abs().pow(2).mean(dim=(1, 2)),
+                              sde.t_max ** 2 * flowse, rtol=1e-2)

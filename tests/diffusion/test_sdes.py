@@ -133,7 +133,7 @@ def test_registry_errors_name_the_problem():
         build_sde("vp-nonexistent")
     with pytest.raises(ValueError, match="no parameter"):
         build_sde("ouve", gamma=1.0)
-    assert set(SDES) == {"richter-ouve", "ouve", "ouvp", "oucosine", "bbed", "bbcd", "bbls"}
+    assert set(SDES) == {"richter-ouve", "ouve", "ouvp", "oucosine", "bbed", "bbcd", "bbls", "sbve", "flow"}
     assert isinstance(build_sde("brever-oucosine"), SDES["oucosine"])
 
 
@@ -144,3 +144,53 @@ def test_richter_ouve_at_gamma_zero_is_the_same_process_as_ouve():
         assert torch.allclose(getattr(r, fn)(t), getattr(o, fn)(t)), fn
     r15, o15 = build_sde("richter-ouve", stiffness=1.5), build_sde("ouve", stiffness=1.5)
     assert not torch.allclose(r15.sigma(t), o15.sigma(t))
+
+
+def test_sbve_marginal_is_sgmse_schroedinger_bridge():
+    # sgmse SBVESDE (Jukić et al. 2024, Table 1 and eq. 11): σ_t² = c(k^{2t} − 1)/(2 ln k),
+    # σ̄_t² = σ_T² − σ_t² + ε, mean (σ̄_t² x0 + σ_t² y)/(σ_T² + ε), std σ̄_t σ_t/(σ_T + ε); prior y.
+    k, c, eps = 2.6, 0.4, 1e-8
+    sde = build_sde("sbve")
+    t = torch.linspace(0.0, 1.0, 101, dtype=torch.float64)
+    u = c * (k ** (2 * t) - 1) / (2 * math.log(k))
+    u_T = c * (k ** 2 - 1) / (2 * math.log(k))
+    bar = torch.sqrt(u_T - u + eps)
+    # mean y + s(x0 − y) = s·x0 + (1 − s)·y
+    assert torch.allclose(sde.s(t), bar ** 2 / (u_T + eps), rtol=1e-12)
+    assert torch.allclose(1 - sde.s(t), u / (u_T + eps), rtol=1e-9, atol=1e-15)
+    assert torch.allclose(sde.s(t) * sde.sigma(t), bar * torch.sqrt(u) / (math.sqrt(u_T) + eps), rtol=1e-7)
+    assert float(sde.s(t[0])) == 1.0 and float(sde.sigma(t[0])) == 0.0
+    assert float(sde.s(t[-1]) * sde.sigma(t[-1])) == pytest.approx(math.sqrt(eps), rel=1e-6)
+    # the SB's own diffusion coefficient √c·k^t, up to the factor 1 + ε/σ_T² that keeps s(0) = 1
+    assert torch.allclose(sde.g(t), math.sqrt(c) * k ** t, rtol=1e-8)
+
+
+def test_flow_marginal_is_flowse_path():
+    # seongq/flowmse FLOWMATCHING: mean (1 − τ)x0 + τy, std (1 − τ)σ_min + τσ_max (τ = t_max·t).
+    for kw in ({}, {"sigma_min": 0.05, "sigma_max": 0.5}):
+        sde = build_sde("flow", **kw)
+        lo, hi = kw.get("sigma_min", 0.0), kw.get("sigma_max", 0.487)
+        t = torch.linspace(0.0, 1.0, 101, dtype=torch.float64)
+        tau = sde.t_max * t
+        assert torch.allclose(sde.s(t), 1 - tau)
+        assert torch.allclose(sde.s(t) * sde.sigma(t), (1 - tau) * lo + tau * hi, rtol=1e-12)
+    assert not build_sde("flow").stiff_near_prior and build_sde("bbed").stiff_near_prior
+
+
+def test_broken_bridge_formulas_fail_the_identities():
+    # The closed-form identities above do catch an error in a or g (a guard on the guards).
+    from benchmark.diffusion.sdes import SBVE, Flow
+
+    class BadSB(SBVE):
+        def a(self, t):
+            return 1.01 * super().a(t)
+
+    class BadFlow(Flow):
+        def _g_tau(self, tau):
+            return torch.sqrt(2 * self.sigma_max * self._sigma_tau(tau) + 1e-3)
+
+    t = torch.linspace(0, 0.99, 20_001, dtype=torch.float64)
+    bad = BadSB()
+    assert not torch.allclose(torch.exp(-_cumtrapz(bad.a(t), t)), bad.s(t), rtol=1e-6, atol=1e-9)
+    bad = BadFlow()
+    assert not torch.allclose(_cumtrapz(bad.g(t) ** 2 / bad.s(t) ** 2, t), bad.sigma(t) ** 2, rtol=1e-5, atol=1e-10)

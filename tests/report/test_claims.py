@@ -1,7 +1,8 @@
 import pandas as pd
 
-from benchmark.report.claims import (axis_claim, claim_check, drift_claim, headline_claim,
-                                     overlap, spread_claim, versus_input, versus_predictive)
+from benchmark.report.claims import (axis_claim, claim_check, drift_claim, few_step_claim,
+                                     headline_claim, overlap, spread_claim, versus_input,
+                                     versus_predictive)
 from benchmark.report.load import Study
 
 M = "pesq_wb"
@@ -145,6 +146,29 @@ def test_headline_compares_fewer_nfe_with_sgmse():
     assert headline_claim(cells[cells.index != 0], s, M) is None
     same_nfe = cells.assign(nfe=16.0)                      # an ablation at one NFE has no headline
     assert headline_claim(same_nfe, s, M) is None
+
+
+def test_few_step_claim_compares_a_third_of_the_nfe_with_the_reference():
+    cells = summary(("diffusion", ["recommended, NFE 15"], 1.60, 0.03, 0, 0, 15),
+                    ("diffusion", ["recommended, NFE 5"], 1.70, 0.03, 0, 0, 5),     # not a candidate
+                    ("diffusion", ["flow, NFE 5"], 1.58, 0.03, 0, 0, 5),
+                    ("diffusion", ["SB-ODE, NFE 1"], 1.40, 0.03, 0, 0, 1),
+                    ("diffusion", ["SB-ODE, NFE 8"], 2.00, 0.03, 0, 0, 8),         # over a third
+                    axes=("system",))
+    s = study(system=list(cells["label"]))
+    assert few_step_claim(cells, s, M) is None                  # the study asks nothing
+    s = Study(name="s", title="t", claim="c", axes=s.axes, raw={"few_step": {
+        "reference": "recommended, NFE 15", "candidates": "SB|flow", "nfe_fraction": 0.34}})
+    claim = few_step_claim(cells, s, M)
+    assert claim.verdict == "matches" and "flow, NFE 5" in claim.text and "NFE 15." not in claim.text
+    assert "NFE 5, NFE 5" not in claim.text                     # a label that says its NFE keeps it once
+    cells.loc[2, M] = 1.40
+    assert few_step_claim(cells, s, M).verdict == "falls short"
+    cells.loc[3, M] = 1.80
+    assert few_step_claim(cells, s, M).verdict == "beats"
+    assert "SB-ODE, NFE 1" in few_step_claim(cells, s, M).text
+    assert few_step_claim(cells[cells.index != 0], s, M).verdict == "no data"
+    assert any(c.topic.startswith("few-step") for c in claim_check(cells, s, (1.2, 0.03), M))
 
 
 def test_claim_check_survives_a_single_cell_and_nan():
