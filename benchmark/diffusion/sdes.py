@@ -8,7 +8,8 @@
 γ (`stiffness`) is the "progressive transformation" toward y: s(t) = e^{−γt}·s̄(t). With γ = 0,
 `ouve`, `ouvp` and `oucosine` are plain VE, VP and cosine-VP centred on y. Names follow brever
 (`brever-ouve` is registered as `ouve`, with the brever name as an alias); parameters and defaults are
-brever's. Every function takes a tensor t and broadcasts.
+brever's. `sbve` (Schrödinger bridge) and `flow` (flow matching) come after the paper and take their
+authors' defaults (sp-uhh/sgmse, seongq/flowmse). Every function takes a tensor t and broadcasts.
 """
 from __future__ import annotations
 
