@@ -3,7 +3,6 @@ machines (here all on this one, the servers on 127.0.0.1, started by scripts/tes
 stopped after): each cell COMPLETE once, each model trained once, no duplicate row in cells.csv,
 every run on the server nested under the one study run; and the stores that cannot be shared
 are refused with what to use."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,39 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.scale.conftest import fresh_db as _fresh_db
+
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "test-services.sh"
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    """(Optuna storage URL of an empty database, MLflow tracking URI)."""
-    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is missing: .ci/run installs it (scripts/test-services.sh install)")
-        pytest.skip("no PostgreSQL: bash scripts/test-services.sh install")
-    if importlib.util.find_spec("psycopg") is None:
-        if os.environ.get("CI"):
-            pytest.fail("psycopg is missing: .ci/run installs .[test], which includes .[scale]")
-        pytest.skip("no psycopg: pip install -e '.[scale]'")
-    folder = tmp_path_factory.mktemp("services")
-    started = subprocess.run(["bash", str(SCRIPT), "start", str(folder), sys.executable],
-                             capture_output=True, text=True, timeout=300)
-    try:
-        assert started.returncode == 0, started.stderr
-        storage, tracking = started.stdout.split()
-        yield storage, tracking
-    finally:
-        subprocess.run(["bash", str(SCRIPT), "stop", str(folder)], capture_output=True, timeout=120)
-
-
-def _fresh_db(storage: str, name: str) -> str:
-    """A database of its own for one test, on the module's server."""
-    import psycopg
-    base = storage.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return storage.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _cmd(results, tiny, storage, tracking, *extra):

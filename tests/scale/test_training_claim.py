@@ -1,0 +1,103 @@
+"""A model's training claim in the shared PostgreSQL database (benchmark/training_claim.py): a live
+holder keeps it however long it trains, a holder killed with -9 loses it once its heartbeat has
+been silent for the grace period, a model trained where this machine cannot see it is named, not
+trained again; and on a file store the claim stays the file lock."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import optuna
+import pytest
+import sqlalchemy
+
+from benchmark.training_claim import DbClaims, FileClaims, ModelElsewhere, claims_for
+from tests.scale.conftest import REPO, fresh_db
+
+GRACE = 2.0
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import sqlalchemy
+    from benchmark.training_claim import DbClaims
+    url, folder, seconds = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
+    with DbClaims(sqlalchemy.create_engine(url), grace={grace}).hold(folder):
+        print("held", flush=True)
+        time.sleep(seconds)
+""").format(grace=GRACE)
+
+
+def _holder(url, folder, seconds):
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, url, str(folder), str(seconds)], cwd=REPO,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def url(servers):
+    return fresh_db(servers[0], "claims")
+
+
+def _acquire_seconds(claims, folder) -> float:
+    began = time.monotonic()
+    with claims.hold(folder):
+        return time.monotonic() - began
+
+
+def test_a_live_holder_keeps_its_claim_past_the_grace_period(url, tmp_path):
+    folder = tmp_path / "aaaa0001"
+    proc = _holder(url, folder, 3 * GRACE)                # beats all along, then lets go
+    claims = DbClaims(sqlalchemy.create_engine(url), grace=GRACE, poll=0.1)
+    assert claims.busy(folder)
+    waited = _acquire_seconds(claims, folder)
+    assert proc.wait(timeout=30) == 0
+    assert waited > 2 * GRACE                             # not taken while its heartbeat was fresh
+    assert claims.holder_of(folder.name) is None          # released on leaving, not marked done (no done.json)
+
+
+def test_a_killed_holder_is_taken_over_after_the_grace_period(url, tmp_path, capsys):
+    folder = tmp_path / "aaaa0002"
+    proc = _holder(url, folder, 600)
+    dead = proc.pid
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    claims = DbClaims(sqlalchemy.create_engine(url), grace=GRACE, poll=0.1)
+    assert claims.busy(folder)                            # its row outlives it until the grace period ends
+    began = time.monotonic()
+    with claims.hold(folder):
+        waited = time.monotonic() - began
+        row = claims.holder_of(folder.name)
+        assert (row["pid"], row["takeovers"]) == (os.getpid(), 1)
+    assert GRACE * 0.5 < waited < GRACE + 5
+    assert f"took over the claim of {row['host']}:{dead}" in capsys.readouterr().out
+    assert not claims.busy(folder)
+
+
+def test_a_model_trained_into_a_folder_this_machine_cannot_see_is_named(url, tmp_path):
+    claims = DbClaims(sqlalchemy.create_engine(url), grace=GRACE)
+    there = tmp_path / "machine-a" / "aaaa0003"
+    with claims.hold(there):
+        there.mkdir(parents=True)
+        (there / "done.json").write_text('{"steps": 1}')
+    assert claims.holder_of("aaaa0003")["done_dir"] == str(there.resolve())
+    with claims.hold(there):                              # the same folder, done: nothing to claim
+        pass
+    here = tmp_path / "machine-b" / "aaaa0003"
+    with pytest.raises(ModelElsewhere, match=r"machine-a/aaaa0003.*one shared --models"):
+        with claims.hold(here):
+            pass
+
+
+def test_the_claim_is_in_the_database_only_when_the_storage_is_postgresql(url, tmp_path):
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "j")))
+    assert isinstance(claims_for(journal), FileClaims)
+    assert isinstance(claims_for(optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'o.db'}")), FileClaims)
+    assert isinstance(claims_for(optuna.storages.RDBStorage(url), 5), DbClaims)
+    with pytest.raises(ValueError, match="grace period must be positive"):
+        DbClaims(sqlalchemy.create_engine(url), grace=0)
