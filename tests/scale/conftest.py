@@ -5,6 +5,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,20 @@ def fresh_db(storage: str, name: str) -> str:
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return storage.rsplit("/", 1)[0] + f"/{name}"
+
+
+def set_up(storage: str, coordinator, output, cells: int = 5, timeout: float = 300):
+    """The study, once the coordinator has made its MLflow parent run and queued the grid (workers
+    join then); output() is what the coordinator said, for the failure message."""
+    import optuna
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            study = optuna.load_study(study_name="smoke", storage=storage)
+            if study.user_attrs.get("mlflow_parent") and len(study.get_trials(deepcopy=False)) >= cells:
+                return study
+        except KeyError:
+            pass
+        assert coordinator.poll() is None and time.monotonic() < deadline, output()
+        time.sleep(0.3)

@@ -7,13 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.scale.conftest import fresh_db as _fresh_db
+from tests.scale.conftest import fresh_db as _fresh_db, set_up
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,21 +25,11 @@ def _cmd(results, tiny, storage, tracking, *extra):
 
 def _workers(n, results, tiny, storage, tracking):
     """The coordinator sets the study up (and works), then n − 1 --worker processes join at once."""
-    import optuna
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     first = subprocess.Popen(_cmd(results, tiny, storage, tracking), cwd=REPO, env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     procs = [first]
-    deadline = time.monotonic() + 300
-    while True:                      # the workers join once the coordinator has enqueued the grid
-        try:
-            study = optuna.load_study(study_name="smoke", storage=storage)
-            if study.user_attrs.get("mlflow_parent") and len(study.get_trials(deepcopy=False)) >= 5:
-                break
-        except KeyError:
-            pass
-        assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
-        time.sleep(0.5)
+    set_up(storage, first, lambda: first.stdout.read())
     procs += [subprocess.Popen(_cmd(results, tiny, storage, tracking, "--worker"), cwd=REPO, env=env,
                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
               for _ in range(n - 1)]
