@@ -120,10 +120,12 @@ def ensure_model(cfg, models_root: Path, *, tracker=None, parent_run=None, progr
             # Last: the marker says that everything above happened. A kill before it leaves a model
             # that the next run "resumes" at its final step, exporting and closing its run again.
             write_json(folder / "done.json", info)
-        elif tracker is not None and tracker.status(run_id) != "FINISHED":
+        elif tracker is not None and run_id not in tracker.finished and tracker.status(run_id) != "FINISHED":
             # A model trained for another study (or before this store existed): its run here says where it is.
             tracker.log_params(run_id, {**training_config(cfg), "model_dir": str(folder.resolve())})
             tracker.finish(run_id)
+        elif tracker is not None:
+            tracker.finished.add(run_id)          # FINISHED on the server: no need to ask each cell
     return folder, info, run_id
 
 

@@ -12,8 +12,8 @@ Options:
   --storage URL        Optuna storage shared by workers on several machines (PostgreSQL URL);
                        default: a journal file under results/<name>/
   --worker             join a study that another invocation (the coordinator) set up on a
-                       shared --storage: claim queued cells and run them until none is left;
-                       never enqueue. One per GPU, on any number of machines. Exit 3 when the
+                       shared --storage: claim queued cells and run them until none is left
+                       or runs elsewhere (taking over those whose heartbeat stops); never enqueue. One per GPU, on any number of machines. Exit 3 when the
                        coordinator has not set the study up yet (scripts/slurm-array.sh waits)
   --tracking-uri URI   MLflow tracking URI (a server); default: sqlite under results/
   --results DIR        where results and stores go (default: results)
@@ -256,8 +256,12 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python -m benchmark.run " + " ".join(sys.argv[1:] if argv is None else argv),
             "tracking_uri": uri, "invocation": f"{platform.node()}:{os.getpid()}:{started}"}
     # Stores, the parent run and the queue are set up under one lock, so invocations started at the
-    # same instant neither race a fresh SQLite migration nor make two parent runs or enqueue twice.
-    with locked(results / ".stores.lock"):
+    # same instant neither race a fresh SQLite migration nor make two parent runs or enqueue twice:
+    # a file lock on this machine, and on a PostgreSQL storage a lock in the database for coordinators
+    # on several machines.
+    from .training_claim import serialized
+
+    with locked(results / ".stores.lock"), serialized(storage, f"benchmark setup {spec.name}"):
         tracker = Tracker(uri, spec.name, results / "mlartifacts", origin)
         killed = tracker.close_orphans()
         study = open_study(spec.name, storage)

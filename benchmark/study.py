@@ -144,9 +144,11 @@ def storage_for(url: str | None, results_dir: Path, processes: int = 1, worker: 
         try:
             if url.startswith("sqlite"):
                 return optuna.storages.RDBStorage(url)
-            return optuna.storages.RDBStorage(url, heartbeat_interval=max(1, round(grace / 3)),
-                                              grace_period=max(1, round(grace)),
-                                              heartbeat_stale_trial_callback=requeue_killed)
+            with warnings.catch_warnings():     # "heartbeat_interval is experimental": since optuna 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=max(1, round(grace / 3)),
+                                                  grace_period=max(1, round(grace)),
+                                                  heartbeat_stale_trial_callback=requeue_killed)
         except ImportError as e:
             raise ConfigError(f"--storage {url.split('@')[-1]}: no database driver for it ({e}); for "
                               "PostgreSQL install psycopg: pip install -e '.[scale]'") from None
@@ -303,6 +305,18 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
         trial.set_user_attr("pid", os.getpid())
         return trial
     return None
+
+
+def duplicate(study: optuna.Study, trial) -> bool:
+    """Whether the cell of `trial` is done, or running in an earlier trial: a cell queued twice (a
+    stale trial re-queued while a coordinator enqueued it too, an older store) runs once. Of two
+    trials of one cell popped at once, the earlier goes on."""
+    from optuna.trial import TrialState
+
+    cell = trial.user_attrs["cell"]
+    return any(t.user_attrs.get("cell") == cell and t.number != trial.number
+               and (t.state == TrialState.COMPLETE or t.number < trial.number)
+               for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)))
 
 
 def running_elsewhere(study: optuna.Study, hashes) -> dict[str, str]:

@@ -208,11 +208,41 @@ class DbClaims:
             self._sql(f"DELETE FROM {TABLE} WHERE training_hash = :h AND holder = :holder", h=thash, holder=holder)
 
 
-def claims_for(storage, grace: float = GRACE_SECONDS):
-    """DbClaims on the engine of a PostgreSQL RDBStorage, FileClaims for anything else."""
+def postgres_engine(storage):
+    """The SQLAlchemy engine of a PostgreSQL RDBStorage, else None (a journal file, SQLite, memory)."""
     import optuna
 
     backend = getattr(storage, "_backend", storage)       # optuna wraps an RDBStorage in a cache
     if isinstance(backend, optuna.storages.RDBStorage) and backend.engine.dialect.name == "postgresql":
-        return DbClaims(backend.engine, grace)
-    return FileClaims()
+        return backend.engine
+    return None
+
+
+def claims_for(storage, grace: float = GRACE_SECONDS):
+    """DbClaims on the engine of a PostgreSQL RDBStorage, FileClaims for anything else."""
+    engine = postgres_engine(storage)
+    return DbClaims(engine, grace) if engine is not None else FileClaims()
+
+
+@contextmanager
+def serialized(storage, key: str):
+    """One process at a time, across machines, on a PostgreSQL storage (a no-op elsewhere, where
+    the caller's file lock already serializes): a session advisory lock. Unlike a model's claim it
+    is held for seconds, and the server drops it with a killed holder's connection, so it needs no
+    heartbeat."""
+    import sqlalchemy
+
+    engine = postgres_engine(storage)
+    if engine is None:
+        yield
+        return
+    lock = sqlalchemy.text("SELECT pg_advisory_lock(hashtext(:k))")
+    with engine.connect() as conn:
+        conn.execute(lock, {"k": key})
+        conn.commit()
+        try:
+            yield
+        finally:
+            # the connection goes back to the pool, where a session lock would outlive this block
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": key})
+            conn.commit()

@@ -20,7 +20,7 @@ from .conditions import condition_rows
 from .config import inference_config
 from .data import eval_splits
 from .provenance import device_name, provenance
-from .study import (cell_states, expand, heartbeat, load_study, next_cell, open_study, running_elsewhere,
+from .study import (cell_states, duplicate, expand, heartbeat, load_study, next_cell, open_study, running_elsewhere,
                     storage_for, wait_for_running)
 from .tracking import Tracker
 from .training_claim import GRACE_SECONDS, claims_for
@@ -60,7 +60,9 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
     while True:
         trial = next_cell(study, busy)
         if trial is None:
-            if not wait_for_running(study, set(cells), interval=max(grace / 3, 0.5)):
+            # Polled often, so the tail of the grid ends as soon as its last cell does; stale
+            # heartbeats are found at the same pace, whatever the grace period.
+            if not wait_for_running(study, set(cells), interval=min(2.0, grace / 3)):
                 break
             if not waiting_said:
                 where = running_elsewhere(study, set(cells))
@@ -75,7 +77,7 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
             trial.set_user_attr("error", "not a cell of this study file (queued by another version of it)")
             study.tell(trial, state=TrialState.FAIL)
             continue
-        if cell_states(study).get(cell.hash) == "COMPLETE":    # queued twice (an older store): done already
+        if duplicate(study, trial):
             study.tell(trial, state=TrialState.PRUNED)
             continue
         if opts.get("threads"):

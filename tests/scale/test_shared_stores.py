@@ -5,6 +5,7 @@ every run on the server nested under the one study run; and the stores that cann
 are refused with what to use."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,31 @@ def test_workers_share_one_study_on_postgresql_and_an_mlflow_server(servers, tmp
                                       theirs.sort_values(list(mine.columns[:8])).reset_index(drop=True),
                                       check_like=True)
     assert not (elsewhere / "models").exists()                 # nothing was trained there
+
+
+@pytest.mark.slow
+def test_two_coordinators_starting_together_enqueue_the_grid_once(servers, tmp_path, tiny):
+    """Two machines each start the study as its coordinator at the same instant, each with its own
+    --results and one --models: the grid is queued once, one study run, each cell done once."""
+    import mlflow
+    import optuna
+
+    storage, tracking = _fresh_db(servers[0], "twoheads"), servers[1]
+    models = tmp_path / "models"
+    procs = [subprocess.Popen(_cmd(tmp_path / f"machine-{i}", tiny, storage, tracking, f"--models={models}"),
+                              cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}) for i in range(2)]
+    outs = [p.communicate(timeout=1200)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n----\n".join(outs)
+    queued = sorted(int(re.search(r"(\d+) queued", o).group(1)) for o in outs)
+    assert queued == [0, 5], outs                         # the second found the grid queued
+    trials = [t for t in optuna.load_study(study_name="smoke", storage=storage).get_trials() if "cell" in t.user_attrs]
+    done = [t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE"]
+    assert len(done) == len(set(done)) == 5
+    client = mlflow.MlflowClient(tracking)
+    runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id], max_results=1000)
+    assert sorted(r.data.tags["role"] for r in runs) == ["cell"] * 5 + ["study"] + ["training"] * 2
+    assert len(list(models.glob("*/done.json"))) == 2
 
 
 def test_dry_run_on_a_shared_storage_shows_the_queue(servers, tmp_path, tiny):

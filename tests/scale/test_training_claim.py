@@ -1,19 +1,21 @@
 """A model's training claim in the shared PostgreSQL database (benchmark/training_claim.py): a live
 holder keeps it however long it trains, a holder killed with -9 loses it once its heartbeat has
 been silent for the grace period, a model trained where this machine cannot see it is named, not
-trained again; and on a file store the claim stays the file lock."""
+trained again; and on a file store the claim stays the file lock. Setting a study up is
+serialized across machines by a lock in the database, which a killed holder drops at once."""
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import optuna
 import pytest
 import sqlalchemy
 
-from benchmark.training_claim import DbClaims, FileClaims, ModelElsewhere, claims_for
+from benchmark.training_claim import DbClaims, FileClaims, ModelElsewhere, claims_for, serialized
 from tests.scale.conftest import REPO, fresh_db
 
 GRACE = 2.0
@@ -101,3 +103,46 @@ def test_the_claim_is_in_the_database_only_when_the_storage_is_postgresql(url, t
     assert isinstance(claims_for(optuna.storages.RDBStorage(url), 5), DbClaims)
     with pytest.raises(ValueError, match="grace period must be positive"):
         DbClaims(sqlalchemy.create_engine(url), grace=0)
+
+
+def test_setting_a_study_up_takes_turns_in_the_database(url):
+    entered, order = threading.Event(), []
+
+    def first():
+        with serialized(optuna.storages.RDBStorage(url), "setup smoke"):
+            entered.set()
+            time.sleep(1.5)
+            order.append("first leaves")
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert entered.wait(30)
+    storage = optuna.storages.RDBStorage(url)
+    with serialized(storage, "setup other"):               # another study does not wait
+        order.append("other study")
+    began = time.monotonic()
+    with serialized(storage, "setup smoke"):
+        order.append("second enters")
+        waited = time.monotonic() - began
+    holder.join()
+    assert order == ["other study", "first leaves", "second enters"] and waited > 0.8
+
+
+def test_a_killed_setup_holder_drops_its_lock_at_once(url):
+    script = textwrap.dedent("""
+        import sys, time
+        import optuna
+        from benchmark.training_claim import serialized
+        with serialized(optuna.storages.RDBStorage(sys.argv[1]), "setup killed"):
+            print("held", flush=True)
+            time.sleep(600)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, url], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as conn:                          # held: another session cannot take it
+        assert conn.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(hashtext('setup killed'))")).scalar() is False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    began = time.monotonic()
+    with serialized(optuna.storages.RDBStorage(url), "setup killed"):
+        assert time.monotonic() - began < 10                # no heartbeat to wait out
