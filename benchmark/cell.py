@@ -24,7 +24,7 @@ from . import conditions
 from . import input_cache as input_scores
 from .data import load_split
 from .durable import locked, read_json, write_json
-from .training_claim import FileClaims
+from .training_claim import ClaimLost, FileClaims
 from .runtime import inference_precision
 from .enhance import enhance_waveform
 from .train import load_weights, spectrograms
@@ -114,7 +114,7 @@ def ensure_model(cfg, models_root: Path, *, tracker=None, parent_run=None, progr
                     tracker.log_artifact(run_id, folder / "model.pt")
                     tracker.finish(run_id)
             except BaseException as e:
-                if tracker is not None:
+                if tracker is not None and not isinstance(e, ClaimLost):    # else the run is its new holder's
                     tracker.finish(run_id, "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
                 raise
             # Last: the marker says that everything above happened. A kill before it leaves a model

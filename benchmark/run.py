@@ -13,7 +13,8 @@ Options:
                        default: a journal file under results/<name>/
   --worker             join a study that another invocation (the coordinator) set up on a
                        shared --storage: claim queued cells and run them until none is left
-                       or runs elsewhere (taking over those whose heartbeat stops); never enqueue. One per GPU, on any number of machines. Exit 3 when the
+                       or runs elsewhere (taking over those whose heartbeat stops); never
+                       enqueue. One per GPU, on any number of machines. Exit 3 when the
                        coordinator has not set the study up yet (scripts/slurm-array.sh waits)
   --tracking-uri URI   MLflow tracking URI (a server); default: sqlite under results/
   --results DIR        where results and stores go (default: results)

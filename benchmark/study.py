@@ -163,11 +163,11 @@ def requeue_killed(study: optuna.Study, trial) -> None:
     is locked while its state changes), so a dead worker's cell is queued again exactly once."""
     cell = trial.user_attrs.get("cell")
     if cell and cell_states(study).get(cell) not in ("COMPLETE", "WAITING", "RUNNING"):
-        study.enqueue_trial({"cell": cell}, user_attrs={k: trial.user_attrs[k] for k in QUEUED if k in trial.user_attrs},
-                            skip_if_exists=False)
+        attrs = {k: trial.user_attrs[k] for k in QUEUED if k in trial.user_attrs}
+        study.enqueue_trial({"cell": cell}, user_attrs=attrs, skip_if_exists=False)
         print(f"cell {cell} [{trial.user_attrs.get('label', '')}]: its worker "
-              f"{trial.user_attrs.get('host', '?')}:{trial.user_attrs.get('pid', '?')} stopped beating; queued again",
-              flush=True)
+              f"{trial.user_attrs.get('host', '?')}:{trial.user_attrs.get('pid', '?')} stopped beating "
+              "(or lost its model's claim); queued again", flush=True)
 
 
 def heartbeat(study: optuna.Study, trial):

@@ -20,10 +20,10 @@ from .conditions import condition_rows
 from .config import inference_config
 from .data import eval_splits
 from .provenance import device_name, provenance
-from .study import (cell_states, duplicate, expand, heartbeat, load_study, next_cell, open_study, running_elsewhere,
-                    storage_for, wait_for_running)
+from .study import (cell_states, duplicate, expand, heartbeat, load_study, next_cell, open_study, requeue_killed,
+                    running_elsewhere, storage_for, wait_for_running)
 from .tracking import Tracker
-from .training_claim import GRACE_SECONDS, claims_for
+from .training_claim import GRACE_SECONDS, ClaimLost, claims_for
 
 
 def models_root(opts: dict) -> Path:
@@ -103,6 +103,10 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
             _end_run(tracker, cell_run, "KILLED")
             study.tell(trial, state=TrialState.FAIL)         # no "error": an interrupt is not the cell's fault
             raise
+        except ClaimLost as e:                  # not the cell's fault: it waits for the new holder
+            study.tell(trial, state=TrialState.FAIL)
+            print(f"cell {cell.hash} [{cell.label}]: {e}", file=sys.stderr, flush=True)
+            requeue_killed(study, trial)
         except Exception as e:
             traceback.print_exc()
             trial.set_user_attr("error", f"{type(e).__name__}: {e}".strip()[:1000])

@@ -15,7 +15,7 @@ import optuna
 import pytest
 import sqlalchemy
 
-from benchmark.training_claim import DbClaims, FileClaims, ModelElsewhere, claims_for, serialized
+from benchmark.training_claim import TABLE, ClaimLost, DbClaims, FileClaims, ModelElsewhere, claims_for, serialized
 from tests.scale.conftest import REPO, fresh_db
 
 GRACE = 2.0
@@ -146,3 +146,17 @@ def test_a_killed_setup_holder_drops_its_lock_at_once(url):
     began = time.monotonic()
     with serialized(optuna.storages.RDBStorage(url), "setup killed"):
         assert time.monotonic() - began < 10                # no heartbeat to wait out
+
+
+def test_a_holder_whose_claim_was_taken_over_is_told_so(url, tmp_path):
+    claims = DbClaims(sqlalchemy.create_engine(url), grace=0.6)
+    folder = tmp_path / "aaaa0004"
+    with claims.hold(folder) as held:
+        held.check()                                      # still ours
+        with claims.engine.begin() as conn:              # as if a worker had found its heartbeat stale
+            conn.execute(sqlalchemy.text(f"UPDATE {TABLE} SET holder = 'other:1:x', host = 'other', pid = 1 "
+                                         "WHERE training_hash = 'aaaa0004'"))
+        time.sleep(3 * claims.beat)
+        with pytest.raises(ClaimLost, match="taken over by other:1"):
+            held.check()
+    assert claims.holder_of("aaaa0004")["host"] == "other"   # leaving does not drop the new holder's claim
