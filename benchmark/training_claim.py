@@ -96,10 +96,12 @@ class DbClaims:
         self._create_table()
 
     def _sql(self, statement: str, **params):
+        """The rows (as dicts) of one statement in a transaction of its own, or its row count."""
         import sqlalchemy
 
         with self.engine.begin() as conn:
-            return conn.execute(sqlalchemy.text(statement), params)
+            result = conn.execute(sqlalchemy.text(statement), params)
+            return [dict(r) for r in result.mappings()] if result.returns_rows else result.rowcount
 
     def _create_table(self) -> None:
         import sqlalchemy
@@ -115,32 +117,29 @@ class DbClaims:
                 "done_dir TEXT)"))
 
     def holder_of(self, training_hash: str) -> dict | None:
-        row = self._sql(f"SELECT holder, host, pid, done_dir, takeovers, extract(epoch FROM now() - heartbeat) "
-                        f"AS silent FROM {TABLE} WHERE training_hash = :h", h=training_hash).mappings().first()
-        return dict(row) if row else None
+        rows = self._sql(f"SELECT holder, host, pid, done_dir, takeovers, extract(epoch FROM now() - heartbeat) "
+                         f"AS silent FROM {TABLE} WHERE training_hash = :h", h=training_hash)
+        return rows[0] if rows else None
 
     def busy(self, folder: Path) -> bool:
         """Whether a live worker (a fresh heartbeat) other than this process is training it."""
-        row = self._sql(f"SELECT 1 FROM {TABLE} WHERE training_hash = :h AND done_dir IS NULL "
-                        "AND NOT (host = :host AND pid = :pid) "
-                        "AND heartbeat >= now() - make_interval(secs => :grace)",
-                        h=folder.name, host=self.host, pid=self.pid, grace=self.grace).first()
-        return row is not None
+        return bool(self._sql(f"SELECT 1 FROM {TABLE} WHERE training_hash = :h AND done_dir IS NULL "
+                              "AND NOT (host = :host AND pid = :pid) "
+                              "AND heartbeat >= now() - make_interval(secs => :grace)",
+                              h=folder.name, host=self.host, pid=self.pid, grace=self.grace))
 
     def _take(self, training_hash: str, holder: str, folder: str) -> bool:
         """Claim the model if nobody does, or if its claim is stale, or done here but since deleted
         (the caller retrains only what its folder lacks): one atomic statement, so two workers
         taking over at once cannot both win."""
-        row = self._sql(
+        return bool(self._sql(
             f"INSERT INTO {TABLE} (training_hash, holder, host, pid) VALUES (:h, :holder, :host, :pid) "
             "ON CONFLICT (training_hash) DO UPDATE SET holder = EXCLUDED.holder, host = EXCLUDED.host, "
             "pid = EXCLUDED.pid, claimed_at = now(), heartbeat = now(), done_dir = NULL, "
             f"takeovers = {TABLE}.takeovers + (CASE WHEN {TABLE}.done_dir IS NULL THEN 1 ELSE 0 END) "
             f"WHERE ({TABLE}.done_dir IS NULL AND {TABLE}.heartbeat < now() - make_interval(secs => :grace)) "
             f"OR {TABLE}.done_dir = :dir RETURNING holder",
-            h=training_hash, holder=holder, host=self.host, pid=self.pid, grace=self.grace,
-            dir=folder).first()
-        return row is not None
+            h=training_hash, holder=holder, host=self.host, pid=self.pid, grace=self.grace, dir=folder))
 
     @contextmanager
     def hold(self, folder: Path):
@@ -190,7 +189,7 @@ class DbClaims:
         while not stop.wait(self.beat):
             try:
                 renewed = self._sql(f"UPDATE {TABLE} SET heartbeat = now() WHERE training_hash = :h "
-                                    "AND holder = :holder", h=thash, holder=holder).rowcount
+                                    "AND holder = :holder", h=thash, holder=holder)
             except Exception as e:  # noqa: BLE001  a database blip: the next beat tries again
                 print(f"warning: model {thash}: claim heartbeat failed: {e}", file=sys.stderr)
                 continue

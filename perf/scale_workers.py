@@ -1,7 +1,7 @@
 """Scale-out: wall-clock of a sampling-only grid with 1 and with 2 worker processes sharing one
 study on PostgreSQL and one MLflow server (scripts/test-services.sh, 127.0.0.1), one run each.
 
-    python perf/scale_workers.py [--cells 8] [--utterances 8] [--steps 8] [--grace 180]
+    python perf/scale_workers.py [--cells 8] [--utterances 16] [--steps 16] [--grace 180]
 
 The grid: --cells diffusion cells that differ in the sampler's churn only, so all reuse one model,
 trained beforehand (as are the test data and the price's unit costs); each worker process gets
@@ -9,7 +9,9 @@ one torch thread and one scoring process (one core each on 2 cores). Targets: sp
 2 workers, and the shared stores' cost per cell (Optuna storage, training claims, MLflow calls on
 the worker's main thread, between claiming a cell and telling its result) under 2% of a cell's
 time. Each worker process runs benchmark.run.main in-process with those calls timed (--child);
-the heartbeat threads' time is shown beside it, off the critical path.
+the heartbeat threads' time is shown beside it, off the critical path. The stores' cost is a
+fixed few hundred ms a cell (a dozen MLflow calls, most of them the cell's artifact uploads), so
+its share falls as cells grow: a cell of the real test split takes minutes.
 """
 import argparse
 import json
@@ -202,8 +204,8 @@ def main():
         sys.exit(child(Path(sys.argv[2]), sys.argv[4:]))
     p = argparse.ArgumentParser()
     p.add_argument("--cells", type=int, default=8)
-    p.add_argument("--utterances", type=int, default=8)
-    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--utterances", type=int, default=16)
+    p.add_argument("--steps", type=int, default=16)
     p.add_argument("--grace", type=float, default=180.0)
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="scale-perf-") as tmp:
