@@ -88,12 +88,12 @@ def _kill_a_trainer_and_an_evaluator_then_check(study, procs, by_pid, engine, mo
                         and (trainer is None or thash != trainer[1])):
                     os.kill(pid, signal.SIGKILL)
                     by_pid.pop(pid).wait()
+                    [now] = [x for x in study.get_trials(deepcopy=False) if x.number == t.number]
+                    assert now.state.name == "RUNNING", "the evaluator was killed after its cell was done"
                     evaluator = (pid, t.user_attrs["cell"], thash)
                     break
         time.sleep(0.1)
-    states = {t.user_attrs["cell"]: t.state.name for t in study.get_trials() if t.user_attrs.get("pid") == evaluator[0]}
-    assert states[evaluator[1]] == "RUNNING", "the evaluator was killed after its cell was done"
-    assert trainer[2] >= 2 * EVERY and not (models / trainer[1] / "done.json").exists()
+    assert trainer[2] >= 2 * EVERY                 # killed with a checkpoint past the first, before done.json
     [survivor] = by_pid.values()
     assert survivor.wait(timeout=900) == 0, "".join(survivor.lines)
     out = "".join(survivor.lines)
