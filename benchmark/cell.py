@@ -1,12 +1,12 @@
 """One cell, end to end: make sure its model is trained (once), enhance the test split, score, log.
 
-    ensure_model(cfg)  -> model folder results/models/<training hash>/ with last.pt (trains if absent,
-                          resumes if partial; a file lock makes parallel workers wait, not retrain)
+    ensure_model(cfg)  -> model folder <models>/<training hash>/ with last.pt (trains if absent,
+                          resumes if partial; a claim makes parallel workers wait, not retrain:
+                          training_claim.py, a file lock or a row in the shared database)
     evaluate_cell(...) -> tidy rows for cells.csv, per-utterance CSV, MLflow nested run
 """
 from __future__ import annotations
 
-import fcntl
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -24,25 +24,12 @@ from . import conditions
 from . import input_cache as input_scores
 from .data import load_split
 from .durable import locked, read_json, write_json
+from .training_claim import ClaimLost, FileClaims
 from .runtime import inference_precision
 from .enhance import enhance_waveform
 from .train import load_weights, spectrograms
 
 VAL_METRICS = ("pesq_wb", "estoi", "si_sdr")
-
-
-def training_elsewhere(folder: Path) -> bool:
-    """Whether another process holds the model folder's lock (is training it) at this moment."""
-    lock = folder / ".lock"
-    if not lock.is_file() or model_done(folder):
-        return False
-    with open(lock) as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return False
 
 
 def _finished(folder: Path) -> dict | None:
@@ -87,28 +74,37 @@ def make_validator(cfg, frontend, device, sampler):
     return validate
 
 
-def ensure_model(cfg, models_root: Path, *, tracker=None, parent_run=None, progress=True) -> tuple[Path, dict, str | None]:
-    """Train the cell's model unless a finished one exists; returns (folder, training info, run id)."""
+def ensure_model(cfg, models_root: Path, *, tracker=None, parent_run=None, progress=True, claims=None
+                 ) -> tuple[Path, dict, str | None]:
+    """Train the cell's model unless a finished one exists; returns (folder, training info, run id).
+
+    claims: who may train it (training_claim.claims_for); default a file lock in the folder."""
     thash = training_hash(cfg)
     folder = models_root / thash
     run_id = None
     if tracker is not None:
         run_id = tracker.get_or_create_run(f"train {thash}", {"training_hash": thash, "role": "training"},
                                            parent_run, reopen=False)
-    with locked(folder / ".lock"):
+    with (claims or FileClaims()).hold(folder) as claim:
         info = _finished(folder)
         if info is None:
-            log = None
+            curves = None
             if tracker is not None:
                 tracker.reopen(run_id)
                 tracker.log_params(run_id, {**training_config(cfg), "model_dir": str(folder.resolve())})
-                log = tracker.curve_logger(run_id)
+                curves = tracker.curve_logger(run_id)
+
+            def log(metrics, step, flush=False):
+                claim.check()              # taken over by another worker: stop, it trains this model
+                if curves:
+                    curves(metrics, step, flush)
             try:
                 model, result = train_model(
                     cfg, folder, log=log, progress=progress,
                     make_validate=lambda m, f, d: make_validator(cfg, f, d, sampler_from_config(cfg, m)))
-                if log:
-                    log({}, result.steps, flush=True)
+                log({}, result.steps, flush=True)
+                if result.resumed_from:
+                    print(f"model {thash}: resumed from the checkpoint at step {result.resumed_from}", flush=True)
                 info = {**asdict(result), "training_hash": thash,
                         "parameters": sum(p.numel() for p in model.parameters())}
                 _export_weights(model, folder)
@@ -118,16 +114,18 @@ def ensure_model(cfg, models_root: Path, *, tracker=None, parent_run=None, progr
                     tracker.log_artifact(run_id, folder / "model.pt")
                     tracker.finish(run_id)
             except BaseException as e:
-                if tracker is not None:
+                if tracker is not None and not isinstance(e, ClaimLost):    # else the run is its new holder's
                     tracker.finish(run_id, "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
                 raise
             # Last: the marker says that everything above happened. A kill before it leaves a model
             # that the next run "resumes" at its final step, exporting and closing its run again.
             write_json(folder / "done.json", info)
-        elif tracker is not None and tracker.status(run_id) != "FINISHED":
+        elif tracker is not None and run_id not in tracker.finished and tracker.status(run_id) != "FINISHED":
             # A model trained for another study (or before this store existed): its run here says where it is.
             tracker.log_params(run_id, {**training_config(cfg), "model_dir": str(folder.resolve())})
             tracker.finish(run_id)
+        elif tracker is not None:
+            tracker.finished.add(run_id)          # FINISHED on the server: no need to ask each cell
     return folder, info, run_id
 
 

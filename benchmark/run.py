@@ -12,11 +12,17 @@ Options:
   --storage URL        Optuna storage shared by workers on several machines (PostgreSQL URL);
                        default: a journal file under results/<name>/
   --worker             join a study that another invocation (the coordinator) set up on a
-                       shared --storage: claim queued cells and run them until none is left;
-                       never enqueue. One per GPU, on any number of machines. Exit 3 when the
+                       shared --storage: claim queued cells and run them until none is left
+                       or runs elsewhere (taking over those whose heartbeat stops); never
+                       enqueue. One per GPU, on any number of machines. Exit 3 when the
                        coordinator has not set the study up yet (scripts/slurm-array.sh waits)
   --tracking-uri URI   MLflow tracking URI (a server); default: sqlite under results/
-  --results DIR        where results, models and stores go (default: results)
+  --results DIR        where results and stores go (default: results)
+  --models DIR         where trained models go, one folder per training config (default:
+                       <results>/models); workers on machines that share no --results all give
+                       one shared folder here (a network file system)
+  --grace SECONDS      on a PostgreSQL --storage: how long a worker's heartbeat may be silent
+                       before its cell, and the model it trains, are taken over (default 180)
   --reports DIR        where the HTML report goes (default: reports)
   --max-retries N      retries of a failed cell (default 2)
   --fail-fast          stop at the first failed cell instead of carrying on
@@ -33,16 +39,14 @@ import os
 import platform
 import sys
 import time
-import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import GROUPS, ConfigError, group_choices, inference_config, to_dict
-from .data import eval_splits
+from .config import GROUPS, ConfigError, group_choices, to_dict
 from .durable import locked
 from .meta import Stamper, mine, stamp
 from .provenance import device_name, provenance
-from .study import (STUDIES_DIR, cell_states, enqueue, expand, find_study_file, load_study, next_cell, open_study,
+from .study import (STUDIES_DIR, cell_states, enqueue, expand, find_study_file, load_study, open_study,
                     running_elsewhere, storage_for, tally)
 
 
@@ -63,6 +67,16 @@ def _count(least: int, auto: bool = False):
     return parse
 
 
+def _seconds(text: str) -> float:
+    try:
+        s = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not s > 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be more than 0 seconds")
+    return s
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmark.run", add_help=False)
     p.add_argument("items", nargs="*")
@@ -72,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri")
     p.add_argument("--worker", action="store_true")
     p.add_argument("--results", default="results")
+    p.add_argument("--models")
+    p.add_argument("--grace", type=_seconds, default=180.0)
     p.add_argument("--reports", default="reports")
     p.add_argument("--max-retries", type=_count(0), default=2)
     p.add_argument("--fail-fast", action="store_true")
@@ -110,20 +126,22 @@ def _done_cells(out_dir: Path) -> set[str]:
         return set()
 
 
-def left_to_do(cells, results: Path, out_dir: Path, jobs: int, done_cells=None):
+def left_to_do(cells, results: Path, out_dir: Path, jobs: int, done_cells=None, models: Path | None = None):
     """The price of what is left, from unit costs measured on this device (price.py)."""
     from .cell import model_done
     from .price import price
 
-    done_models = {c.training_hash for c in cells if model_done(results / "models" / c.training_hash)}
+    models = models or results / "models"
+    done_models = {c.training_hash for c in cells if model_done(models / c.training_hash)}
     return price(cells, results, device_name(cells[0].config), jobs, done_models,
                  _done_cells(out_dir) if done_cells is None else done_cells)
 
 
-def estimate(cells, results: Path, out_dir: Path, jobs: int, done_cells=None) -> str:
+def estimate(cells, results: Path, out_dir: Path, jobs: int, done_cells=None, models: Path | None = None) -> str:
     from .price import describe
 
-    return describe(left_to_do(cells, results, out_dir, jobs, done_cells), device_name(cells[0].config), jobs)
+    return describe(left_to_do(cells, results, out_dir, jobs, done_cells, models), device_name(cells[0].config),
+                    jobs)
 
 
 def queue_state(spec, cells, results: Path, url: str | None) -> dict[str, str] | None:
@@ -144,11 +162,11 @@ def queue_state(spec, cells, results: Path, url: str | None) -> dict[str, str] |
             for h, st in cell_states(study).items() if h in hashes}
 
 
-def dry_run(spec, cells, results: Path, jobs: int, url: str | None = None) -> None:
+def dry_run(spec, cells, results: Path, jobs: int, url: str | None = None, models: Path | None = None) -> None:
     from .cell import model_done
 
     trained: set[str] = set()
-    models_root = results / "models"
+    models_root = models or results / "models"
     states = queue_state(spec, cells, results, url)
     print(f"study {spec.name}: {len(cells)} cells, {len({c.training_hash for c in cells})} models to train")
     axes = list(to_dict(spec.axes))
@@ -168,105 +186,7 @@ def dry_run(spec, cells, results: Path, jobs: int, url: str | None = None) -> No
         kinds = [states.get(c.hash, "not queued").split(" on ")[0] for c in cells]
         print("queue: " + ", ".join(f"{kinds.count(k)} {k}" for k in
                                     ("done", "running", "pending", "failed", "not queued") if kinds.count(k)))
-    print(estimate(cells, results, results / spec.name, jobs))
-
-
-def work(study_name: str, items: list[str], opts: dict) -> None:
-    """A worker: pop queued cells until none is left."""
-    import optuna
-    from optuna.trial import TrialState
-
-    from .artifacts import log_cell, open_cell_run
-    from .cell import (append_rows, cell_rows, ensure_model, evaluate_cell, model_done, rows_attr,
-                       training_elsewhere)
-    from .conditions import condition_rows
-    from .tracking import Tracker
-
-    spec = load_study(study_name)
-    cells = {c.hash: c for c in expand(spec, items)}
-    results = Path(opts["results"])
-    out_dir = results / spec.name
-    study = open_study(spec.name, storage_for(opts.get("storage"), out_dir))
-    first = next(iter(cells.values()))
-    tracker = Tracker(opts["tracking_uri"], spec.name, results / "mlartifacts",
-                      provenance(first.config, opts.get("git_commit")))
-    parent = study.user_attrs.get("mlflow_parent")
-    progress = not opts.get("quiet")
-    busy = lambda training_hash: training_elsewhere(results / "models" / training_hash)  # noqa: E731
-    while (trial := next_cell(study, busy)) is not None:
-        cell = cells.get(trial.user_attrs["cell"])
-        if cell is None:
-            trial.set_user_attr("error", "not a cell of this study file (queued by another version of it)")
-            study.tell(trial, state=TrialState.FAIL)
-            continue
-        if cell_states(study).get(cell.hash) == "COMPLETE":    # queued twice (an older store): done already
-            study.tell(trial, state=TrialState.PRUNED)
-            continue
-        if opts.get("threads"):
-            cell.config.trainer.threads = int(opts["threads"])
-        cell_run = None
-        try:
-            trained = model_done(results / "models" / cell.training_hash)
-            print(f"cell {cell.hash} [{cell.label}]: {'reusing' if trained else 'training'} model "
-                  f"{cell.training_hash}, then enhancing and scoring", flush=True)
-            folder, info, train_run = ensure_model(cell.config, results / "models", tracker=tracker,
-                                                   parent_run=parent, progress=progress)
-            cell_run = open_cell_run(tracker, cell, train_run)
-            table, extra = evaluate_cell(cell.config, folder, eval_splits(cell.config.data, cell.config.eval.splits),
-                                         progress=progress, input_cache=results / "input_scores")
-            rows = cell_rows(spec.name, cell, table, extra["timing"], info, device_name(cell.config))
-            log_cell(tracker, cell_run, out_dir, cell, table, rows, extra, inference_config(cell.config))
-            append_rows(out_dir / "cells.csv", rows)
-            trial.set_user_attr("rows", rows_attr(rows))
-            by_condition = condition_rows(spec.name, cell, table)
-            if len(by_condition):
-                append_rows(out_dir / "conditions.csv", by_condition)
-                trial.set_user_attr("condition_rows", rows_attr(by_condition))
-            primary = spec.get("primary_metric", "pesq_wb")
-            score = rows[(rows.metric == primary) & (rows.which == "output")]["mean"]
-            value = float(score.iloc[0]) if len(score) and score.iloc[0] == score.iloc[0] else 0.0
-            study.tell(trial, value)
-            states = cell_states(study)
-            done_now = {h for h, st in states.items() if st == "COMPLETE"}
-            left = None if opts.get("quiet") else left_to_do(list(cells.values()), results, out_dir, 1, done_now)
-            _summary_line(cell, rows, extra["timing"], len(done_now & set(cells)), len(cells), left)
-        except KeyboardInterrupt:
-            _end_run(tracker, cell_run, "KILLED")
-            study.tell(trial, state=TrialState.FAIL)         # no "error": an interrupt is not the cell's fault
-            raise
-        except Exception as e:
-            traceback.print_exc()
-            trial.set_user_attr("error", f"{type(e).__name__}: {e}".strip()[:1000])
-            _end_run(tracker, cell_run, "FAILED")
-            study.tell(trial, state=TrialState.FAIL)
-            print(f"cell {cell.hash} [{cell.label}] FAILED (it will be retried on the next run)", file=sys.stderr)
-            if opts.get("fail_fast"):
-                raise
-    del optuna
-
-
-def _worker(study_name: str, items: list[str], opts: dict) -> None:
-    """A --jobs worker process: it dies with its coordinator (a kill -9 of the command must not
-    leave workers running a study behind the user's back), then works as `work`."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)    # PR_SET_PDEATHSIG
-        if os.getppid() == 1:                                          # the coordinator died already
-            return
-    work(study_name, items, opts)
-
-
-def _end_run(tracker, run_id, status: str) -> None:
-    """End an MLflow run with the status of what happened; a tracker that fails here must not hide
-    the cell's own error."""
-    if tracker is None or run_id is None:
-        return
-    try:
-        tracker.finish(run_id, status)
-    except Exception as e:  # noqa: BLE001  (any store error)
-        print(f"warning: could not mark MLflow run {run_id} {status}: {e}", file=sys.stderr)
+    print(estimate(cells, results, results / spec.name, jobs, models=models_root))
 
 
 def _watch(procs, study, cells, quiet: bool, every: float = 10.0, left=None) -> None:
@@ -292,16 +212,6 @@ def _watch(procs, study, cells, quiet: bool, every: float = 10.0, left=None) -> 
             bar.refresh()
 
 
-def _summary_line(cell, rows, timing, done: int, total: int, left=None) -> None:
-    out = rows[(rows.which == "output")].set_index(["split", "metric"])["mean"]
-    split = next(iter(timing))
-    parts = [f"{m} {out.get((split, m), float('nan')):.3f}" for m in ("pesq_wb", "estoi", "si_sdr")]
-    print(f"cell {cell.hash} [{cell.label}] {split}: " + ", ".join(parts)
-          + f", NFE {timing[split]['nfe']:.0f}, RTF {timing[split]['rtf']:.3f} ({done}/{total} cells done"
-          + (f", ≈ {max(left.minutes, 1):.0f} min left" if left is not None and done < total else "") + ")",
-          flush=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)
     if args.help:
@@ -322,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = auto_jobs(cells[0].config.device) if args.jobs == "auto" else args.jobs
     if args.dry_run:
         try:
-            dry_run(spec, cells, Path(args.results), jobs, args.storage)
+            dry_run(spec, cells, Path(args.results), jobs, args.storage, Path(args.models) if args.models else None)
         except ConfigError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -330,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     results = Path(args.results)
     out_dir = results / spec.name
     try:
-        storage = storage_for(args.storage, out_dir, processes=jobs, worker=args.worker)
+        storage = storage_for(args.storage, out_dir, processes=jobs, worker=args.worker, grace=args.grace)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -347,8 +257,12 @@ def main(argv: list[str] | None = None) -> int:
             "command": "python -m benchmark.run " + " ".join(sys.argv[1:] if argv is None else argv),
             "tracking_uri": uri, "invocation": f"{platform.node()}:{os.getpid()}:{started}"}
     # Stores, the parent run and the queue are set up under one lock, so invocations started at the
-    # same instant neither race a fresh SQLite migration nor make two parent runs or enqueue twice.
-    with locked(results / ".stores.lock"):
+    # same instant neither race a fresh SQLite migration nor make two parent runs or enqueue twice:
+    # a file lock on this machine, and on a PostgreSQL storage a lock in the database for coordinators
+    # on several machines.
+    from .training_claim import serialized
+
+    with locked(results / ".stores.lock"), serialized(storage, f"benchmark setup {spec.name}"):
         tracker = Tracker(uri, spec.name, results / "mlartifacts", origin)
         killed = tracker.close_orphans()
         study = open_study(spec.name, storage)
@@ -383,21 +297,25 @@ def main(argv: list[str] | None = None) -> int:
               f"not retried; last error: {g.last_error}\n  fix the cause, then run the same command with "
               f"--max-retries {g.failures} to try it again", file=sys.stderr)
     opts = {"results": str(results), "storage": args.storage, "tracking_uri": uri, "quiet": args.quiet,
-            "fail_fast": args.fail_fast, "git_commit": origin["git_commit"]}
+            "fail_fast": args.fail_fast, "git_commit": origin["git_commit"], "models": args.models,
+            "grace": args.grace}
+    models = Path(args.models) if args.models else results / "models"
     if counts["queued"] + counts["waiting"] + counts["running"]:
-        print(estimate(cells, results, out_dir, jobs, {h for h, st in cell_states(study).items() if st == "COMPLETE"}),
-              flush=True)
+        print(estimate(cells, results, out_dir, jobs, {h for h, st in cell_states(study).items() if st == "COMPLETE"},
+                       models), flush=True)
+    from .worker import jobs_worker, work
+
     if jobs <= 1:
         work(name, items, opts)          # the study as named: a file path stays a path
     else:
         threads = max(1, len(os.sched_getaffinity(0)) // jobs)
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker, args=(name, items, {**opts, "threads": threads, "quiet": True}))
+        procs = [ctx.Process(target=jobs_worker, args=(name, items, {**opts, "threads": threads, "quiet": True}))
                  for _ in range(jobs)]
         for p in procs:
             p.start()
         _watch(procs, study, cells, quiet=args.quiet,
-               left=lambda done: left_to_do(cells, results, out_dir, jobs, done).minutes)
+               left=lambda done: left_to_do(cells, results, out_dir, jobs, done, models).minutes)
     states = cell_states(study)
     hashes = {c.hash for c in cells}
     from .cell import sync_tables

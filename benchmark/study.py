@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import socket
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,11 +121,17 @@ def _make_cell(study: str, labels: dict, overrides: list[str]) -> Cell:
 # ---------------------------------------------------------------------------------------------
 # The Optuna study as a queue with memory.
 
+QUEUED = ("cell", "training_hash", "label")     # a queued trial's user attributes
 SHARED = "--storage postgresql://USER@HOST/DB (and --tracking-uri http://HOST:PORT); README, 'Several machines'"
 
 
-def storage_for(url: str | None, results_dir: Path, processes: int = 1, worker: bool = False):
+def storage_for(url: str | None, results_dir: Path, processes: int = 1, worker: bool = False,
+                grace: float = 180):
     """Default: a JournalStorage file (no server, safe for processes on one host); else any URL.
+
+    On a database, a running cell's trial carries a heartbeat (run_cell_with_heartbeat); one silent
+    for `grace` seconds is failed by the next worker or coordinator that looks, and queued again
+    (requeue_killed), so the cells of a dead machine are taken over without a new invocation.
 
     Refused, with what to use instead: SQLite for more than one process (Optuna's FAQ: its locking
     breaks under parallel writers), and any file-based store for a --worker, which may run on
@@ -139,7 +146,11 @@ def storage_for(url: str | None, results_dir: Path, processes: int = 1, worker: 
         try:
             if url.startswith("sqlite"):
                 return optuna.storages.RDBStorage(url)
-            return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+            with warnings.catch_warnings():     # "heartbeat_interval is experimental": since optuna 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=max(1, round(grace / 3)),
+                                                  grace_period=max(1, round(grace)),
+                                                  heartbeat_stale_trial_callback=requeue_killed)
         except ImportError as e:
             raise ConfigError(f"--storage {url.split('@')[-1]}: no database driver for it ({e}); for "
                               "PostgreSQL install psycopg: pip install -e '.[scale]'") from None
@@ -147,6 +158,41 @@ def storage_for(url: str | None, results_dir: Path, processes: int = 1, worker: 
 
     results_dir.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(JournalFileBackend(str(results_dir / "optuna.journal")))
+
+
+def requeue_killed(study: optuna.Study, trial) -> None:
+    """Optuna calls this once per stale trial, in the one process that failed it (the trial's row
+    is locked while its state changes), so a dead worker's cell is queued again exactly once."""
+    cell = trial.user_attrs.get("cell")
+    if cell and cell_states(study).get(cell) not in ("COMPLETE", "WAITING", "RUNNING"):
+        attrs = {k: trial.user_attrs[k] for k in QUEUED if k in trial.user_attrs}
+        study.enqueue_trial({"cell": cell}, user_attrs=attrs, skip_if_exists=False)
+        print(f"cell {cell} [{trial.user_attrs.get('label', '')}]: its worker "
+              f"{trial.user_attrs.get('host', '?')}:{trial.user_attrs.get('pid', '?')} stopped beating "
+              "(or lost its model's claim); queued again", flush=True)
+
+
+def heartbeat(study: optuna.Study, trial):
+    """A context in which `trial` (asked for, not run by Study.optimize, which would do this
+    itself) has its heartbeat recorded, on storages that keep heartbeats."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    return get_heartbeat_thread(trial._trial_id, study._storage)
+
+
+def wait_for_running(study: optuna.Study, hashes, interval: float) -> bool:
+    """With nothing queued: whether cells are still running elsewhere on a heartbeat storage, after
+    waiting `interval` and failing (hence re-queuing) those whose heartbeat went silent. A worker
+    waits rather than exits, so a machine lost mid-cell has its cell finished by the others."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    if not is_heartbeat_enabled(study._storage) or not running_elsewhere(study, hashes):
+        return False
+    time.sleep(interval)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return True
 
 
 def open_study(name: str, storage) -> optuna.Study:
@@ -243,7 +289,9 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if not waiting:
             return None
-        trial = study.ask()
+        with warnings.catch_warnings():      # "supposed to be used with Study.optimize": heartbeat() does its part
+            warnings.simplefilter("ignore", UserWarning)
+            trial = study.ask()
         attrs = trial.user_attrs
         if "cell" not in attrs:               # another worker took the last one: not a cell of ours
             study.tell(trial, state=TrialState.PRUNED)
@@ -252,13 +300,25 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
         last = attempt == tries - 1           # never end a worker while cells are queued
         if not last and busy(attrs["training_hash"]) and any(not busy(t.user_attrs["training_hash"]) for t in others):
             study.tell(trial, state=TrialState.PRUNED)
-            study.enqueue_trial({"cell": attrs["cell"]}, user_attrs={k: attrs[k] for k in ("cell", "training_hash", "label")},
+            study.enqueue_trial({"cell": attrs["cell"]}, user_attrs={k: attrs[k] for k in QUEUED},
                                 skip_if_exists=False)
             continue
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
         return trial
     return None
+
+
+def duplicate(study: optuna.Study, trial) -> bool:
+    """Whether the cell of `trial` is done, or running in an earlier trial: a cell queued twice (a
+    stale trial re-queued while a coordinator enqueued it too, an older store) runs once. Of two
+    trials of one cell popped at once, the earlier goes on."""
+    from optuna.trial import TrialState
+
+    cell = trial.user_attrs["cell"]
+    return any(t.user_attrs.get("cell") == cell and t.number != trial.number
+               and (t.state == TrialState.COMPLETE or t.number < trial.number)
+               for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)))
 
 
 def running_elsewhere(study: optuna.Study, hashes) -> dict[str, str]:

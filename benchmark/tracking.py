@@ -74,14 +74,22 @@ class Tracker:
         else:
             exp_id = exp.experiment_id
         self.experiment_id = exp_id
+        # A run found by its tags keeps its id, so a worker asks the server once per run: with a
+        # tracking server each lookup is a round trip, and every cell would repeat its model's.
+        self._found: dict[str, str] = {}
+        self.finished: set[str] = set()          # runs this tracker saw or made FINISHED
         if exp is None or exp.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
             self.client.set_experiment_tag(exp_id, *EXPERIMENT_KIND)
 
     # -- runs ------------------------------------------------------------------------------
     def find_run(self, **tags) -> str | None:
         query = " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items())
-        runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1)
-        return runs[0].info.run_id if runs else None
+        if query not in self._found:
+            runs = self.client.search_runs([self.experiment_id], filter_string=query, max_results=1)
+            if not runs:
+                return None
+            self._found[query] = runs[0].info.run_id
+        return self._found[query]
 
     def get_or_create_run(self, name: str, tags: dict, parent: str | None = None, reopen: bool = True) -> str:
         """Find the run with these tags (a resumed study reuses it) or start it; it is then RUNNING
@@ -152,6 +160,7 @@ class Tracker:
 
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status)
+        (self.finished.add if status == "FINISHED" else self.finished.discard)(run_id)
 
     def curve_logger(self, run_id: str, every_seconds: float = 5.0):
         """A `log(metrics, step)` for fit() that batches calls (an HTTP server costs ~50 ms a call)."""

@@ -50,9 +50,35 @@ def test_two_invocations_stamping_one_file_keep_both_records(tmp_path):
 def test_jobs_and_retries_below_their_floor_are_refused(capsys):
     from benchmark.run import main
 
-    for args in (["--jobs", "0"], ["--jobs", "-3"], ["--jobs", "two"], ["--max-retries", "-1"]):
+    for args in (["--jobs", "0"], ["--jobs", "-3"], ["--jobs", "two"], ["--max-retries", "-1"], ["--grace", "0"],
+                 ["--grace", "soon"]):
         with pytest.raises(SystemExit) as e:
             main(["study=smoke", "--dry-run", *args])
         assert e.value.code == 2
         err = capsys.readouterr().err
-        assert args[0] in err and ("at least" in err or "whole number" in err)
+        assert args[0] in err and any(w in err for w in ("at least", "whole number", "more than 0", "seconds"))
+
+
+@pytest.mark.slow                                         # each dry run measures this device's unit costs
+def test_models_go_where_models_says(tmp_path, tiny, capsys):
+    """--models points every machine at one model folder; without it, <results>/models."""
+    from benchmark.run import main
+    from benchmark.study import expand, load_study
+
+    cells = expand(load_study("smoke"), tiny)
+    trained = cells[0].training_hash                      # as if another machine had trained it there
+    shared = tmp_path / "shared-models"
+    (shared / trained).mkdir(parents=True)
+    (shared / trained / "done.json").write_text(json.dumps({"steps": 8}))
+
+    def actions(*extra):
+        assert main(["study=smoke", "--dry-run", f"--results={tmp_path / 'results'}", *tiny, *extra]) == 0
+        lines = [ln.split() for ln in capsys.readouterr().out.splitlines()]
+        return {ln[0]: ln[2] for ln in lines if ln and ln[0] in {c.hash for c in cells}}
+
+    other = next(c for c in cells if c.training_hash != trained)   # the first cell of the other model
+    here = actions(f"--models={shared}")
+    assert {here[c.hash] for c in cells if c.training_hash == trained} == {"reuse"}
+    assert here[other.hash] == "train"
+    default = actions()                                   # <results>/models holds no model
+    assert default[cells[0].hash] == default[other.hash] == "train"

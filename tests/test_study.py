@@ -218,3 +218,28 @@ def test_beyond_paper_runs_end_to_end(tmp_path, tiny):
     assert scores["mean"].notna().all() and (scores["n_nan"] == 0).all()
     page = (results.parent / "reports" / "beyond_paper.html").read_text()
     assert "few-step methods vs the recommended setting" in page
+
+
+def test_a_cell_queued_twice_runs_once(tiny):
+    """Two trials of one cell (queued by a re-queue and a coordinator at once): the earlier runs,
+    the later is a duplicate while it runs and once it is done; other cells are not."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from benchmark.study import duplicate, enqueue, expand, load_study, next_cell, open_study
+
+    cells = expand(load_study("smoke"), tiny)[:2]
+    study = open_study("d", optuna.storages.InMemoryStorage())
+    enqueue(study, cells)
+    study.enqueue_trial(
+        {"cell": cells[0].hash}, user_attrs={"cell": cells[0].hash, "training_hash": cells[0].training_hash,
+                                             "label": cells[0].label})
+    popped = [next_cell(study) for _ in range(3)]
+    twice = [t for t in popped if t.user_attrs["cell"] == cells[0].hash]
+    other = next(t for t in popped if t.user_attrs["cell"] == cells[1].hash)
+    assert len(twice) == 2 and twice[0].number < twice[1].number
+    assert not duplicate(study, twice[0]) and duplicate(study, twice[1]) and not duplicate(study, other)
+    study.tell(twice[0], 1.0)
+    study.tell(twice[1], state=TrialState.PRUNED)
+    study.enqueue_trial({"cell": cells[0].hash}, user_attrs={"cell": cells[0].hash, "training_hash": "x", "label": ""})
+    assert duplicate(study, next_cell(study))               # done already

@@ -3,50 +3,19 @@ machines (here all on this one, the servers on 127.0.0.1, started by scripts/tes
 stopped after): each cell COMPLETE once, each model trained once, no duplicate row in cells.csv,
 every run on the server nested under the one study run; and the stores that cannot be shared
 are refused with what to use."""
-import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.scale.conftest import fresh_db as _fresh_db, set_up
+
 REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "test-services.sh"
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    """(Optuna storage URL of an empty database, MLflow tracking URI)."""
-    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is missing: .ci/run installs it (scripts/test-services.sh install)")
-        pytest.skip("no PostgreSQL: bash scripts/test-services.sh install")
-    if importlib.util.find_spec("psycopg") is None:
-        if os.environ.get("CI"):
-            pytest.fail("psycopg is missing: .ci/run installs .[test], which includes .[scale]")
-        pytest.skip("no psycopg: pip install -e '.[scale]'")
-    folder = tmp_path_factory.mktemp("services")
-    started = subprocess.run(["bash", str(SCRIPT), "start", str(folder), sys.executable],
-                             capture_output=True, text=True, timeout=300)
-    try:
-        assert started.returncode == 0, started.stderr
-        storage, tracking = started.stdout.split()
-        yield storage, tracking
-    finally:
-        subprocess.run(["bash", str(SCRIPT), "stop", str(folder)], capture_output=True, timeout=120)
-
-
-def _fresh_db(storage: str, name: str) -> str:
-    """A database of its own for one test, on the module's server."""
-    import psycopg
-    base = storage.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return storage.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _cmd(results, tiny, storage, tracking, *extra):
@@ -57,21 +26,11 @@ def _cmd(results, tiny, storage, tracking, *extra):
 
 def _workers(n, results, tiny, storage, tracking):
     """The coordinator sets the study up (and works), then n − 1 --worker processes join at once."""
-    import optuna
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     first = subprocess.Popen(_cmd(results, tiny, storage, tracking), cwd=REPO, env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     procs = [first]
-    deadline = time.monotonic() + 300
-    while True:                      # the workers join once the coordinator has enqueued the grid
-        try:
-            study = optuna.load_study(study_name="smoke", storage=storage)
-            if study.user_attrs.get("mlflow_parent") and len(study.get_trials(deepcopy=False)) >= 5:
-                break
-        except KeyError:
-            pass
-        assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
-        time.sleep(0.5)
+    set_up(storage, first, lambda: first.stdout.read())
     procs += [subprocess.Popen(_cmd(results, tiny, storage, tracking, "--worker"), cwd=REPO, env=env,
                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
               for _ in range(n - 1)]
@@ -128,6 +87,31 @@ def test_workers_share_one_study_on_postgresql_and_an_mlflow_server(servers, tmp
                                       theirs.sort_values(list(mine.columns[:8])).reset_index(drop=True),
                                       check_like=True)
     assert not (elsewhere / "models").exists()                 # nothing was trained there
+
+
+@pytest.mark.slow
+def test_two_coordinators_starting_together_enqueue_the_grid_once(servers, tmp_path, tiny):
+    """Two machines each start the study as its coordinator at the same instant, each with its own
+    --results and one --models: the grid is queued once, one study run, each cell done once."""
+    import mlflow
+    import optuna
+
+    storage, tracking = _fresh_db(servers[0], "twoheads"), servers[1]
+    models = tmp_path / "models"
+    procs = [subprocess.Popen(_cmd(tmp_path / f"machine-{i}", tiny, storage, tracking, f"--models={models}"),
+                              cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}) for i in range(2)]
+    outs = [p.communicate(timeout=1200)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n----\n".join(outs)
+    queued = sorted(int(re.search(r"(\d+) queued", o).group(1)) for o in outs)
+    assert queued == [0, 5], outs                         # the second found the grid queued
+    trials = [t for t in optuna.load_study(study_name="smoke", storage=storage).get_trials() if "cell" in t.user_attrs]
+    done = [t.user_attrs["cell"] for t in trials if t.state.name == "COMPLETE"]
+    assert len(done) == len(set(done)) == 5
+    client = mlflow.MlflowClient(tracking)
+    runs = client.search_runs([client.get_experiment_by_name("smoke").experiment_id], max_results=1000)
+    assert sorted(r.data.tags["role"] for r in runs) == ["cell"] * 5 + ["study"] + ["training"] * 2
+    assert len(list(models.glob("*/done.json"))) == 2
 
 
 def test_dry_run_on_a_shared_storage_shows_the_queue(servers, tmp_path, tiny):

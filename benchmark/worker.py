@@ -1,0 +1,171 @@
+"""A worker's loop: pop a queued cell, make sure its model is trained (once, under a claim), enhance,
+score, log, and repeat until the queue is empty and nothing runs elsewhere that could still fail.
+
+Run by every invocation of benchmark.run (the coordinator and each --worker), in-process or as one
+of the --jobs processes. On a shared database the running cell's trial carries a heartbeat, and a
+worker with nothing queued waits for the cells other workers run: when one of them goes silent for
+the grace period, its cell is queued again and this worker takes it (and, through the model's
+claim, the half-trained model, resumed from its last checkpoint).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from .artifacts import log_cell, open_cell_run
+from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, model_done, rows_attr
+from .conditions import condition_rows
+from .config import inference_config
+from .data import eval_splits
+from .provenance import device_name, provenance
+from .study import (cell_states, duplicate, expand, heartbeat, load_study, next_cell, open_study, requeue_killed,
+                    running_elsewhere, storage_for, wait_for_running)
+from .tracking import Tracker
+from .training_claim import GRACE_SECONDS, ClaimLost, claims_for
+
+
+def models_root(opts: dict) -> Path:
+    """Where the models live: --models, else <results>/models (one machine, or a shared --results)."""
+    return Path(opts.get("models") or Path(opts["results"]) / "models")
+
+
+def work(study_name: str, items: list[str], opts: dict) -> None:
+    """A worker: pop queued cells until none is left (and, on a database, none runs elsewhere)."""
+    from optuna.trial import TrialState
+
+    from .run import left_to_do
+
+    spec = load_study(study_name)
+    cells = {c.hash: c for c in expand(spec, items)}
+    results = Path(opts["results"])
+    models = models_root(opts)
+    out_dir = results / spec.name
+    grace = float(opts.get("grace") or GRACE_SECONDS)
+    storage = storage_for(opts.get("storage"), out_dir, grace=grace)
+    study = open_study(spec.name, storage)
+    claims = claims_for(storage, grace)
+    first = next(iter(cells.values()))
+    tracker = Tracker(opts["tracking_uri"], spec.name, results / "mlartifacts",
+                      provenance(first.config, opts.get("git_commit")))
+    parent = study.user_attrs.get("mlflow_parent")
+    progress = not opts.get("quiet")
+
+    def busy(training_hash: str) -> bool:
+        folder = models / training_hash
+        return not model_done(folder) and claims.busy(folder)
+
+    waiting_said = False
+    while True:
+        trial = next_cell(study, busy)
+        if trial is None:
+            # Polled often, so the tail of the grid ends as soon as its last cell does; stale
+            # heartbeats are found at the same pace, whatever the grace period.
+            if not wait_for_running(study, set(cells), interval=min(2.0, grace / 3)):
+                break
+            if not waiting_said:
+                where = running_elsewhere(study, set(cells))
+                print(f"nothing queued; waiting on {len(where)} cell(s) running elsewhere ("
+                      + ", ".join(f"{h} on {w}" for h, w in where.items())
+                      + f"), to take over any whose heartbeat stops for {grace:.0f} s", flush=True)
+                waiting_said = True
+            continue
+        waiting_said = False
+        cell = cells.get(trial.user_attrs["cell"])
+        if cell is None:
+            trial.set_user_attr("error", "not a cell of this study file (queued by another version of it)")
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        if duplicate(study, trial):
+            study.tell(trial, state=TrialState.PRUNED)
+            continue
+        if opts.get("threads"):
+            cell.config.trainer.threads = int(opts["threads"])
+        cell_run = None
+        try:
+            with heartbeat(study, trial):
+                print(f"cell {cell.hash} [{cell.label}]: "
+                      f"{'reusing' if model_done(models / cell.training_hash) else 'training'} model "
+                      f"{cell.training_hash}, then enhancing and scoring", flush=True)
+                folder, info, train_run = ensure_model(cell.config, models, tracker=tracker, parent_run=parent,
+                                                       progress=progress, claims=claims)
+                cell_run = open_cell_run(tracker, cell, train_run)
+                rows, timing, value = _evaluate(spec, cell, trial, folder, info, tracker, cell_run, results,
+                                                progress)
+            study.tell(trial, value)
+            states = cell_states(study)
+            done_now = {h for h, st in states.items() if st == "COMPLETE"}
+            left = None if opts.get("quiet") else left_to_do(list(cells.values()), results, out_dir, 1, done_now,
+                                                             models=models)
+            _summary_line(cell, rows, timing, len(done_now & set(cells)), len(cells), left)
+        except KeyboardInterrupt:
+            _end_run(tracker, cell_run, "KILLED")
+            study.tell(trial, state=TrialState.FAIL)         # no "error": an interrupt is not the cell's fault
+            raise
+        except ClaimLost as e:                  # not the cell's fault: it waits for the new holder
+            study.tell(trial, state=TrialState.FAIL)
+            print(f"cell {cell.hash} [{cell.label}]: {e}", file=sys.stderr, flush=True)
+            requeue_killed(study, trial)
+        except Exception as e:
+            traceback.print_exc()
+            trial.set_user_attr("error", f"{type(e).__name__}: {e}".strip()[:1000])
+            _end_run(tracker, cell_run, "FAILED")
+            study.tell(trial, state=TrialState.FAIL)
+            print(f"cell {cell.hash} [{cell.label}] FAILED (it will be retried on the next run)", file=sys.stderr)
+            if opts.get("fail_fast"):
+                raise
+
+
+def _evaluate(spec, cell, trial, folder: Path, info: dict, tracker, cell_run, results: Path, progress: bool):
+    """Enhance and score the cell, log it, write its rows and keep them in its trial (the queue is
+    where every machine rebuilds the tables from); returns (rows, timing, objective value)."""
+    out_dir = results / spec.name
+    table, extra = evaluate_cell(cell.config, folder, eval_splits(cell.config.data, cell.config.eval.splits),
+                                 progress=progress, input_cache=results / "input_scores")
+    rows = cell_rows(spec.name, cell, table, extra["timing"], info, device_name(cell.config))
+    log_cell(tracker, cell_run, out_dir, cell, table, rows, extra, inference_config(cell.config))
+    append_rows(out_dir / "cells.csv", rows)
+    trial.set_user_attr("rows", rows_attr(rows))
+    by_condition = condition_rows(spec.name, cell, table)
+    if len(by_condition):
+        append_rows(out_dir / "conditions.csv", by_condition)
+        trial.set_user_attr("condition_rows", rows_attr(by_condition))
+    primary = spec.get("primary_metric", "pesq_wb")
+    score = rows[(rows.metric == primary) & (rows.which == "output")]["mean"]
+    value = float(score.iloc[0]) if len(score) and score.iloc[0] == score.iloc[0] else 0.0
+    return rows, extra["timing"], value
+
+
+def jobs_worker(study_name: str, items: list[str], opts: dict) -> None:
+    """A --jobs worker process: it dies with its coordinator (a kill -9 of the command must not
+    leave workers running a study behind the user's back), then works as `work`."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)    # PR_SET_PDEATHSIG
+        if os.getppid() == 1:                                          # the coordinator died already
+            return
+    work(study_name, items, opts)
+
+
+def _end_run(tracker, run_id, status: str) -> None:
+    """End an MLflow run with the status of what happened; a tracker that fails here must not hide
+    the cell's own error."""
+    if tracker is None or run_id is None:
+        return
+    try:
+        tracker.finish(run_id, status)
+    except Exception as e:  # noqa: BLE001  (any store error)
+        print(f"warning: could not mark MLflow run {run_id} {status}: {e}", file=sys.stderr)
+
+
+def _summary_line(cell, rows, timing, done: int, total: int, left=None) -> None:
+    out = rows[(rows.which == "output")].set_index(["split", "metric"])["mean"]
+    split = next(iter(timing))
+    parts = [f"{m} {out.get((split, m), float('nan')):.3f}" for m in ("pesq_wb", "estoi", "si_sdr")]
+    print(f"cell {cell.hash} [{cell.label}] {split}: " + ", ".join(parts)
+          + f", NFE {timing[split]['nfe']:.0f}, RTF {timing[split]['rtf']:.3f} ({done}/{total} cells done"
+          + (f", ≈ {max(left.minutes, 1):.0f} min left" if left is not None and done < total else "") + ")",
+          flush=True)
