@@ -125,6 +125,24 @@ QUEUED = ("cell", "training_hash", "label")     # a queued trial's user attribut
 SHARED = "--storage postgresql://USER@HOST/DB (and --tracking-uri http://HOST:PORT); README, 'Several machines'"
 
 
+def _rdb_storage(url: str, attempts: int = 5, **settings):
+    """RDBStorage, retried when a concurrent first start wins the schema race: two processes that
+    open a fresh database at once both run Optuna's CREATE TABLE/TYPE, and the loser fails with a
+    unique violation on the type (seen: two coordinators on an idle machine, `studydirection`).
+    The retry finds the schema there (create_all checks first) and goes on."""
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():     # "heartbeat_interval is experimental": since optuna 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, **settings)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 def storage_for(url: str | None, results_dir: Path, processes: int = 1, worker: bool = False,
                 grace: float = 180):
     """Default: a JournalStorage file (no server, safe for processes on one host); else any URL.
@@ -146,11 +164,9 @@ def storage_for(url: str | None, results_dir: Path, processes: int = 1, worker: 
         try:
             if url.startswith("sqlite"):
                 return optuna.storages.RDBStorage(url)
-            with warnings.catch_warnings():     # "heartbeat_interval is experimental": since optuna 2.9
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(url, heartbeat_interval=max(1, round(grace / 3)),
-                                                  grace_period=max(1, round(grace)),
-                                                  heartbeat_stale_trial_callback=requeue_killed)
+            return _rdb_storage(url, heartbeat_interval=max(1, round(grace / 3)),
+                                grace_period=max(1, round(grace)),
+                                heartbeat_stale_trial_callback=requeue_killed)
         except ImportError as e:
             raise ConfigError(f"--storage {url.split('@')[-1]}: no database driver for it ({e}); for "
                               "PostgreSQL install psycopg: pip install -e '.[scale]'") from None
