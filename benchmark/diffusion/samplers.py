@@ -214,10 +214,7 @@ class Ancestral:
         return False
 
     def __call__(self, D, sde: SDE, y, generator=None):
-        t = torch.linspace(1.0, 0.0, self.steps + 1, dtype=torch.float64)
-        sigma = sde.sigma(t)
-        sigma[-1] = 0.0
-        t, sigma = t.to(dtype=y.real.dtype, device=y.device), sigma.to(dtype=y.real.dtype, device=y.device)
+        t, sigma = EDM(steps=self.steps).time_grid(sde, y.real.dtype, y.device)    # uniform in t, 1 → 0
         x_tilde = sigma[0] * complex_randn(y, generator)             # the prior, (x(1) − y)/s(1)
         for i in range(self.steps):
             d = D(x_tilde, y, sigma[i], t[i])
