@@ -186,6 +186,12 @@ def dry_run(spec, cells, results: Path, jobs: int, url: str | None = None, model
         kinds = [states.get(c.hash, "not queued").split(" on ")[0] for c in cells]
         print("queue: " + ", ".join(f"{kinds.count(k)} {k}" for k in
                                     ("done", "running", "pending", "failed", "not queued") if kinds.count(k)))
+    from .supersede import conflicting
+
+    clash = conflicting(results / spec.name, cells)
+    if clash:
+        print(f"note: {results / spec.name} holds {len(clash)} of these cells under another configuration "
+              "(other defaults, overrides or code): a run moves that folder aside first and starts afresh")
     print(estimate(cells, results, results / spec.name, jobs, models=models_root))
 
 
@@ -244,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if not args.worker:          # a worker joins what its coordinator set up
+        from .supersede import move_aside_if_superseded
+
+        with locked(results / ".stores.lock"):
+            if move_aside_if_superseded(out_dir, cells):      # the journal went with the old folder
+                storage = storage_for(args.storage, out_dir, processes=jobs, grace=args.grace)
     out_dir.mkdir(parents=True, exist_ok=True)
     from .tracking import Tracker, default_uri, runs_url
 

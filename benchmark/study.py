@@ -190,7 +190,11 @@ def requeue_killed(study: optuna.Study, trial) -> None:
 
 def heartbeat(study: optuna.Study, trial):
     """A context in which `trial` (asked for, not run by Study.optimize, which would do this
-    itself) has its heartbeat recorded, on storages that keep heartbeats."""
+    itself) has its heartbeat recorded, on storages that keep heartbeats.
+
+    Why a private module: Optuna records heartbeats only inside Study.optimize, and a cell here is
+    asked for and told by hand (so a worker can pick by model claim); optuna==5.0.0 is pinned in
+    pyproject.toml, and tests/scale/test_worker_kills.py fails if this import or its behaviour moves."""
     from optuna.storages._heartbeat import get_heartbeat_thread
 
     return get_heartbeat_thread(trial._trial_id, study._storage)

@@ -65,6 +65,27 @@ def test_second_run_redoes_nothing(smoke, tiny):
     assert (results / "smoke" / "cells.csv").read_text() == before
 
 
+def test_another_configuration_moves_the_old_results_aside_instead_of_mixing(smoke, tiny, tmp_path):
+    """The same study under other settings (here fewer scored utterances: every cell's hash moves,
+    no model's) starts a fresh folder; the old one is kept whole beside it."""
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(smoke[0], results)
+    before = (results / "smoke" / "cells.csv").read_text()
+    old_hashes = set(pd.read_csv(results / "smoke" / "cells.csv", dtype=str)["cell"])
+    dry = subprocess.run(_cmd(results, tiny, "eval.max_utterances=2", "--dry-run"), cwd=REPO,
+                         capture_output=True, text=True, timeout=900, check=True)
+    assert "holds 5 of these cells under another configuration" in dry.stdout
+    again = _run(results, tiny, "eval.max_utterances=2")
+    assert "held 5 cell(s) of another configuration" in again.stderr, again.stderr
+    assert "0 done, 5 queued" in again.stdout and "training model" not in again.stdout
+    moved = list(results.glob("smoke.superseded-*"))
+    assert len(moved) == 1 and (moved[0] / "cells.csv").read_text() == before
+    new = set(pd.read_csv(results / "smoke" / "cells.csv", dtype=str)["cell"])
+    assert len(new) == 5 and not new & old_hashes
+
+
 def test_mlflow_holds_study_training_and_cell_runs(smoke):
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     from mlflow.tracking import MlflowClient

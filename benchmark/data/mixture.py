@@ -33,7 +33,8 @@ def _to_16k(x: np.ndarray) -> np.ndarray:
     return resample_poly(np.asarray(x, dtype=np.float64), 320, 441, window=_resampling_filter())
 
 
-def _trim(x: np.ndarray, floor: float = 1e-4) -> np.ndarray:
+def trim_silence(x: np.ndarray, floor: float = 1e-4) -> np.ndarray:
+    """x without its leading and trailing samples at or below `floor`."""
     idx = np.nonzero(np.abs(x) > floor)[0]
     return x[idx[0]:idx[-1] + 1] if idx.size else x[:0]
 
@@ -51,7 +52,7 @@ def _fitted(rng: np.random.Generator, cfg: Mapping, say, words_per_second: float
     words = max(2, round(voiced_target * words_per_second))
     for _ in range(8):
         text = sentence(rng, words)
-        x = _trim(say(text))
+        x = trim_silence(say(text))
         seconds = x.size / SR + lead + tail
         if lo <= seconds <= hi and x.size:
             break
@@ -114,7 +115,7 @@ def babble(rng: np.random.Generator, engine: tts.Session, cfg: Mapping, n: int) 
         pieces, total = [], 0
         while total < native_n:
             words = max(4, round((native_n - total) / tts.NATIVE_RATE * rate / 60.0) + 2)
-            piece = _trim(engine.synth(sentence(rng, words), voice, rate, pitch,
+            piece = trim_silence(engine.synth(sentence(rng, words), voice, rate, pitch,
                                        pitch_range).astype(np.float64))
             pieces.append(piece)
             total += piece.size

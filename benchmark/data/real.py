@@ -37,7 +37,7 @@ import soundfile as sf
 from ..audio.io import resample
 from .cache import cache_root, ensure_folder, is_complete
 from .corpora import pair_folders
-from .mixture import SILENCE_S, SR, mix
+from .mixture import SILENCE_S, SR, mix, trim_silence
 from .noise import unit_rms
 from .p56 import active_level
 from .paired import PairedDataset
@@ -180,8 +180,8 @@ def read(path: Path) -> np.ndarray:
 
 
 def _trim(x: np.ndarray, below_peak_db: float = 40.0) -> np.ndarray:
-    idx = np.nonzero(np.abs(x) > np.max(np.abs(x)) * 10 ** (-below_peak_db / 20))[0]
-    return x[idx[0]:idx[-1] + 1] if idx.size else x[:0]
+    # relative to the peak: recordings carry a noise floor that synthetic speech has not
+    return trim_silence(x, floor=np.max(np.abs(x)) * 10 ** (-below_peak_db / 20))
 
 
 def noise_crop(rng: np.random.Generator, files: list[Path], n: int) -> tuple[np.ndarray, Path]:

@@ -91,6 +91,8 @@ def _hashed_settings(cfg: Mapping) -> dict:
             for k in (key, *_NEUTRAL_WITH[key]):
                 settings.pop(k, None)
     out = {"settings": settings, "generator_version": GENERATOR_VERSION, "espeakng_loader": espeak}
+    if "bandlimit_prob" in settings:   # before this, band-limiting also reached valid and test
+        out["bandlimit_splits"] = ["train"]
     if settings.get("flite_speech"):
         from . import flite
         out["flite"] = flite.version()
@@ -199,6 +201,8 @@ def _make_chunk(cfg: dict, split: str, start: int, stop: int, out: str) -> list[
     accents, kinds = _accents(cfg, split), _kinds(cfg, split)
     variants = list(cfg["variants"][split])
     recordings, voices, flite_voices = (), (), ()
+    if split != "train":   # band-limiting only trains, as the recordings: the synthetic test splits
+        cfg = {**cfg, "bandlimit_prob": 0.0}   # stay byte-identical, so cells pair across recipes
     if split == "train":   # recordings only train: the synthetic test splits measure what they did
         if cfg.get("flite_speech") is True:
             flite_voices = list(cfg["flite_voices"])

@@ -310,18 +310,21 @@ def headline_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | 
             f"({_cell_name(best)}, {ratio:.2g}× fewer): "
             f"{pm(best[metric], best[f'{metric}_ci'], metric)}. "
             f"The paper reports beating SGMSE+ at about 1/{PAPER_NFE_FACTOR} of its cost. ")
-    apart = overlap(best[metric], best[f"{metric}_ci"], base[metric], base[f"{metric}_ci"])
-    if apart is False and best[metric] > base[metric]:
-        return Claim("recommended setting vs SGMSE+", text + "Here it beats SGMSE+ beyond the CIs.",
-                     "consistent with the paper", "good")
-    if apart is False:
-        return Claim("recommended setting vs SGMSE+", text + "Here it falls short beyond the CIs.",
-                     "contradicts the paper", "bad")
-    if apart is None:
-        return Claim("recommended setting vs SGMSE+", text + "A CI is unknown.", "CI unknown",
-                     "neutral")
-    return Claim("recommended setting vs SGMSE+", text + "Here it matches SGMSE+ within the CIs.",
-                 "matches", "neutral")
+    return _judged("recommended setting vs SGMSE+", text, best, base, metric,
+                   beats=("Here it beats SGMSE+ beyond the CIs.", "consistent with the paper", "good"),
+                   short=("Here it falls short beyond the CIs.", "contradicts the paper", "bad"),
+                   matches=("Here it matches SGMSE+ within the CIs.", "matches", "neutral"))
+
+
+def _judged(topic: str, text: str, best: pd.Series, ref: pd.Series, metric: str,
+            beats: tuple, short: tuple, matches: tuple) -> Claim:
+    """The verdict on a cheaper cell against a reference cell by CI overlap; each of beats, short
+    and matches is (sentence, verdict, tone)."""
+    together = overlap(best[metric], best[f"{metric}_ci"], ref[metric], ref[f"{metric}_ci"])
+    if together is None:
+        return Claim(topic, text + "A CI is unknown.", "CI unknown", "neutral")
+    sentence, verdict, tone = matches if together else beats if best[metric] > ref[metric] else short
+    return Claim(topic, text + sentence, verdict, tone)
 
 
 def few_step_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | None:
@@ -347,14 +350,10 @@ def few_step_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | 
     text = (f"Reference ({_cell_name(ref)}): {name} {pm(ref[metric], ref[f'{metric}_ci'], metric)}. "
             f"Best few-step cell at NFE ≤ {budget:.3g} ({_cell_name(best)}): "
             f"{pm(best[metric], best[f'{metric}_ci'], metric)}. ")
-    together = overlap(best[metric], best[f"{metric}_ci"], ref[metric], ref[f"{metric}_ci"])
-    if together is None:
-        return Claim(topic, text + "A CI is unknown.", "CI unknown", "neutral")
-    if together:
-        return Claim(topic, text + "It matches the reference within the CIs.", "matches", "good")
-    if best[metric] > ref[metric]:
-        return Claim(topic, text + "It beats the reference beyond the CIs.", "beats", "good")
-    return Claim(topic, text + "It falls short of the reference beyond the CIs.", "falls short", "bad")
+    return _judged(topic, text, best, ref, metric,
+                   beats=("It beats the reference beyond the CIs.", "beats", "good"),
+                   short=("It falls short of the reference beyond the CIs.", "falls short", "bad"),
+                   matches=("It matches the reference within the CIs.", "matches", "good"))
 
 
 def claim_check(summary: pd.DataFrame, study: Study, reference: tuple[float, float],

@@ -115,3 +115,17 @@ def test_parallel_workers_wait_for_one_build(tmp_path):
     logs = outs[0][1] + outs[1][1]
     assert logs.count("Making the embedded dataset") == 1, logs
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
+
+
+def test_band_limiting_trains_only_and_leaves_the_test_splits_byte_identical(built, tmp_path):
+    cfg, data = built
+    limited = {**cfg, "cache_dir": str(tmp_path), "bandlimit_prob": 1.0}
+    folder = synthetic.dataset_dir(resolve(limited))
+    load_split(limited, "train")
+    assert all(row["bandlimit_hz"] for row in load_split(limited, "train").metadata)
+    before, after = _digests(synthetic.dataset_dir(resolve(cfg))), _digests(folder)
+    for split in ("valid", "test", "test_mismatched"):
+        assert {k: v for k, v in after.items() if k.startswith(split + "/")} == \
+            {k: v for k, v in before.items() if k.startswith(split + "/")}, split
+    train = [k for k in after if k.startswith("train/noisy/")]
+    assert train and all(after[k] != before[k] for k in train)
