@@ -156,6 +156,11 @@ def training_config(cfg, canonical: bool = True) -> dict:
     """
     d = to_dict(cfg)
     out = {k: d[k] for k in ("seed", "data", "net", "trainer", "frontend", "model")}
+    if d["data"].get("name") == "synthetic" and "auto" in d["data"].values():
+        # `auto` is decided by what this machine has installed: hash the decision, so a machine
+        # without the recordings never shares a model id with one that trained on them
+        from .data.synthetic import effective
+        out["data"] = {k: effective(d["data"]).get(k, v) for k, v in d["data"].items()}
     for group, keys in _NOT_TRAINING.items():
         out[group] = {k: v for k, v in out[group].items() if k not in keys}
     if d["model"]["kind"] == "diffusion":

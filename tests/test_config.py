@@ -84,12 +84,14 @@ def test_scale_paper_restores_the_papers_net_trainer_front_end_and_sampler():
         compose(["scale=huge"])
 
 
-def test_scale_transfer_is_the_recipe_for_real_recordings_on_the_embedded_net():
-    emb, transfer = compose(), compose(["scale=transfer"])
-    assert (transfer.frontend.n_fft, transfer.data.real_noise, transfer.data.real_speech,
-            transfer.data.bandlimit_prob) == (512, "auto", "auto", 0.25)
-    assert transfer.net.name == emb.net.name and transfer.trainer.name == emb.trainer.name
-    assert training_hash(emb) != training_hash(transfer)
+def test_the_default_trains_on_real_sources_where_installed_and_scale_synthetic_does_not():
+    emb, synth = compose(), compose(["scale=synthetic"])
+    assert (emb.frontend.n_fft, emb.trainer.max_steps, emb.data.real_noise, emb.data.real_speech,
+            emb.data.bandlimit_prob) == (512, 2000, "auto", "auto", 0.25)
+    assert (synth.frontend.n_fft, synth.trainer.max_steps, synth.data.real_noise, synth.data.real_speech,
+            synth.data.bandlimit_prob) == (256, 4000, False, False, 0.0)
+    assert synth.net.name == emb.net.name and synth.trainer.name == emb.trainer.name
+    assert training_hash(emb) != training_hash(synth)
 
 
 def test_eval_splits_default_to_the_datas_own_including_the_mismatched_synthetic_split():

@@ -80,9 +80,10 @@ def test_synthetic_training_with_real_noise_uses_only_the_training_pool(tmp_path
     # the synthetic test split stays synthetic, so it measures what it measured before
     assert not any(r["noise"].startswith("real:") for r in load_split(cfg, "test").metadata)
     # and the option is in the dataset's identity; off, it leaves the old identity alone
-    base = {"name": "synthetic", "cache_dir": str(tmp_path)}
+    base = {"name": "synthetic", "cache_dir": str(tmp_path), "real_noise": False, "real_speech": False,
+            "bandlimit_prob": 0.0}          # scale=synthetic: the identity of datasets made before them
     assert synthetic.dataset_dir(resolve(cfg)) != synthetic.dataset_dir(resolve({**cfg, "real_noise": False}))
-    assert (synthetic.dataset_dir(resolve({**base, "real_noise": False, "real_noise_prob": 0.9}))
+    assert (synthetic.dataset_dir(resolve({**base, "real_noise_prob": 0.9}))
             == synthetic.dataset_dir(resolve(base)))
 
 
@@ -125,3 +126,14 @@ def test_the_install_script_names_exactly_the_packages_the_sources_need():
     npm = script.split('NPM="')[1].split('"')[0]
     assert sorted(deb) == sorted(s.package for s in real.SOURCES if s.manager == "deb")
     assert [npm] == [f"{s.package}@{real.NPM_VERSION}" for s in real.SOURCES if s.manager == "npm"]
+
+
+def test_auto_enters_a_models_hash_as_what_it_decided_on_this_machine(monkeypatch, capsys):
+    from benchmark.config import compose, training_hash
+    auto = ["data.real_noise=auto", "data.real_speech=auto"]
+    on, off = (["data.real_noise=" + v, "data.real_speech=" + v] for v in ("true", "false"))
+    assert real.available(), "the real-recordings packages are missing: bash scripts/real-sources.sh"
+    assert training_hash(compose(auto)) == training_hash(compose(on)) != training_hash(compose(off))
+    monkeypatch.setattr(real.Source, "root", lambda self: Path("/nonexistent"))
+    monkeypatch.setattr(synthetic, "_told_no_recordings", set())
+    assert training_hash(compose(auto)) == training_hash(compose(off))

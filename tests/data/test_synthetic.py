@@ -44,7 +44,7 @@ def test_splits_are_voice_disjoint_and_mismatch_is_held_out(built):
     for split in ("train", "valid", "test"):
         for row in data[split].metadata:
             assert not set(row["noise"].split("+")) & held
-            assert row["accent"] in full["accents"]
+            assert row["accent"] in full["accents"] or (split == "train" and row["voice"].startswith("real:"))
     for row in data["test_mismatched"].metadata:
         assert set(row["noise"].split("+")) <= held
         assert row["accent"] in full["heldout_accents"]
@@ -118,12 +118,12 @@ def test_parallel_workers_wait_for_one_build(tmp_path):
 
 
 def test_band_limiting_trains_only_and_leaves_the_test_splits_byte_identical(built, tmp_path):
-    cfg, data = built
-    limited = {**cfg, "cache_dir": str(tmp_path), "bandlimit_prob": 1.0}
-    folder = synthetic.dataset_dir(resolve(limited))
-    load_split(limited, "train")
+    cfg, _ = built
+    plain, limited = ({**cfg, "cache_dir": str(tmp_path / str(p)), "bandlimit_prob": p} for p in (0.0, 1.0))
     assert all(row["bandlimit_hz"] for row in load_split(limited, "train").metadata)
-    before, after = _digests(synthetic.dataset_dir(resolve(cfg))), _digests(folder)
+    load_split(plain, "train")
+    before = _digests(synthetic.dataset_dir(resolve(plain)))
+    after = _digests(synthetic.dataset_dir(resolve(limited)))
     for split in ("valid", "test", "test_mismatched"):
         assert {k: v for k, v in after.items() if k.startswith(split + "/")} == \
             {k: v for k, v in before.items() if k.startswith(split + "/")}, split
