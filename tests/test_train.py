@@ -128,7 +128,9 @@ def test_a_few_hundred_steps_of_the_embedded_recipe_lower_the_loss_and_enhance(t
     from benchmark.config import sampler_from_config
     from benchmark.enhance import enhance_waveform
 
-    overrides = [o for o in tiny if o != "trainer=smoke"]
+    # on synthetic sources (scale=synthetic): what is asked is whether the trainer and sampler learn the
+    # 12 utterances they see, and real recordings in a 12-utterance set make that a lottery of draws
+    overrides = [o for o in tiny if o != "trainer=smoke"] + ["scale=synthetic"]
     cfg = compose(overrides + ["trainer.max_steps=300", "trainer.val_every=0", "trainer.warmup_steps=50"])
     assert cfg.trainer.name == "embedded" and cfg.sampler.sigma_start == 0.25
     torch.manual_seed(0)
