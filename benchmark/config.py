@@ -160,7 +160,7 @@ def training_config(cfg, canonical: bool = True) -> dict:
         # `auto` is decided by what this machine has installed: hash the decision, so a machine
         # without the recordings never shares a model id with one that trained on them
         from .data.synthetic import effective
-        out["data"] = {k: effective(d["data"]).get(k, v) for k, v in d["data"].items()}
+        out["data"] = effective(d["data"])
     for group, keys in _NOT_TRAINING.items():
         out[group] = {k: v for k, v in out[group].items() if k not in keys}
     if d["model"]["kind"] == "diffusion":

@@ -201,9 +201,9 @@ def _make_chunk(cfg: dict, split: str, start: int, stop: int, out: str) -> list[
     accents, kinds = _accents(cfg, split), _kinds(cfg, split)
     variants = list(cfg["variants"][split])
     recordings, voices, flite_voices = (), (), ()
-    if split != "train":   # band-limiting only trains, as the recordings: the synthetic test splits
+    if split != "train":   # band-limiting and recordings only train: the synthetic test splits
         cfg = {**cfg, "bandlimit_prob": 0.0}   # stay byte-identical, so cells pair across recipes
-    if split == "train":   # recordings only train: the synthetic test splits measure what they did
+    else:
         if cfg.get("flite_speech") is True:
             flite_voices = list(cfg["flite_voices"])
         from .real import train_noise_files, train_speech_groups
