@@ -129,6 +129,8 @@ def sampler_from_config(cfg, model=None, sde=None):
 
     settings = to_dict(cfg.sampler)
     name = settings.pop("name")
+    if "start" in settings:                    # the matched start adds back the data's own std
+        settings["sigma_data"] = float(cfg.preconditioning.sigma_data)
     if model is not None and getattr(model, "kind", "") == "predictive":
         return None
     return build_sampler(name, sde if sde is not None else getattr(model, "sde", None), **settings)
@@ -191,11 +193,16 @@ def _all_edm(cfg) -> bool:
     return all(getattr(p, t) == "edm" for t in TERMS)
 
 
+_ADDED_SAMPLER_DEFAULTS = {("start", "plain")}
+
+
 def inference_config(cfg) -> dict:
     d = to_dict(cfg)
     out = {"eval": d["eval"]}
     if d["model"]["kind"] == "diffusion":
-        out["sampler"] = d["sampler"]
+        # A sampler setting added after results existed enters a cell's id only when set away from
+        # the behaviour those results had, so their cells keep their ids (issue 19's `start`).
+        out["sampler"] = {k: v for k, v in d["sampler"].items() if (k, v) not in _ADDED_SAMPLER_DEFAULTS}
         out["sde"] = d["sde"]                    # γ acts at sampling time even where training ignores it
     return out
 

@@ -94,10 +94,13 @@ class EDM:
     first_step: str = "same"        # same | euler: an Euler first step tames the cosine σ_max jump
     t_end: float = 0.0              # > 0: N grid points from t_start to t_end, then one step to 0
                                     # (FlowSE's grid: t_end = its t_eps 0.03)
+    start: str = "plain"            # plain: x = y + s·σ₀·n (brever) | matched: y + s·√(σ₀² + σ_d²)·n
+    sigma_data: float = 0.1         # σ_d of the matched start (config: preconditioning.sigma_data)
 
     def __post_init__(self):
         for name, allowed in (("solver", ("heun", "euler", "midpoint")), ("scaling", ("sde", "none")),
-                              ("grid", ("uniform", "rho")), ("first_step", ("same", "euler"))):
+                              ("grid", ("uniform", "rho")), ("first_step", ("same", "euler")),
+                              ("start", ("plain", "matched"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"sampler.{name}={getattr(self, name)!r} is not one of {list(allowed)}")
         if self.sigma_start is not None and not (self.sigma_start > 0 and self.t_start == 1.0):
@@ -119,6 +122,15 @@ class EDM:
             below = float(sde.sigma(torch.tensor(mid, dtype=torch.float64))) < self.sigma_start
             lo, hi = (mid, hi) if below else (lo, mid)
         return hi
+
+    def start_std(self, sigma0):
+        """The std of x̃ = (x − y)/s at the start. The marginal there is (x0 − y) + σ₀·n, whose std is
+        √(σ₀² + σ_d²); `plain` (brever's prior, also at σ_start) drops the σ_d part, a mismatch that
+        grows as σ₀ falls toward σ_d: with the exact denoiser, N = 3 from σ₀ = 0.25 ends at std 0.073
+        instead of 0.1 (issue 19). `matched` draws from the marginal's Gaussian approximation."""
+        if self.start == "matched":
+            return torch.sqrt(sigma0 ** 2 + self.sigma_data ** 2)
+        return sigma0
 
     def gamma(self) -> float:
         return min(self.churn / self.steps, math.sqrt(2) - 1) if self.churn > 0 else 0.0
@@ -150,7 +162,7 @@ class EDM:
     def __call__(self, D, sde: SDE, y, generator=None):
         t, sigma = self.time_grid(sde, y.real.dtype, y.device)
         s = sde.s
-        x = y + s(t[0]) * sigma[0] * complex_randn(y, generator)    # the prior, at t_start
+        x = y + s(t[0]) * self.start_std(sigma[0]) * complex_randn(y, generator)   # the prior, at t_start
         if self.scaling == "none":
             x = (x - y) / s(t[0])                                    # state is x̃; variable is σ
 

@@ -7,9 +7,10 @@ yet run" with the command that would run it. Verdicts are computed on the split 
 matched condition) and each study's primary metric; none quotes a paper number.
 
     1. drift       sde_ablation: `without` − `with` drift, paired per utterance, per SDE
-    2. mismatch    every study whose cells start the sampler at different noise levels σ_start:
-                   the prior drops s(t)(x0 − y), a mismatch of |x0 − y| / σ_start relative to the
-                   prior's own noise, so a lower σ_start means a larger mismatch
+    2. mismatch    every study whose cells' priors match their marginals differently: a plain start
+                   at σ₀ draws x̃ with std σ₀ where the marginal has √(σ₀² + σ_d²), so a lower σ₀
+                   means a larger mismatch; a matched start has none (drift_and_prior varies
+                   only the start on one model)
     3. spread      the spread (max − min of the axis values' means) over SDEs (sde_ablation) against
                    that over preconditionings and over loss weightings, each with a 95% bootstrap
                    interval over utterances (paired across cells), or from the cells' CIs when the
@@ -170,8 +171,11 @@ def drift_finding(data: dict[str, StudyData]) -> Finding:
     return Finding(1, title, verdict, tone, text, numbers, [name])
 
 
-def start_sigma(study: Study, labels: dict) -> float | None:
-    """The noise level σ at which the cell's sampler starts (its prior), from the study's config."""
+def prior_match(study: Study, labels: dict) -> float | None:
+    """How far the cell's sampler start is from the marginal it stands for: the std of its prior draw
+    of x̃ = (x − y)/s over the marginal's √(σ₀² + σ_d²) (1: no mismatch). brever's plain start at σ₀
+    drops the data's own std σ_d: σ₀/√(σ₀² + σ_d²), 0.93 at the embedded σ₀ = 0.25 and 1.00 from
+    σ(1) = 90 (cosine); the matched start (sampler.start=matched) is 1 at any σ₀."""
     import torch
 
     from benchmark.config import ConfigError, compose, sampler_from_config
@@ -189,16 +193,19 @@ def start_sigma(study: Study, labels: dict) -> float | None:
         cfg = compose(overrides)
         sde = build_sde_from(cfg)
         sampler = sampler_from_config(cfg, sde=sde)
+        if getattr(sampler, "start", "plain") == "matched":
+            return 1.0
         t = sampler.start_time(sde) if hasattr(sampler, "start_time") else float(getattr(sampler, "t_start", 1.0))
-        return float(sde.sigma(torch.tensor(t, dtype=torch.float64)))
+        sigma0, sigma_d = float(sde.sigma(torch.tensor(t, dtype=torch.float64))), float(cfg.preconditioning.sigma_data)
+        return sigma0 / math.sqrt(sigma0 ** 2 + sigma_d ** 2)
     except (ConfigError, ValueError, TypeError, AttributeError):
         return None
 
 
 def start_levels(study: Study) -> set[float]:
-    """The distinct σ_start of a study's diffusion cells (rounded), from its file alone."""
-    levels = (start_sigma(study, dict(zip(study.axes, point))) for point in tables.grid_points(study))
-    return {round(v, 4) for v in levels if v is not None}
+    """The distinct prior matches of a study's diffusion cells (rounded), from its file alone."""
+    levels = (prior_match(study, dict(zip(study.axes, point))) for point in tables.grid_points(study))
+    return {round(v, 3) for v in levels if v is not None}
 
 
 def mismatch_finding(data: dict[str, StudyData], known: dict[str, Study] | None = None) -> Finding:
@@ -206,14 +213,14 @@ def mismatch_finding(data: dict[str, StudyData], known: dict[str, Study] | None 
     lines, tested, spared = [], [], []
     for name, d in data.items():
         cells = d.summary[d.summary["kind"] == "diffusion"].copy()
-        cells["sigma"] = [start_sigma(d.study, {a: r[a] for a in d.study.axes}) for _, r in cells.iterrows()]
-        cells = cells[cells["sigma"].notna() & cells[d.metric].notna()]
-        levels = sorted(set(cells["sigma"].round(4)))
+        cells["match"] = [prior_match(d.study, {a: r[a] for a in d.study.axes}) for _, r in cells.iterrows()]
+        cells = cells[cells["match"].notna() & cells[d.metric].notna()]
+        levels = sorted(set(cells["match"].round(3)))
         if len(levels) < 2:
             continue
         tested.append(name)
-        small = cells[cells["sigma"].round(4) == levels[-1]]     # highest σ_start: the least mismatch
-        large = cells[cells["sigma"].round(4) < levels[-1]]
+        small = cells[cells["match"].round(3) == levels[-1]]     # the prior closest to the marginal
+        large = cells[cells["match"].round(3) < levels[-1]]
         best_small = small.iloc[0]
         tests = [compare(d, r, best_small) for _, r in large.iterrows()]
         adjusted = paired.holm([p for _, _, p in tests])
@@ -222,15 +229,15 @@ def mismatch_finding(data: dict[str, StudyData], known: dict[str, Study] | None 
         if unharmed:
             spared.append(name)
         top = max(unharmed or [large.iloc[0]], key=lambda r: r[d.metric])
-        lines.append(f"{name}: σ_start from {levels[0]:g} to {levels[-1]:g}; the best cell with the "
-                     f"least mismatch ({best_small['label']}, σ_start {best_small['sigma']:.3g}) "
+        lines.append(f"{name}: prior std / marginal std from {levels[0]:.3f} to {levels[-1]:.3f}; the best "
+                     f"cell with the least mismatch ({best_small['label']}, {best_small['match']:.3f}) "
                      f"{tables.fmt(best_small[d.metric], d.metric)}; with a larger one "
-                     f"({top['label']}, σ_start {top['sigma']:.3g}) {tables.fmt(top[d.metric], d.metric)}"
+                     f"({top['label']}, {top['match']:.3f}) {tables.fmt(top[d.metric], d.metric)}"
                      + (" — not worse" if unharmed else " — worse"))
     if not tested:
         waiting = [n for n, st in (known or {}).items() if n not in data and len(start_levels(st)) > 1]
-        text = ("In the studies run, every diffusion cell starts its sampler at the same noise level, so "
-                "the prior mismatch |x0 − y| / σ_start does not vary and cannot explain a difference.")
+        text = ("In the studies run, every diffusion cell's prior matches its marginal equally well, so the "
+                "prior mismatch does not vary and cannot explain a difference.")
         if waiting:
             return _not_run(2, title, waiting, text + " Studies whose cells start at different levels:")
         return Finding(2, title, "not tested", "neutral", text, studies=list(data))
@@ -242,7 +249,8 @@ def mismatch_finding(data: dict[str, StudyData], known: dict[str, Study] | None 
         verdict, tone = "not supported", "bad"
         text = ("In every study that varies it, the cells with a larger prior mismatch score below the "
                 "best cell with the least mismatch, consistent with the mismatch costing quality.")
-    text += " σ_start differs with the SDE and the sampler, so the comparison is not of the mismatch alone."
+    text += (" Cells also differ in the SDE or the sampler, so the comparison is not of the mismatch alone"
+             " (drift_and_prior's `embedded` and `matched start` cells differ in the start only).")
     return Finding(2, title, verdict, tone, text, lines, tested)
 
 

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from benchmark.diffusion.samplers import EDM, build_sampler, sample
 from benchmark.diffusion.sdes import build_sde
@@ -169,6 +170,34 @@ def test_sigma_start_starts_every_sde_at_the_same_noise_level(case):
     # sbve's σ ∝ √t near 0 on a short t range: Heun needs more steps there (−4% at N = 64)
     got = _std("edm", sde, steps=256 if name == "sbve" else 64, churn=0, scaling="none", sigma_start=0.25)
     assert got == pytest.approx(SIGMA_D * s0 / math.sqrt(s0 ** 2 + SIGMA_D ** 2), rel=0.03)
+
+
+@pytest.mark.parametrize("case", OU_CASES, ids=case_id)
+def test_matched_start_removes_the_prior_mismatch_of_a_low_start(case):
+    # Started at σ₀ = 0.25 the plain prior lacks the data's std σ_d, so the exact ODE ends at
+    # σ_d·σ₀/√(σ₀² + σ_d²) = 0.093; the matched start draws x̃ with std √(σ₀² + σ_d²), the marginal's,
+    # and the same ODE ends at σ_d itself.
+    sde = build_sde(case[0], **case[1])
+    common = dict(steps=64, churn=0, scaling="none", sigma_start=0.25)
+    s0 = min(0.25, float(sde.sigma(torch.tensor(1.0, dtype=torch.float64))))
+    assert _std("edm", sde, **common) == pytest.approx(SIGMA_D * s0 / math.sqrt(s0 ** 2 + SIGMA_D ** 2), rel=0.03)
+    assert _std("edm", sde, start="matched", sigma_data=SIGMA_D, **common) == pytest.approx(SIGMA_D, rel=0.03)
+
+
+def test_matched_start_takes_sigma_data_from_the_config_and_keeps_old_cell_ids():
+    from benchmark.config import cell_hash, compose, sampler_from_config
+    from benchmark.models import build_sde_from
+    cfg = compose(["sampler.start=matched", "preconditioning.sigma_data=0.2"])
+    sampler = sampler_from_config(cfg, sde=build_sde_from(cfg))
+    assert (sampler.start, sampler.sigma_data) == ("matched", 0.2)
+    # `start` came after results existed: at its old behaviour it leaves a cell's id alone
+    plain = compose([])
+    before = OmegaConf.to_container(plain)
+    del before["sampler"]["start"]
+    assert cell_hash(plain) == cell_hash(OmegaConf.create(before))
+    assert cell_hash(compose(["sampler.start=matched"])) != cell_hash(plain)
+    with pytest.raises(ValueError, match="sampler.start"):
+        EDM(start="exact")
 
 
 def test_sigma_start_and_t_start_are_exclusive():

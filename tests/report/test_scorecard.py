@@ -111,6 +111,23 @@ def test_headline_and_prior_mismatch_from_the_headline_study(root):
     assert verdicts(root)[2].verdict == "not supported"    # the larger mismatch is worse here
 
 
+def test_prior_mismatch_from_the_matched_start_of_drift_and_prior(root):
+    # only the start's effect: the matched start (prior std / marginal std 1.00) against the plain
+    # one (0.93) and σ₀ 0.5 (0.98); every other sampler scores like the plain start
+    def start_effect(gain):
+        return lambda axes, kind: 0.2 if kind == "predictive" else (gain if axes["sampler"] == "matched start" else 0.0)
+    study = scorecard.load_study(root / "studies" / "drift_and_prior.yaml")
+    assert scorecard.prior_match(study, {"sde": "cosine", "drift": "with", "sampler": "embedded"}) == pytest.approx(0.928, abs=1e-3)
+    assert scorecard.prior_match(study, {"sde": "cosine", "drift": "with", "sampler": "matched start"}) == 1.0
+    fake_study(root, "drift_and_prior", start_effect(0.0))
+    found = verdicts(root)[2]
+    assert found.verdict == "supported" and found.studies == ["drift_and_prior"]
+    assert "from 0.928 to 1.000" in found.numbers[0] and "matched start" in found.numbers[0]
+    shutil.rmtree(root / "results")
+    fake_study(root, "drift_and_prior", start_effect(0.3))
+    assert verdicts(root)[2].verdict == "not supported"      # every mismatched cell is worse
+
+
 def test_index_page_lists_studies_links_pages_and_names_what_is_missing(root):
     fake_study(root, "sde_ablation", drift_effect(0.05))
     (root / "reports").mkdir()
