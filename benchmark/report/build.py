@@ -16,7 +16,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from benchmark.report import claims, export, listening, paired, plots, tables
+from benchmark.report import claims, diagnosis, export, listening, paired, plots, tables
 from benchmark.report import conditions as by_condition
 from benchmark.report.load import Study, data_name, load_cells, load_meta, load_study, ReportError
 
@@ -179,7 +179,7 @@ def _split_summary(table: pd.DataFrame, split: str, study: Study):
 def _split_section(table: pd.DataFrame, split: str, study: Study,
                    pairs: pd.DataFrame | None = None, export_prefix: str | None = None,
                    cond: pd.DataFrame | None = None, cells_dir: Path | None = None,
-                   vs_best: pd.DataFrame | None = None) -> dict:
+                   vs_best: pd.DataFrame | None = None, diagnosed=None) -> dict:
     summary, metrics, primary = _split_summary(table, split, study)
     axes = list(study.axes)
     section = {"split": split, "metrics": [tables.metric_name(m) for m in metrics],
@@ -201,6 +201,9 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
     split_pairs = pairs[pairs["split"] == split] if pairs is not None else None
     section["paired"] = _paired(split_pairs, study, metrics)
     section["claims"] = claims.claim_check(summary, study, reference, primary, split_pairs)
+    if diagnosed is not None:                 # another study's cells that explain one of this one's
+        found = diagnosis.drift_diagnosis(diagnosed[1], split, primary, diagnosed[0].name)
+        section["claims"] += [found] if found else []
     section["conditions"] = by_condition.section(cond, summary, split, primary)
     name = tables.metric_name(primary)
     figures = [(plots.cell_plot(summary, primary, reference),
@@ -250,7 +253,7 @@ def _cells_appendix(table: pd.DataFrame) -> list[dict]:
 def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = None,
            pairs: pd.DataFrame | None = None, export_prefix: str | None = None,
            cond: pd.DataFrame | None = None, cells_dir: Path | None = None,
-           vs_best: pd.DataFrame | None = None) -> str:
+           vs_best: pd.DataFrame | None = None, diagnosed=None) -> str:
     """The report's HTML for an already loaded study, table, meta and paired differences;
     `export_prefix`: the folder (relative to the page) holding each split's CSV and LaTeX table;
     `cells_dir`: results/<study>/cells, whose audio examples become the players."""
@@ -268,7 +271,7 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
         "n_missing": len(missing),
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "last_finished": finished[-1] if finished else None,
-        "sections": [_split_section(table, s, study, pairs, export_prefix, cond, cells_dir, vs_best)
+        "sections": [_split_section(table, s, study, pairs, export_prefix, cond, cells_dir, vs_best, diagnosed)
                      for s in tables.split_order(table)],
         "appendix": _cells_appendix(table),
         "source": source,
@@ -312,7 +315,8 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
     cond = by_condition.load(results_dir / study_name)
     vs_best = paired.load_or_compute_best(results_dir / study_name, table)
     html = render(study, table, meta, source, pairs, export_prefix=study_name, cond=cond,
-                  cells_dir=results_dir / study_name / "cells", vs_best=vs_best)
+                  cells_dir=results_dir / study_name / "cells", vs_best=vs_best,
+                  diagnosed=diagnosis.load(study, results_dir, studies_dir))
     reports_dir.mkdir(parents=True, exist_ok=True)
     for split in tables.split_order(table):
         summary, metrics, _ = _split_summary(table, split, study)
