@@ -2,7 +2,7 @@
 
     python perf/train_step.py [--net small] [--steps 10] [--repeats 3] [--threads N] [--profile]
 
-Same model, batch (8 × 1.5 s, n_fft 256), bf16 autocast where the CPU has it, 2 threads. Rows:
+Same model, batch (8 × 1.5 s, the embedded front end), bf16 autocast where the CPU has it, 2 threads. Rows:
   fir-autocast   the FIR resampler under autocast (bf16 depthwise convolutions): the old path
   fir-fp32       the FIR resampler in fp32 (benchmark/nets/layers.py): the kept path
 Prints the median step time of each and the ratio. --profile prints the kept path's top operators

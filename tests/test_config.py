@@ -87,9 +87,9 @@ def test_scale_paper_restores_the_papers_net_trainer_front_end_and_sampler():
 def test_the_default_trains_on_real_sources_where_installed_and_scale_synthetic_does_not():
     emb, synth = compose(), compose(["scale=synthetic"])
     assert (emb.frontend.n_fft, emb.trainer.max_steps, emb.data.real_noise, emb.data.real_speech,
-            emb.data.bandlimit_prob) == (256, 4000, "auto", "auto", 0.25)
+            emb.data.bandlimit_prob, emb.frontend.hop) == (512, 4000, "auto", "auto", 0.25, 256)
     assert (synth.frontend.n_fft, synth.trainer.max_steps, synth.data.real_noise, synth.data.real_speech,
-            synth.data.bandlimit_prob) == (256, 4000, False, False, 0.0)
+            synth.data.bandlimit_prob, synth.frontend.hop) == (256, 4000, False, False, 0.0, 128)
     assert synth.net.name == emb.net.name and synth.trainer.name == emb.trainer.name
     assert training_hash(emb) != training_hash(synth)
 

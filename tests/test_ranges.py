@@ -107,7 +107,7 @@ def test_messages_name_the_key_the_value_and_the_range():
     ([], "trainer.lr", "1", "0"),                                   # an int for a float is fine
     ([], "trainer.max_minutes", "null", "0"),
     ([], "trainer.val_every", "0", "-1"),
-    ([], "frontend.hop", "128", "0"),                              # n_fft/2 with n_fft 256
+    ([], "frontend.hop", "256", "0"),                              # n_fft/2 with n_fft 512
     ([], "eval.examples", "0", "-1"),
     ([], "eval.jobs", "null", "2.0"),
     ([], "sde.lambda_max", ".inf", ".nan"),
@@ -132,7 +132,7 @@ def test_the_edge_of_a_range_is_accepted_and_just_beyond_it_refused(context, key
     (["sde=richter-ouve", "sde.sigma_max=0.01"], "sde.sigma_min"),
     (["sde=ouvp", "sde.beta_min=2"], "sde.beta_min"),
     (["sde.lambda_max=-20"], "sde.lambda_min"),
-    (["frontend.hop=129"], "frontend.hop"),                               # n_fft 256
+    (["frontend.hop=257"], "frontend.hop"),                               # n_fft 512
 ])
 def test_settings_that_bound_each_other_are_checked_together(overrides, key):
     with pytest.raises(ConfigError, match="^" + re.escape(f"{key}=") + r".*: expected (less than|more than|at most) "):
