@@ -19,16 +19,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from omegaconf import OmegaConf
 
-from benchmark.audio.metrics import score_many
 from benchmark.checkpoints import fresh_model
 from benchmark.config import compose, sampler_from_config
 from benchmark.data import load_split
 from benchmark.diffusion.samplers import build_sampler
-from benchmark.enhance import enhance_waveform
 from benchmark.train import TrainerSettings, fit
+from sampler_sweep import METRICS, mean_scores    # perf/, on the path when run as a script
 
 SAMPLERS = {
     "one step D(σ_max)": ("euler", dict(steps=1, scaling="none")),
@@ -38,7 +36,6 @@ SAMPLERS = {
     "Heun N=4 σ-space from σ 0.15 churn ∞": ("edm", dict(steps=4, scaling="none", sigma_start=0.15)),
     "Heun N=8 x-space (brever)": ("edm", dict(steps=8, churn=0)),
 }
-METRICS = ("pesq_wb", "estoi", "si_sdr")
 
 
 def main():
@@ -75,15 +72,8 @@ def main():
         train_min = (time.perf_counter() - t0) / 60
         for split, items in splits.items():
             for label, sampler in samplers.items():
-                gen = torch.Generator().manual_seed(0)
-                enh = [dict(name=it["name"], clean=it["clean"], noisy=it["noisy"],
-                            enhanced=enhance_waveform(m, frontend, it["noisy"], sampler, device=device,
-                                                      generator=gen).audio)
-                       for it in items]
-                table = score_many(enh, metrics=METRICS, jobs=2)
-                out = table.groupby("metric")["output"].mean()
+                inp, out = mean_scores(m, frontend, items, sampler, device, jobs=2)
                 if not any(r[2] == split and r[3] == "noisy input" for r in rows):
-                    inp = table.groupby("metric")["input"].mean()
                     rows.append(("—", 0, split, "noisy input", *[inp[k] for k in METRICS]))
                 rows.append((f"{train_min:.1f}", step, split, label, *[out[k] for k in METRICS]))
                 print(f"{train_min:6.1f} min  step {step:5d}  {split:6s} {label:30s} " +

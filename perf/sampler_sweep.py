@@ -27,6 +27,17 @@ from benchmark.train import load_weights
 METRICS = ("pesq_wb", "estoi", "si_sdr")
 
 
+def mean_scores(model, frontend, items, sampler, device, jobs: int = 1):
+    """(input, output) means of METRICS over `items`, each enhanced with noise drawn from seed 0, so
+    every sampler (and every step of a learning curve) sees the same draws."""
+    gen = torch.Generator().manual_seed(0)
+    enhanced = [dict(name=it["name"], clean=it["clean"], noisy=it["noisy"],
+                     enhanced=enhance_waveform(model, frontend, it["noisy"], sampler, device=device,
+                                               generator=gen).audio) for it in items]
+    by_metric = score_many(enhanced, metrics=METRICS, jobs=jobs).groupby("metric")
+    return by_metric["input"].mean(), by_metric["output"].mean()
+
+
 def _line(folder, split, label, means) -> str:
     return f"{folder}  {split:6s} {label:12s} " + "  ".join(f"{k} {means[k]:.3f}" for k in METRICS)
 
@@ -50,14 +61,10 @@ def main():
         data = load_split(cfg.data, split)
         items = [data[i] for i in range(min(a.utterances, len(data)))]
         for n, (label, sampler) in enumerate(samplers.items()):
-            gen = torch.Generator().manual_seed(0)
-            enhanced = [dict(name=it["name"], clean=it["clean"], noisy=it["noisy"],
-                             enhanced=enhance_waveform(model, frontend, it["noisy"], sampler, device=device,
-                                                       generator=gen).audio) for it in items]
-            table = score_many(enhanced, metrics=METRICS, jobs=1)
+            noisy, enhanced = mean_scores(model, frontend, items, sampler, device)
             if n == 0:
-                print(_line(a.model, split, "input", table.groupby("metric")["input"].mean()), flush=True)
-            print(_line(a.model, split, label, table.groupby("metric")["output"].mean()), flush=True)
+                print(_line(a.model, split, "input", noisy), flush=True)
+            print(_line(a.model, split, label, enhanced), flush=True)
 
 
 if __name__ == "__main__":

@@ -22,16 +22,15 @@ SIGMA_SPACE = "σ-space"
 
 def load(study: Study, results_dir: Path, studies_dir: Path) -> tuple[Study, pd.DataFrame] | None:
     """The diagnosing study's file and its paired differences, or None while it has no results.
-    Read only: this report never writes into the other study's folder."""
+    The pairs.csv its own report wrote (every run of it ends with that report), else computed from
+    its per-utterance files; read only: this report never writes into the other study's folder."""
     name = (study.raw or {}).get("diagnosis")
     if not name or not (results_dir / name / "cells.csv").is_file():
         return None
     other = load_study(studies_dir / f"{name}.yaml")
-    table = load_cells(results_dir / name / "cells.csv", other)
-    pairs = paired.compute(table, other, results_dir / name / "cells")
+    pairs = paired.kept(results_dir / name)
     if pairs is None:
-        pairs = paired._kept(results_dir / name / "pairs.csv", paired.COLUMNS,
-                             ("axis", "value", "reference", "context", "split", "metric", "cell", "reference_cell"))
+        pairs = paired.compute(load_cells(results_dir / name / "cells.csv", other), other, results_dir / name / "cells")
     return (other, pairs) if pairs is not None and len(pairs) else None
 
 

@@ -176,6 +176,11 @@ def load_or_compute(results: Path, study: Study, table: pd.DataFrame) -> pd.Data
     pairs = compute(table, study, results / "cells")
     if pairs is not None:
         return _store(results / "pairs.csv", pairs)
+    return kept(results)
+
+
+def kept(results: Path) -> pd.DataFrame | None:
+    """results/<study>/pairs.csv as the study's last report wrote it; None when there is none."""
     return _kept(results / "pairs.csv", COLUMNS,
                  ("axis", "value", "reference", "context", "split", "metric", "cell", "reference_cell"))
 

@@ -193,11 +193,10 @@ def prior_match(study: Study, labels: dict) -> float | None:
         cfg = compose(overrides)
         sde = build_sde_from(cfg)
         sampler = sampler_from_config(cfg, sde=sde)
-        if getattr(sampler, "start", "plain") == "matched":
-            return 1.0
         t = sampler.start_time(sde) if hasattr(sampler, "start_time") else float(getattr(sampler, "t_start", 1.0))
-        sigma0, sigma_d = float(sde.sigma(torch.tensor(t, dtype=torch.float64))), float(cfg.preconditioning.sigma_data)
-        return sigma0 / math.sqrt(sigma0 ** 2 + sigma_d ** 2)
+        sigma0 = sde.sigma(torch.tensor(t, dtype=torch.float64))
+        drawn = sampler.start_std(sigma0) if hasattr(sampler, "start_std") else sigma0   # PC, ancestral: plain
+        return float(drawn / torch.sqrt(sigma0 ** 2 + float(cfg.preconditioning.sigma_data) ** 2))
     except (ConfigError, ValueError, TypeError, AttributeError):
         return None
 
