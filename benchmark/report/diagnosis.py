@@ -22,15 +22,18 @@ SIGMA_SPACE = "σ-space"
 
 def load(study: Study, results_dir: Path, studies_dir: Path) -> tuple[Study, pd.DataFrame] | None:
     """The diagnosing study's file and its paired differences, or None while it has no results.
-    The pairs.csv its own report wrote (every run of it ends with that report), else computed from
-    its per-utterance files; read only: this report never writes into the other study's folder."""
+    The pairs.csv its own report wrote when it is newer than its cells.csv, else computed from its
+    per-utterance files; read only: this report never writes into the other study's folder."""
     name = (study.raw or {}).get("diagnosis")
     if not name or not (results_dir / name / "cells.csv").is_file():
         return None
     other = load_study(studies_dir / f"{name}.yaml")
-    pairs = paired.kept(results_dir / name)
+    folder = results_dir / name
+    current = (folder / "pairs.csv").is_file() and (
+        (folder / "pairs.csv").stat().st_mtime >= (folder / "cells.csv").stat().st_mtime)
+    pairs = paired.kept(folder) if current else None       # stale after a run with --no-report
     if pairs is None:
-        pairs = paired.compute(load_cells(results_dir / name / "cells.csv", other), other, results_dir / name / "cells")
+        pairs = paired.compute(load_cells(folder / "cells.csv", other), other, folder / "cells")
     return (other, pairs) if pairs is not None and len(pairs) else None
 
 
