@@ -14,6 +14,24 @@ def test_unit_costs_are_measured_once_then_read_back(tiny, tmp_path, monkeypatch
     assert price.unit_costs(cell.config, tmp_path, "dev") == first
 
 
+def test_two_cpus_of_the_same_core_count_are_priced_apart(tiny, tmp_path, monkeypatch):
+    # an AVX2 host once read the costs an AVX512-BF16 host had measured: both were '2 cores, x86_64'
+    import torch
+
+    from benchmark import provenance, runtime
+
+    cfg = expand(load_study("smoke"), tiny)[0].config
+    names = set()
+    for capability, bf16 in (("AVX2", False), ("AVX512", True)):
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        monkeypatch.setattr(runtime, "cpu_has_bf16", lambda b=bf16: b)
+        names.add(provenance.device_name(cfg))
+        monkeypatch.setattr(price, "_measure", lambda cfg, c=capability: {"train_step_s": len(c), "call_s": 1,
+                                                                         "score_s": 1})
+        assert price.unit_costs(cfg, tmp_path, provenance.device_name(cfg))["train_step_s"] == len(capability)
+    assert len(names) == 2 and any(n.endswith("AVX512 with native bf16)") for n in names)
+
+
 def test_the_price_is_the_sum_of_measured_unit_costs(tiny, tmp_path, monkeypatch):
     cells = expand(load_study("smoke"), [*tiny, "eval.splits=[test,test_mismatched]"])   # 2 models, 5 cells, 2 splits
     monkeypatch.setattr(price, "unit_costs", lambda cfg, results, device: {"train_step_s": 0.5, "call_s": 0.01,
