@@ -116,14 +116,15 @@ def help_text() -> str:
     return "\n".join(lines)
 
 
-def _done_cells(out_dir: Path) -> set[str]:
-    """Cells with rows in cells.csv (an earlier run finished them)."""
-    import pandas as pd
+def _done_cells(out_dir: Path, cells, done=None) -> set[str]:
+    """Cells finished here (`done`, else cells.csv's), and those of `cells` whose scores another study
+    holds (shared_cells.py: they cost nothing here)."""
+    from . import shared_cells
+    from .data import eval_splits
 
-    try:
-        return set(pd.read_csv(out_dir / "cells.csv", dtype={"cell": str}, usecols=["cell"])["cell"])
-    except (OSError, ValueError):
-        return set()
+    done = shared_cells.done_cells(out_dir) if done is None else set(done)
+    return done | shared_cells.reusable(out_dir.parent, out_dir.name, [c for c in cells if c.hash not in done],
+                                        lambda c: eval_splits(c.config.data, c.config.eval.splits))
 
 
 def left_to_do(cells, results: Path, out_dir: Path, jobs: int, done_cells=None, models: Path | None = None):
@@ -134,7 +135,7 @@ def left_to_do(cells, results: Path, out_dir: Path, jobs: int, done_cells=None, 
     models = models or results / "models"
     done_models = {c.training_hash for c in cells if model_done(models / c.training_hash)}
     return price(cells, results, device_name(cells[0].config), jobs, done_models,
-                 _done_cells(out_dir) if done_cells is None else done_cells)
+                 _done_cells(out_dir, cells, done_cells))
 
 
 def estimate(cells, results: Path, out_dir: Path, jobs: int, done_cells=None, models: Path | None = None) -> str:
@@ -173,15 +174,19 @@ def dry_run(spec, cells, results: Path, jobs: int, url: str | None = None, model
     print(f"{'cell':8s}  {'model':8s}  {'action':8s}  {'NFE':>4s}  " + "  ".join(f"{a:14s}" for a in axes)
           + ("  queue" if states is not None else ""))
     total = 0
+    here = _done_cells(results / spec.name, ())
+    shared = _done_cells(results / spec.name, cells, here) - here
     for c in cells:
         done = model_done(models_root / c.training_hash)
-        action = "reuse" if done or c.training_hash in trained else "train"
+        action = "shared" if c.hash in shared else "reuse" if done or c.training_hash in trained else "train"
         trained.add(c.training_hash)
         total += c.nfe_budget()
         vals = [c.axes.get(a) or ("(predictive)" if c.kind == "predictive" else "") for a in axes]
         print(f"{c.hash:8s}  {c.training_hash:8s}  {action:8s}  {c.nfe_budget():4d}  " + "  ".join(f"{v:14s}" for v in vals)
               + (f"  {states.get(c.hash, 'not queued')}" if states is not None else ""))
     print(f"total NFE per test utterance over all cells: {total}")
+    if shared:
+        print(f"shared: {len(shared)} cell(s) that another study has scored; their scores are taken, not computed")
     if states is not None:
         kinds = [states.get(c.hash, "not queued").split(" on ")[0] for c in cells]
         print("queue: " + ", ".join(f"{kinds.count(k)} {k}" for k in

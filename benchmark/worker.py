@@ -14,6 +14,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from . import shared_cells
 from .artifacts import log_cell, open_cell_run
 from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, model_done, rows_attr
 from .conditions import condition_rows
@@ -121,10 +122,20 @@ def _evaluate(spec, cell, trial, folder: Path, info: dict, tracker, cell_run, re
     """Enhance and score the cell, log it, write its rows and keep them in its trial (the queue is
     where every machine rebuilds the tables from); returns (rows, timing, objective value)."""
     out_dir = results / spec.name
-    table, extra = evaluate_cell(cell.config, folder, eval_splits(cell.config.data, cell.config.eval.splits),
-                                 progress=progress, input_cache=results / "input_scores")
+    splits = eval_splits(cell.config.data, cell.config.eval.splits)
+    infer = inference_config(cell.config)
+    shared = shared_cells.find(results, spec.name, cell, splits)
+    if shared is not None:
+        print(f"cell {cell.hash} [{cell.label}]: the same cell was scored by study {shared.study}; "
+              f"its scores are taken ({shared.folder})", flush=True)
+        table, extra = shared.table, {"timing": shared.timing, "examples": {}}
+        shared_cells.copy_examples(shared, out_dir / "cells" / cell.hash)
+        infer = {**infer, "scores_from_study": shared.study}
+    else:
+        table, extra = evaluate_cell(cell.config, folder, splits, progress=progress,
+                                     input_cache=results / "input_scores")
     rows = cell_rows(spec.name, cell, table, extra["timing"], info, device_name(cell.config))
-    log_cell(tracker, cell_run, out_dir, cell, table, rows, extra, inference_config(cell.config))
+    log_cell(tracker, cell_run, out_dir, cell, table, rows, extra, infer)
     append_rows(out_dir / "cells.csv", rows)
     trial.set_user_attr("rows", rows_attr(rows))
     by_condition = condition_rows(spec.name, cell, table)

@@ -86,6 +86,51 @@ def test_another_configuration_moves_the_old_results_aside_instead_of_mixing(smo
     assert len(new) == 5 and not new & old_hashes
 
 
+def test_a_cell_another_study_scored_is_taken_not_scored_again(smoke, tiny, tmp_path):
+    """smoke_twin holds three of smoke's cells (same configuration, so the same hashes) and two of
+    its own: the three are read from smoke's folder, rows and conditions as smoke wrote them, and the
+    price counts only the two."""
+    import shutil
+
+    from benchmark.run import left_to_do
+    from benchmark.study import expand, load_study
+
+    results = tmp_path / "results"
+    shutil.copytree(smoke[0], results)
+    text = (REPO / "studies" / "smoke.yaml").read_text().replace("name: smoke", "name: smoke_twin")
+    text = text.replace("pc: [sampler=pc, sampler.steps=2]", "heun3: [sampler=edm, sampler.steps=3, sampler.churn=0]")
+    twin = tmp_path / "smoke_twin.yaml"
+    twin.write_text(text)
+    overrides = [*tiny, "trainer.max_steps=8", "trainer.val_every=4"]
+    cells = expand(load_study(str(twin)), overrides)
+    mine = {c.hash for c in cells} - set(pd.read_csv(results / "smoke" / "cells.csv", dtype=str)["cell"])
+    shared = sorted({c.hash for c in cells} - mine)
+    assert len(cells) == 5 and len(mine) == 2
+    full = left_to_do(cells, tmp_path / "empty", tmp_path / "empty" / "smoke_twin", 1)
+    left = left_to_do(cells, results, results / "smoke_twin", 1)
+    assert left.utterances * 5 == full.utterances * 2 and full.utterances > 0
+
+    cmd = [c.replace("study=smoke", f"study={twin}") for c in _cmd(results, tiny)]
+    dry = subprocess.run([*cmd, "--dry-run"], cwd=REPO, capture_output=True, text=True, timeout=900, check=True)
+    assert sum(h in line and "shared" in line for h in shared for line in dry.stdout.splitlines()) == 3, dry.stdout
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900, check=True)
+    assert out.stdout.count("was scored by study smoke; its scores are taken") == 3, out.stdout + out.stderr
+    read = {d: pd.read_csv(results / d / "cells.csv", dtype={"cell": str, "training_hash": str})
+            for d in ("smoke", "smoke_twin")}
+    assert set(read["smoke_twin"]["cell"]) == {c.hash for c in cells} and set(read["smoke_twin"]["study"]) == {"smoke_twin"}
+    keep = [c for c in read["smoke"].columns if c not in ("study", "label", "sampler", "finished_at")]
+    a, b = (read[d][read[d]["cell"].isin(shared)].sort_values(["cell", "split", "metric", "which"])[keep]
+            .reset_index(drop=True) for d in ("smoke", "smoke_twin"))
+    pd.testing.assert_frame_equal(a, b)
+    if (results / "smoke" / "conditions.csv").is_file():
+        cond = {d: pd.read_csv(results / d / "conditions.csv", dtype={"cell": str}) for d in ("smoke", "smoke_twin")}
+        sizes = {d: len(c[c["cell"].isin(shared)]) for d, c in cond.items()}
+        assert sizes["smoke"] == sizes["smoke_twin"] > 0
+    for h in shared:
+        assert list((results / "smoke_twin" / "cells" / h / "examples").glob("*.wav"))
+    assert (results.parent / "reports" / "smoke_twin.html").is_file()
+
+
 def test_mlflow_holds_study_training_and_cell_runs(smoke):
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     from mlflow.tracking import MlflowClient
