@@ -212,12 +212,9 @@ class OUCosine(_OUVarPreserving):
 # σ² = ∫g²/s² hold exactly (the change from brever is below 0.1%).
 
 @dataclass
-class _Bridge(SDE):
-    scaling: float = 0.1            # c
+class _MeanToY(SDE):
+    """s = 1 − τ, τ = t_max·t: the mean moves linearly from x0 to y (the bridges and the flow)."""
     t_max: float = 0.999
-    # The std s·σ of x(t) − y vanishes at t = 1, so d ln(sσ)/dt diverges there: explicit steps of x
-    # in t are unstable (samplers.build_sampler refuses them; the σ-space solvers are exact here).
-    stiff_near_prior = True
 
     def _tau(self, t):
         return self.t_max * t
@@ -230,6 +227,14 @@ class _Bridge(SDE):
 
     def g(self, t):
         return math.sqrt(self.t_max) * self._g_tau(self._tau(t))
+
+
+@dataclass
+class _Bridge(_MeanToY):
+    scaling: float = 0.1            # c
+    # The std s·σ of x(t) − y vanishes at t = 1, so d ln(sσ)/dt diverges there: explicit steps of x
+    # in t are unstable (samplers.build_sampler refuses them; the σ-space solvers are exact here).
+    stiff_near_prior = True
 
 
 @dataclass
@@ -329,7 +334,7 @@ class SBVE(SDE):
 
 
 @dataclass
-class Flow(SDE):
+class Flow(_MeanToY):
     """Conditional flow matching from x0 to y (Lipman et al. 2023 path; FlowSE, Lee et al. 2025,
     seongq/flowmse `FLOWMATCHING`): x = (1 − τ)x0 + τy + [(1 − τ)σ_min + τσ_max]·n.
 
@@ -340,10 +345,6 @@ class Flow(SDE):
     """
     sigma_min: float = 0.0
     sigma_max: float = 0.487          # flowmse's default
-    t_max: float = 0.999
-
-    # s, a and g are the bridges' (s = 1 − τ, a = −d ln s/dt), not their c parameter
-    _tau, s, a, g = _Bridge._tau, _Bridge.s, _Bridge.a, _Bridge.g
 
     def _g_tau(self, tau):            # g_τ² = s²·dσ²/dτ = 2σ_max·σ(τ)
         return torch.sqrt(2 * self.sigma_max * self._sigma_tau(tau))
