@@ -120,11 +120,9 @@ def _done_cells(out_dir: Path, cells, done=None) -> set[str]:
     """Cells finished here (`done`, else cells.csv's), and those of `cells` whose scores another study
     holds (shared_cells.py: they cost nothing here)."""
     from . import shared_cells
-    from .data import eval_splits
 
     done = shared_cells.done_cells(out_dir) if done is None else set(done)
-    return done | shared_cells.reusable(out_dir.parent, out_dir.name, [c for c in cells if c.hash not in done],
-                                        lambda c: eval_splits(c.config.data, c.config.eval.splits))
+    return done | set(shared_cells.sources(out_dir.parent, out_dir.name, [c for c in cells if c.hash not in done]))
 
 
 def left_to_do(cells, results: Path, out_dir: Path, jobs: int, done_cells=None, models: Path | None = None):
@@ -164,6 +162,7 @@ def queue_state(spec, cells, results: Path, url: str | None) -> dict[str, str] |
 
 
 def dry_run(spec, cells, results: Path, jobs: int, url: str | None = None, models: Path | None = None) -> None:
+    from . import shared_cells
     from .cell import model_done
 
     trained: set[str] = set()
@@ -174,8 +173,8 @@ def dry_run(spec, cells, results: Path, jobs: int, url: str | None = None, model
     print(f"{'cell':8s}  {'model':8s}  {'action':8s}  {'NFE':>4s}  " + "  ".join(f"{a:14s}" for a in axes)
           + ("  queue" if states is not None else ""))
     total = 0
-    here = _done_cells(results / spec.name, ())
-    shared = _done_cells(results / spec.name, cells, here) - here
+    here = shared_cells.done_cells(results / spec.name)
+    shared = shared_cells.sources(results, spec.name, [c for c in cells if c.hash not in here])
     for c in cells:
         done = model_done(models_root / c.training_hash)
         action = "shared" if c.hash in shared else "reuse" if done or c.training_hash in trained else "train"

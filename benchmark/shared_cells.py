@@ -7,8 +7,8 @@ minutes of enhancing and scoring on 2 cores. The per-utterance table the first s
 results/<study>/cells/<hash>/ is the same table the second would compute (enhancement is
 deterministic for a given seed), so the second study takes it: its rows, conditions, MLflow run and
 report are built from it as from a fresh evaluation, under its own study name. Only a cell that the
-other study finished (its rows in that study's cells.csv) and whose saved configuration equals this
-one is taken; a superseded folder (supersede.py) never is.
+other study finished over the same splits (its rows in that study's cells.csv) is taken; a
+superseded folder (supersede.py) never is.
 """
 from __future__ import annotations
 
@@ -17,15 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import OmegaConf
 
 
 @dataclass
 class Shared:
     study: str                  # the study whose folder holds the scores
     folder: Path                # results/<study>/cells/<hash>
-    table: pd.DataFrame         # per-utterance scores with `split` and the condition tags
-    timing: dict                # split -> nfe, rtf, utterances (no minutes: nothing ran here)
+    timing: dict                # split -> nfe, rtf, from that study's cells.csv
+    table: pd.DataFrame | None = None   # per-utterance scores with `split` and the condition tags
 
 
 def done_cells(out_dir: Path) -> set[str]:
@@ -36,28 +35,42 @@ def done_cells(out_dir: Path) -> set[str]:
         return set()
 
 
-def find(results: Path, study: str, cell, splits) -> Shared | None:
-    """Another study's finished scores of `cell` over exactly `splits`, or None."""
-    want = OmegaConf.to_container(cell.config, resolve=True)
-    for folder in sorted(Path(results).glob(f"*/cells/{cell.hash}")):
-        other = folder.parent.parent
-        if other.name == study or ".superseded-" in other.name or cell.hash not in done_cells(other):
-            continue
+def sources(results: Path, study: str, cells) -> dict[str, Shared]:
+    """hash -> where another current study finished that cell over the same splits (tables not read).
+    One read of each other study's cells.csv, whatever the number of cells: the cells bar asks every
+    few seconds. The hash is trusted as a study's own resume trusts it."""
+    from .data import eval_splits
+
+    wanted = {c.hash: c for c in cells}
+    found: dict[str, Shared] = {}
+    others = sorted(d for d in Path(results).glob("*/cells.csv") if d.parent.name != study
+                    and ".superseded-" not in d.parent.name) if wanted else []
+    for path in others:
         try:
-            if OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"), resolve=True) != want:
-                continue
-            table = pd.read_csv(folder / "per_utterance.csv", dtype={"name": str, "split": str})
-            summary = pd.read_csv(folder / "summary.csv", dtype={"cell": str})
-        except (OSError, ValueError):       # a half-copied folder: evaluate afresh
+            rows = pd.read_csv(path, dtype={"cell": str, "split": str}, usecols=["cell", "split", "nfe", "rtf"])
+        except (OSError, ValueError):
             continue
-        if sorted(table["split"].unique()) != sorted(splits):
-            continue
-        timing = {}
-        for split, rows in summary.groupby("split"):
-            timing[split] = {"nfe": float(rows["nfe"].iloc[0]), "rtf": float(rows["rtf"].iloc[0]),
-                             "utterances": int((table["split"] == split).sum())}
-        return Shared(other.name, folder, table, timing)
-    return None
+        for h, mine in rows[rows["cell"].isin(wanted.keys() - found.keys())].groupby("cell"):
+            folder = path.parent / "cells" / h
+            c = wanted[h]
+            if (sorted(mine["split"].unique()) == sorted(eval_splits(c.config.data, c.config.eval.splits))
+                    and (folder / "per_utterance.csv").is_file()):
+                found[h] = Shared(path.parent.name, folder, {
+                    split: {"nfe": float(r["nfe"].iloc[0]), "rtf": float(r["rtf"].iloc[0])}
+                    for split, r in mine.groupby("split")})
+    return found
+
+
+def find(results: Path, study: str, cell) -> Shared | None:
+    """Another study's finished scores of `cell`, its per-utterance table read, or None."""
+    shared = sources(results, study, [cell]).get(cell.hash)
+    if shared is None:
+        return None
+    try:
+        shared.table = pd.read_csv(shared.folder / "per_utterance.csv", dtype={"name": str, "split": str})
+    except (OSError, ValueError):       # a half-copied folder: evaluate afresh
+        return None
+    return shared
 
 
 def copy_examples(shared: Shared, folder: Path) -> None:
@@ -65,8 +78,3 @@ def copy_examples(shared: Shared, folder: Path) -> None:
     source = shared.folder / "examples"
     if source.is_dir():
         shutil.copytree(source, folder / "examples", dirs_exist_ok=True)
-
-
-def reusable(results: Path, study: str, cells, splits_of) -> set[str]:
-    """Hashes of `cells` that find() would take: the price counts them as done."""
-    return {c.hash for c in cells if find(results, study, c, splits_of(c)) is not None}

@@ -124,7 +124,7 @@ def _evaluate(spec, cell, trial, folder: Path, info: dict, tracker, cell_run, re
     out_dir = results / spec.name
     splits = eval_splits(cell.config.data, cell.config.eval.splits)
     infer = inference_config(cell.config)
-    shared = shared_cells.find(results, spec.name, cell, splits)
+    shared = shared_cells.find(results, spec.name, cell)
     if shared is not None:
         print(f"cell {cell.hash} [{cell.label}]: the same cell was scored by study {shared.study}; "
               f"its scores are taken ({shared.folder})", flush=True)

@@ -21,6 +21,7 @@ def test_two_cpus_of_the_same_core_count_are_priced_apart(tiny, tmp_path, monkey
     from benchmark import provenance, runtime
 
     cfg = expand(load_study("smoke"), tiny)[0].config
+    monkeypatch.setattr(provenance, "cpu_kind", provenance.cpu_kind.__wrapped__)   # uncached: two CPUs here
     names = set()
     for capability, bf16 in (("AVX2", False), ("AVX512", True)):
         monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
