@@ -82,9 +82,15 @@ def _kill_a_trainer_and_an_evaluator_then_check(study, procs, by_pid, engine, mo
                     trainer = (pid, thash, torch.load(folder / "last.pt", weights_only=True)["step"])
                     break
         if evaluator is None:
+            # Mid-evaluation means after the model's claim was released as done: done.json is written
+            # while the claim is still held, and a worker killed in between leaves a claim that the next
+            # one takes over (counted in takeovers) only to find the model done.
+            with engine.connect() as conn:
+                released = {r[0] for r in conn.execute(sqlalchemy.text(
+                    f"SELECT training_hash FROM {TABLE} WHERE done_dir IS NOT NULL")).all()}
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
                 pid, thash = t.user_attrs.get("pid"), t.user_attrs["training_hash"]
-                if (pid in by_pid and (models / thash / "done.json").exists()
+                if (pid in by_pid and thash in released and (models / thash / "done.json").exists()
                         and (trainer is None or thash != trainer[1])):
                     os.kill(pid, signal.SIGKILL)
                     by_pid.pop(pid).wait()
