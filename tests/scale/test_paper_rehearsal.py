@@ -43,10 +43,13 @@ def _vbdmd_tree(root: Path, data_cache) -> None:
     for sub, files in names.items():
         for k, name in enumerate(files):
             item = sources[sub][k]
+            # The test file is cut to its 0.8 s of speech (0.2 to 1.0 s): NCSN++M's 75 calls on it are
+            # most of the test's time on CPU, and 0.8 s is about the least that ESTOI scores.
+            part = slice(3200, 16000) if sub == "testset" else slice(None)
             for kind in ("clean", "noisy"):
                 folder = root / f"{kind}_{sub}_wav"
                 folder.mkdir(parents=True, exist_ok=True)
-                sf.write(folder / f"{name}.wav", resample_poly(item[kind], 3, 1).astype(np.float32), 48000)
+                sf.write(folder / f"{name}.wav", resample_poly(item[kind][part], 3, 1).astype(np.float32), 48000)
 
 
 def _cmd(root, results, study_file):
@@ -88,6 +91,7 @@ def test_paper_scale_trains_resumes_samples_scores_and_reports(tmp_path, data_ca
     nfe = cells.drop_duplicates("cell").set_index("sampler")["nfe"].to_dict()
     assert nfe == {"pc": 60, "heun": 15}
     assert set(cells["split"]) == {"test"} and cells.groupby("cell")["n"].max().eq(1).all()
+    assert cells[cells["which"] == "output"]["mean"].notna().all()         # every metric scored the cut file
     client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
     exp = client.get_experiment_by_name("paper_rehearsal")
     runs = client.search_runs([exp.experiment_id])
