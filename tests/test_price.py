@@ -33,6 +33,24 @@ def test_two_cpus_of_the_same_core_count_are_priced_apart(tiny, tmp_path, monkey
     assert len(names) == 2 and any(n.endswith("AVX512 with native bf16)") for n in names)
 
 
+@pytest.mark.parametrize("batch, expected", [
+    (["trainer.batch_mode=crop", "trainer.batch_size=3", "trainer.crop_seconds=0.5"], (3, 0.5)),
+    (["trainer.batch_mode=bucket", "trainer.batch_seconds=2.5"], (1, 2.5)),     # not one 4 s utterance
+    (["trainer.batch_mode=bucket", "trainer.batch_seconds=32"], (8, 4.0)),      # brever's batch
+])
+def test_the_measured_step_trains_on_the_batch_the_trainer_will_see(tiny, batch, expected, monkeypatch):
+    # a step costs what its frames cost: the measurement's batch must hold the trainer's audio
+    from benchmark import train
+
+    cfg = expand(load_study("smoke"), [*tiny, *batch])[0].config
+    seen = []
+    monkeypatch.setattr(train, "plain_step", lambda model, opt, x0, *a: seen.append(tuple(x0.shape)))
+    price._measure(cfg)
+    frontend_frames = seen[0][-1]
+    n, seconds = expected
+    assert seen[0][0] == n and abs(frontend_frames * cfg.frontend.hop / 16000 - seconds) < 0.05
+
+
 def test_the_price_is_the_sum_of_measured_unit_costs(tiny, tmp_path, monkeypatch):
     cells = expand(load_study("smoke"), [*tiny, "eval.splits=[test,test_mismatched]"])   # 2 models, 5 cells, 2 splits
     monkeypatch.setattr(price, "unit_costs", lambda cfg, results, device: {"train_step_s": 0.5, "call_s": 0.01,
