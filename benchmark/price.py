@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .audio.io import SAMPLE_RATE
 from .config import stable_hash, to_dict
 from .durable import locked, read_json, write_json
 
@@ -70,11 +71,11 @@ def _measure(cfg) -> dict:
     gen = torch.Generator(device=device).manual_seed(0)
     if t.batch_mode == "bucket":                       # ~4 s utterances filling batch_seconds, no more:
         # a step costs what its frames cost (NCSN++M on CPU: 0.093 s a frame at 1 × 501 and at 2 × 158),
-        # so one 4 s utterance for a 2.5 s budget priced the paper rehearsal's steps at 3.5x their time
+        # so one 4 s utterance for the paper rehearsal's 2.5 s budget priced its steps at 1.6x
         n = max(1, round(float(t.batch_seconds) / _AUDIO_S))
-        shape = (n, int(float(t.batch_seconds) / n * 16000))
+        shape = (n, int(float(t.batch_seconds) / n * SAMPLE_RATE))
     else:
-        shape = (int(t.batch_size), int(float(t.crop_seconds) * 16000))
+        shape = (int(t.batch_size), int(float(t.crop_seconds) * SAMPLE_RATE))
     clean = 0.05 * torch.randn(*shape, generator=gen, device=device)
     x0 = frontend.stft(clean)
     y = frontend.stft(clean + 0.05 * torch.randn(*shape, generator=gen, device=device))
@@ -101,7 +102,7 @@ def _measure(cfg) -> dict:
 
     train_step_s = timed(step)
     model.eval()
-    y1 = frontend.stft(0.05 * torch.randn(1, int(_AUDIO_S * 16000), generator=gen, device=device))
+    y1 = frontend.stft(0.05 * torch.randn(1, int(_AUDIO_S * SAMPLE_RATE), generator=gen, device=device))
     infer = inference_precision(cfg, device)
 
     def call():
@@ -113,7 +114,7 @@ def _measure(cfg) -> dict:
 
     call_s = timed(call) / _AUDIO_S
     rng = np.random.default_rng(0)
-    s = (0.1 * np.sin(np.arange(int(_AUDIO_S * 16000)) * 0.05) * rng.uniform(0.5, 1, int(_AUDIO_S * 16000)))
+    s = (0.1 * np.sin(np.arange(int(_AUDIO_S * SAMPLE_RATE)) * 0.05) * rng.uniform(0.5, 1, int(_AUDIO_S * SAMPLE_RATE)))
     items = [{"name": "a", "clean": s.astype(np.float32), "noisy": (s + 0.02 * rng.standard_normal(len(s))).astype(np.float32),
               "enhanced": (s + 0.01 * rng.standard_normal(len(s))).astype(np.float32)}]
     began = time.perf_counter()
@@ -170,7 +171,7 @@ def _split_audio(data_json: str, split: str) -> tuple[int, float] | None:
         ds = load_split(data_cfg, split)
     except (OSError, ValueError):
         return None
-    return len(ds), sum(ds.lengths) / 16000
+    return len(ds), sum(ds.lengths) / SAMPLE_RATE
 
 
 def price(cells, results: Path, device_name: str, jobs: int, done_models=(), done_cells=()) -> Price:

@@ -53,9 +53,8 @@ def test_workers_killed_mid_training_and_mid_evaluation_are_taken_over(servers, 
         deadline = time.monotonic() + 300
         study = set_up(storage, coordinator, lambda: "".join(coordinator.lines))
         procs += [_start(tmp_path / f"machine-{i}", tiny, storage, tracking, models, "--worker") for i in (1, 2)]
-        engine = sqlalchemy.create_engine(storage)
-        DbClaims(engine, GRACE)                    # the claims table, whoever makes it first
-        _kill_a_trainer_and_an_evaluator_then_check(study, procs, {p.pid: p for p in procs}, engine, models,
+        claims = DbClaims(sqlalchemy.create_engine(storage), GRACE)      # the claims table, whoever makes it first
+        _kill_a_trainer_and_an_evaluator_then_check(study, procs, {p.pid: p for p in procs}, claims, models,
                                                      deadline, tracking, tmp_path)
     finally:
         for p in procs:
@@ -64,16 +63,17 @@ def test_workers_killed_mid_training_and_mid_evaluation_are_taken_over(servers, 
                 p.wait()
 
 
-def _kill_a_trainer_and_an_evaluator_then_check(study, procs, by_pid, engine, models, deadline, tracking,
+def _kill_a_trainer_and_an_evaluator_then_check(study, procs, by_pid, claims, models, deadline, tracking,
                                                  tmp_path):
+    engine = claims.engine
     trainer = evaluator = None                     # (pid, training hash, checkpoint step) / (pid, cell)
     while trainer is None or evaluator is None:
         assert time.monotonic() < deadline, "\n----\n".join("".join(p.lines) for p in procs)
         if trainer is None:
             with engine.connect() as conn:
-                claims = conn.execute(sqlalchemy.text(f"SELECT training_hash, pid FROM {TABLE} "
-                                                      "WHERE done_dir IS NULL")).all()
-            for thash, pid in claims:
+                training = conn.execute(sqlalchemy.text(f"SELECT training_hash, pid FROM {TABLE} "
+                                                        "WHERE done_dir IS NULL")).all()
+            for thash, pid in training:
                 folder = models / thash
                 mine = evaluator is None or thash != evaluator[2]
                 if mine and pid in by_pid and not (folder / "done.json").exists() and _logged_step(folder) >= 3 * EVERY:
@@ -82,16 +82,13 @@ def _kill_a_trainer_and_an_evaluator_then_check(study, procs, by_pid, engine, mo
                     trainer = (pid, thash, torch.load(folder / "last.pt", weights_only=True)["step"])
                     break
         if evaluator is None:
-            # Mid-evaluation means after the model's claim was released as done: done.json is written
-            # while the claim is still held, and a worker killed in between leaves a claim that the next
-            # one takes over (counted in takeovers) only to find the model done.
-            with engine.connect() as conn:
-                released = {r[0] for r in conn.execute(sqlalchemy.text(
-                    f"SELECT training_hash FROM {TABLE} WHERE done_dir IS NOT NULL")).all()}
+            # Mid-evaluation means after the model's claim was released as done (done_dir): done.json is
+            # written while the claim is still held, and a worker killed in between leaves a claim that
+            # the next one takes over (counted in takeovers) only to find the model done.
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
                 pid, thash = t.user_attrs.get("pid"), t.user_attrs["training_hash"]
-                if (pid in by_pid and thash in released and (models / thash / "done.json").exists()
-                        and (trainer is None or thash != trainer[1])):
+                if (pid in by_pid and (trainer is None or thash != trainer[1])
+                        and (claims.holder_of(thash) or {}).get("done_dir")):
                     os.kill(pid, signal.SIGKILL)
                     by_pid.pop(pid).wait()
                     [now] = [x for x in study.get_trials(deepcopy=False) if x.number == t.number]
