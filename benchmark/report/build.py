@@ -68,14 +68,6 @@ def _nfe_hue_axis(summary: pd.DataFrame, axes: list[str]) -> str | None:
     return axes[0] if axes else None
 
 
-def _missing_cells(table: pd.DataFrame, study: Study) -> list[str]:
-    """Grid points with no row yet: still running or failed."""
-    cells = table[table["kind"] == "diffusion"].drop_duplicates("cell")
-    done = set(map(tuple, cells[list(study.axes)].to_numpy().tolist()))
-    return [" · ".join(f"{a}={v}" for a, v in zip(study.axes, point))
-            for point in tables.grid_points(study) if point not in done]
-
-
 def _number(value, decimals: int = 0) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
@@ -261,7 +253,7 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
     cells = table[table["kind"] != "input"]
     diffusion = table[table["kind"] == "diffusion"]["cell"].nunique()
     finished = sorted(v for v in table.get("finished_at", pd.Series(dtype=str)) if v)
-    missing = _missing_cells(table, study)
+    missing = tables.missing_points(table, study)
     context = {
         "study": study, "meta": meta, "data": data,
         "data_description": DATA_DESCRIPTIONS.get(data, f"data set '{data}'"),

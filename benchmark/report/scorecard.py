@@ -20,7 +20,7 @@ matched condition) and each study's primary metric; none quotes a paper number.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,7 @@ class StudyData:
     pairs: pd.DataFrame | None
     vs_best: pd.DataFrame | None
     scores: dict = field(default_factory=dict, repr=False)   # cell -> per-utterance outputs
+    missing: list = field(default_factory=list)              # grid points not run yet (tables.missing_points)
 
     def outputs(self, cell: str) -> pd.Series | None:
         """The cell's per-utterance outputs on SPLIT and the metric, by utterance name."""
@@ -96,7 +97,8 @@ def load_all(results_dir: Path, studies_dir: Path) -> dict[str, StudyData]:
                 scores[cell] = pd.read_csv(f, usecols=["split", "name", "metric", "output"])
         out[name] = StudyData(name, study, table, load_meta(Path(results_dir) / name / "meta.json"),
                               summary, metrics[0], paired.load_or_compute(Path(results_dir) / name, study, table),
-                              paired.load_or_compute_best(Path(results_dir) / name, table), scores)
+                              paired.load_or_compute_best(Path(results_dir) / name, table), scores,
+                              tables.missing_points(table, study))
     return out
 
 
@@ -372,7 +374,23 @@ def known_studies(studies_dir: Path) -> dict[str, Study]:
 
 def findings(data: dict[str, StudyData], known: dict[str, Study] | None = None) -> list[Finding]:
     """The four findings; `known`: every study file, so a finding names the unrun studies that test it."""
-    return [drift_finding(data), mismatch_finding(data, known), spread_finding(data), headline_finding(data)]
+    found = [drift_finding(data), mismatch_finding(data, known), spread_finding(data), headline_finding(data)]
+    return [provisional(f, data) for f in found]
+
+
+def provisional(finding: Finding, data: dict[str, StudyData]) -> Finding:
+    """A verdict read from a study whose run has not finished (a reference run is committed part-way
+    while it goes on over several sessions) says so: the missing cells may change it."""
+    partial = [(s, data[s]) for s in finding.studies if s in data and data[s].missing]
+    if not partial or finding.verdict in ("not yet run", "no data"):
+        return finding
+    counts = []
+    for name, d in partial:
+        grid = len(tables.grid_points(d.study))
+        counts.append(f"{name} has {grid - len(d.missing)} of {grid} grid points")
+    counts = "; ".join(counts)
+    return replace(finding, verdict=f"{finding.verdict}, provisional",
+                   text=f"{finding.text} Provisional: {counts}; the rest may change this verdict.")
 
 
 def study_lines(data: dict[str, StudyData]) -> list[dict]:
@@ -391,6 +409,7 @@ def study_lines(data: dict[str, StudyData]) -> list[dict]:
                     "best_label": "" if pick["diffusion"].empty else pick["diffusion"]["label"].iloc[0],
                     "input": _pm(ref[0], ref[1], m), "predictive": show(pick["predictive"]),
                     "cells": int((s["kind"] != "input").sum()),
+                    "grid": len(tables.grid_points(d.study)), "n_missing": len(d.missing),
                     "wall": (f"{meta['wall_minutes']:.0f} min" if isinstance(meta.get("wall_minutes"), (int, float)) else "—"),
                     "commit": str(meta.get("git_commit", "—"))[:12], "device": meta.get("device", "—"),
                     "versions": ", ".join(f"{k} {v}" for k, v in (meta.get("package_versions") or {}).items()

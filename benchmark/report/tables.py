@@ -152,3 +152,12 @@ def grid_points(study) -> list[tuple[str, ...]]:
         labels = extra.get("axes") or {}
         points.append(tuple(str(labels.get(a, "")) for a in axes))
     return points
+
+
+def missing_points(table: pd.DataFrame, study) -> list[str]:
+    """The study's diffusion grid points with no row in `table` yet (a run still going, or
+    stopped part-way), each as "axis=value · …"."""
+    cells = table[table["kind"] == "diffusion"].drop_duplicates("cell")
+    done = set(map(tuple, cells[list(study.axes)].to_numpy().tolist()))
+    return [" · ".join(f"{a}={v}" for a, v in zip(study.axes, point))
+            for point in grid_points(study) if point not in done]

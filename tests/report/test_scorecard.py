@@ -18,15 +18,18 @@ STUDIES = Path(__file__).resolve().parents[2] / "studies"
 N = 60
 
 
-def fake_study(root: Path, name: str, effect, noise: float = 0.05, seed: int = 0) -> None:
-    """results/<name>/ for every cell of studies/<name>.yaml: PESQ-WB = a shared per-utterance
-    level + effect(axes labels, kind) + the cell's own noise."""
+def fake_study(root: Path, name: str, effect, noise: float = 0.05, seed: int = 0, keep=None) -> None:
+    """results/<name>/ for every cell of studies/<name>.yaml (or those `keep(axes labels, kind)`
+    accepts: a run stopped part-way): PESQ-WB = a shared per-utterance level + effect(axes
+    labels, kind) + the cell's own noise."""
     spec = load_study(name, STUDIES)
     rng = np.random.default_rng(seed)
     level = 1.5 + rng.normal(0, 0.3, N)
     out = root / "results" / name
     tables = []
     for cell in expand(spec):
+        if keep is not None and not keep(cell.axes, cell.kind):
+            continue
         output = level + effect(cell.axes, cell.kind) + rng.normal(0, noise, N)
         scores = pd.DataFrame({"split": "test", "name": [f"u{i}" for i in range(N)], "metric": "pesq_wb",
                                "input": level, "output": output, "delta": output - level, "floored": False})
@@ -138,3 +141,19 @@ def test_index_page_lists_studies_links_pages_and_names_what_is_missing(root):
     assert "12 min" in html or "13 min" in html
     for name in ("headline", "sampler_ablation", "preconditioning_ablation", "loss_weighting_ablation"):
         assert name in html[html.index("Not yet run"):]
+
+
+def test_a_study_run_part_way_gives_provisional_verdicts_and_says_how_far_it_got(root):
+    fake_study(root, "sde_ablation", drift_effect(+0.05))
+    complete = verdicts(root)[1]
+    assert complete.verdict == "supported" and "rovisional" not in complete.text
+    shutil.rmtree(root / "results")
+    fake_study(root, "sde_ablation", drift_effect(+0.05),
+               keep=lambda axes, kind: kind == "predictive" or axes["sde"] in ("OUVE", "OUVP"))
+    found = verdicts(root)
+    assert found[1].verdict == "supported, provisional" and found[1].tone == "good"
+    assert "sde_ablation has 4 of 9 grid points" in found[1].text
+    assert len(found[1].numbers) == 2                     # the two SDEs with both drift cells
+    assert found[4].verdict == "not yet run"              # a finding from other studies is untouched
+    html = build_index(root / "results", root / "reports", root / "studies").read_text()
+    assert "partial: 4 of 9 grid points" in html and "supported, provisional" in html
