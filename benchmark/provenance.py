@@ -8,14 +8,22 @@ import subprocess
 from pathlib import Path
 
 
-def _git_commit() -> str:
-    """HEAD of the package's own checkout (not the caller's), `-dirty` when tracked files differ."""
+# A run's own outputs (a reference run's committed results and reports, rewritten as it goes) do
+# not make the code that produced them "dirty"; anything else that differs from HEAD does.
+OUTPUTS = ("results", "reports")
+
+
+def _git_commit(root: Path | None = None) -> str:
+    """HEAD of the package's own checkout (not the caller's; `root` for another), `-dirty` when
+    tracked files outside OUTPUTS differ from it."""
     here = Path(__file__).resolve().parent
+    top = here.parent if root is None else Path(root)
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=top, capture_output=True, text=True, timeout=5)
         if head.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], cwd=here.parent, timeout=5).returncode
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", ".",
+                                *(f":(exclude){d}" for d in OUTPUTS)], cwd=top, timeout=5).returncode
         return head.stdout.strip() + ("-dirty" if dirty == 1 else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
