@@ -53,6 +53,7 @@ class StudyData:
     vs_best: pd.DataFrame | None
     scores: dict = field(default_factory=dict, repr=False)   # cell -> per-utterance outputs
     missing: list = field(default_factory=list)              # grid points not run yet (tables.missing_points)
+    grid: int = 0                                            # the study's diffusion grid points (tables.grid_points)
 
     def outputs(self, cell: str) -> pd.Series | None:
         """The cell's per-utterance outputs on SPLIT and the metric, by utterance name."""
@@ -98,7 +99,7 @@ def load_all(results_dir: Path, studies_dir: Path) -> dict[str, StudyData]:
         out[name] = StudyData(name, study, table, load_meta(Path(results_dir) / name / "meta.json"),
                               summary, metrics[0], paired.load_or_compute(Path(results_dir) / name, study, table),
                               paired.load_or_compute_best(Path(results_dir) / name, table), scores,
-                              tables.missing_points(table, study))
+                              tables.missing_points(table, study), len(tables.grid_points(study)))
     return out
 
 
@@ -384,11 +385,7 @@ def provisional(finding: Finding, data: dict[str, StudyData]) -> Finding:
     partial = [(s, data[s]) for s in finding.studies if s in data and data[s].missing]
     if not partial or finding.verdict in ("not yet run", "no data"):
         return finding
-    counts = []
-    for name, d in partial:
-        grid = len(tables.grid_points(d.study))
-        counts.append(f"{name} has {grid - len(d.missing)} of {grid} grid points")
-    counts = "; ".join(counts)
+    counts = "; ".join(f"{name} has {d.grid - len(d.missing)} of {d.grid} grid points" for name, d in partial)
     return replace(finding, verdict=f"{finding.verdict}, provisional",
                    text=f"{finding.text} Provisional: {counts}; the rest may change this verdict.")
 
@@ -409,7 +406,7 @@ def study_lines(data: dict[str, StudyData]) -> list[dict]:
                     "best_label": "" if pick["diffusion"].empty else pick["diffusion"]["label"].iloc[0],
                     "input": _pm(ref[0], ref[1], m), "predictive": show(pick["predictive"]),
                     "cells": int((s["kind"] != "input").sum()),
-                    "grid": len(tables.grid_points(d.study)), "n_missing": len(d.missing),
+                    "grid": d.grid, "n_missing": len(d.missing),
                     "wall": (f"{meta['wall_minutes']:.0f} min" if isinstance(meta.get("wall_minutes"), (int, float)) else "—"),
                     "commit": str(meta.get("git_commit", "—"))[:12], "device": meta.get("device", "—"),
                     "versions": ", ".join(f"{k} {v}" for k, v in (meta.get("package_versions") or {}).items()
