@@ -42,6 +42,18 @@ def model_done(folder: Path) -> bool:
     return _finished(folder) is not None
 
 
+def steps_trained(folder: Path) -> int:
+    """The step a killed training resumes from: its last.pt's (0 when absent or unreadable)."""
+    from .train import CheckpointError, load_checkpoint
+
+    if not (folder / "last.pt").is_file():
+        return 0
+    try:
+        return int(load_checkpoint(folder / "last.pt").get("step", 0))
+    except CheckpointError:
+        return 0
+
+
 def make_validator(cfg, frontend, device, sampler):
     """fit()'s validate(): denoising loss and enhancement metrics on a few validation utterances."""
     n = int(cfg.trainer.val_utterances)

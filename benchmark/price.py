@@ -175,8 +175,10 @@ def _split_audio(data_json: str, split: str) -> tuple[int, float] | None:
     return len(ds), sum(ds.lengths) / SAMPLE_RATE
 
 
-def price(cells, results: Path, device_name: str, jobs: int, done_models=(), done_cells=()) -> Price:
-    """The price of the cells not yet done (models in `done_models` are not trained again)."""
+def price(cells, results: Path, device_name: str, jobs: int, done_models=(), done_cells=(),
+          steps_done: dict | None = None) -> Price:
+    """The price of the cells not yet done (models in `done_models` are not trained again; a model
+    in `steps_done`, training hash -> step of its checkpoint, resumes from that step)."""
     from .data import eval_splits
 
     train_s = enhance_s = score_s = 0.0
@@ -190,8 +192,9 @@ def price(cells, results: Path, device_name: str, jobs: int, done_models=(), don
         if c.training_hash not in models:
             models.add(c.training_hash)
             if cfg.trainer.max_steps:
-                steps += int(cfg.trainer.max_steps)
-                train_s += int(cfg.trainer.max_steps) * costs["train_step_s"] * FIT_OVERHEAD
+                left = max(0, int(cfg.trainer.max_steps) - int((steps_done or {}).get(c.training_hash, 0)))
+                steps += left
+                train_s += left * costs["train_step_s"] * FIT_OVERHEAD
             else:
                 unknown.append(f"model {c.training_hash}: an epoch budget (trainer.max_epochs) is not priced")
         nfe = c.nfe_budget()

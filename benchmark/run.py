@@ -127,13 +127,15 @@ def _done_cells(out_dir: Path, cells, done=None) -> set[str]:
 
 def left_to_do(cells, results: Path, out_dir: Path, jobs: int, done_cells=None, models: Path | None = None):
     """The price of what is left, from unit costs measured on this device (price.py)."""
-    from .cell import model_done
+    from .cell import model_done, steps_trained
     from .price import price
 
     models = models or results / "models"
-    done_models = {c.training_hash for c in cells if model_done(models / c.training_hash)}
+    hashes = {c.training_hash for c in cells}
+    done_models = {h for h in hashes if model_done(models / h)}
+    started = {h: steps_trained(models / h) for h in hashes - done_models}
     return price(cells, results, device_name(cells[0].config), jobs, done_models,
-                 _done_cells(out_dir, cells, done_cells))
+                 _done_cells(out_dir, cells, done_cells), steps_done=started)
 
 
 def estimate(cells, results: Path, out_dir: Path, jobs: int, done_cells=None, models: Path | None = None) -> str:

@@ -295,12 +295,17 @@ def queue_order(cells: list[Cell]) -> list[Cell]:
     return first + reuse
 
 
-def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training_hash: False):
+def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training_hash: False,
+              started: Callable[[str], bool] = lambda training_hash: False):
     """Pop a queued cell as a RUNNING trial (None when the queue is empty).
 
     `busy(training_hash)`: another worker is training that model right now. Such a cell goes back to
     the end of the queue (its trial PRUNED, a new one enqueued) while a queued cell with a free model
     remains, so a worker trains or evaluates something else instead of waiting on the model's lock.
+    `started(training_hash)`: the model has a checkpoint but is not finished (a killed run's). A cell
+    whose model is not started goes back the same way while a free, started one is queued: a killed
+    cell is re-queued at the end, yet its model is the work most at risk (on a machine that goes
+    away, its steps go too) and the nearest to a result.
     """
     from optuna.trial import TrialState
 
@@ -318,7 +323,10 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
             return None
         others = [t for t in waiting if t.number != trial.number and "cell" in t.user_attrs]
         last = attempt == tries - 1           # never end a worker while cells are queued
-        if not last and busy(attrs["training_hash"]) and any(not busy(t.user_attrs["training_hash"]) for t in others):
+        free = [t.user_attrs["training_hash"] for t in others if not busy(t.user_attrs["training_hash"])]
+        mine = attrs["training_hash"]
+        if not last and ((busy(mine) and free) or
+                         (not busy(mine) and not started(mine) and any(started(h) for h in free))):
             study.tell(trial, state=TrialState.PRUNED)
             study.enqueue_trial({"cell": attrs["cell"]}, user_attrs={k: attrs[k] for k in QUEUED},
                                 skip_if_exists=False)

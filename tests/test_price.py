@@ -69,6 +69,22 @@ def test_the_price_is_the_sum_of_measured_unit_costs(tiny, tmp_path, monkeypatch
     done = price.price(cells, tmp_path, "dev", jobs=1, done_models={cells[0].training_hash},
                        done_cells={cells[0].hash})
     assert done.models == 1 and done.steps == steps
+    # a killed run's model resumes from its checkpoint: only the steps after it are priced
+    resumed = price.price(cells, tmp_path, "dev", jobs=1, done_models={cells[0].training_hash},
+                          done_cells={cells[0].hash}, steps_done={cells[-1].training_hash: steps - 3})
+    assert resumed.models == 1 and resumed.steps == 3
+
+
+def test_the_steps_a_model_resumes_from_are_read_from_its_checkpoint(tmp_path):
+    import torch
+
+    from benchmark.cell import steps_trained
+
+    assert steps_trained(tmp_path) == 0
+    torch.save({"step": 700, "model": {"w": torch.zeros(2)}}, tmp_path / "last.pt")
+    assert steps_trained(tmp_path) == 700
+    (tmp_path / "last.pt").write_bytes(b"cut short by a kill")
+    assert steps_trained(tmp_path) == 0
 
 
 def test_dry_run_prints_the_price(tiny, tmp_path, capsys):

@@ -264,6 +264,29 @@ def test_workers_train_different_models_before_waiting_on_one(tiny):
     assert next_cell(study) and next_cell(study) and next_cell(study) and next_cell(study) is None
 
 
+def test_a_model_with_a_checkpoint_is_resumed_before_a_new_one_is_started(tiny):
+    """A killed cell is re-queued at the end; its half-trained model still comes first, unless
+    another worker is training it."""
+    import optuna
+
+    from benchmark.study import enqueue, expand, load_study, next_cell, open_study
+
+    cells = expand(load_study("smoke"), tiny)
+    study = open_study("q", optuna.storages.InMemoryStorage())
+    enqueue(study, cells)
+    head = study.get_trials(deepcopy=False)[0].user_attrs["training_hash"]
+    other = next(c.training_hash for c in cells if c.training_hash != head)
+    started = lambda h: h == other  # noqa: E731  (a checkpoint of `other` is on disk)
+    assert next_cell(study, started=started).user_attrs["training_hash"] == other
+    assert next_cell(study).user_attrs["training_hash"] == head      # no preference: queue order again
+
+    study = open_study("q2", optuna.storages.InMemoryStorage())
+    enqueue(study, cells)
+    busy = lambda h: h == other  # noqa: E731  (and another worker is training it)
+    assert next_cell(study, busy, started).user_attrs["training_hash"] == head
+    assert [t.state.name for t in study.get_trials()].count("PRUNED") == 0
+
+
 @pytest.mark.slow
 def test_beyond_paper_runs_end_to_end(tmp_path, tiny):
     # issue 20's study at smoke size: the Schrödinger bridge and flow matching train with their own
