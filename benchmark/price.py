@@ -85,20 +85,8 @@ def _measure(cfg) -> dict:
     def step():
         plain_step(model, opt, x0, y, None, gen, precision, device)
 
-    def seconds(fn, n=1):
-        began = time.perf_counter()
-        for _ in range(n):
-            fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return (time.perf_counter() - began) / n
-
-    def timed(fn, n=3):
-        # The first call is a warm-up and never the figure: it carries one-time costs (oneDNN
-        # kernel selection, allocation), measured at 9.4 s for a 0.3 s step of the small net, which
-        # priced a 2-hour study at 50 h. A slow net (NCSN++M on CPU) is timed by one more call.
-        first = seconds(fn)
-        return seconds(fn, 1 if first >= 5 else n)
+    def timed(fn):
+        return _timed(fn, (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None))
 
     train_step_s = timed(step)
     model.eval()
@@ -122,6 +110,25 @@ def _measure(cfg) -> dict:
     score_many(items, metrics=list(cfg.eval.metrics), jobs=1)
     score_s = (time.perf_counter() - began) / _AUDIO_S
     return {"train_step_s": train_step_s, "call_s": call_s, "score_s": score_s}
+
+
+def _timed(fn, sync, n: int = 3) -> float:
+    """Seconds one call of `fn` takes: the fastest of `n` calls after a warm-up.
+
+    The warm-up is never the figure: it carries one-time costs (oneDNN kernel selection,
+    allocation), measured at 9.4 s for a 0.3 s step of the small net, which priced a 2-hour study at
+    50 h. The fastest call, not the mean: other work on the machine only ever adds time (the mean of
+    three, measured beside a running study, priced the small net's step at 2.07 s where training
+    went at 1.6 s a step, bookkeeping included). A slow net (NCSN++M on CPU) is timed by one call.
+    """
+    def once():
+        began = time.perf_counter()
+        fn()
+        sync()
+        return time.perf_counter() - began
+
+    first = once()
+    return min(once() for _ in range(1 if first >= 5 else n))
 
 
 _KNOWN: dict[tuple[str, str, str], dict] = {}   # costs.json as this process has read it

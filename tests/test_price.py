@@ -91,3 +91,16 @@ def test_dry_run_prints_the_price(tiny, tmp_path, capsys):
     assert main(["study=smoke", "--dry-run", f"--results={tmp_path}", *tiny]) == 0
     out = capsys.readouterr().out
     assert "estimated on cpu" in out and "2 model(s) to train" in out and (tmp_path / "costs.json").is_file()
+
+
+def test_a_unit_cost_is_the_fastest_call_after_a_warm_up(monkeypatch):
+    # Load from other work only adds time; a slow first call (kernel selection) is never the figure.
+    clock, durations = [0.0], iter([2.0, 0.5, 0.3, 0.4])
+
+    def call():
+        clock[0] += next(durations)
+
+    monkeypatch.setattr(price.time, "perf_counter", lambda: clock[0])
+    assert price._timed(call, lambda: None) == pytest.approx(0.3)
+    clock[0], durations = 0.0, iter([6.0, 7.0, 1.0])       # a slow net: one call after the warm-up
+    assert price._timed(call, lambda: None) == pytest.approx(7.0)
