@@ -1,21 +1,58 @@
-"""Write reports/index.html, the scorecard over every study with results (scorecard.py)."""
+"""Write reports/index.html: the scorecard's findings (scorecard.py) and one line per study with results."""
 from __future__ import annotations
 
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmark.report import scorecard
+from benchmark.report import scorecard, tables
 from benchmark.report.build import template, write_page
+from benchmark.report.claims import pm as _pm
+from benchmark.report.load import Study
 
 
 def render(data: dict, studies_dir: Path, reports_dir: Path) -> str:
     known = scorecard.known_studies(studies_dir)
     pages = {n: f"{n}.html" for n in data if (Path(reports_dir) / f"{n}.html").is_file()}
     return template("index.html.j2").render(
-        findings=scorecard.findings(data, known), studies=scorecard.study_lines(data), pages=pages,
+        findings=scorecard.findings(data, known), studies=study_lines(data), pages=pages,
         not_run=[n for n in known if n not in data], n_studies=len(data), split=scorecard.SPLIT,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def study_lines(data: dict[str, scorecard.StudyData]) -> list[dict]:
+    """Per study: its best diffusion cell, the input, the predictive baseline, cost and provenance."""
+    out = []
+    for name, d in data.items():
+        s, m = d.summary, d.metric
+        pick = {k: s[s["kind"] == k].head(1) for k in ("diffusion", "predictive", "input")}
+        ref = tables.noisy_reference(d.table, scorecard.SPLIT, m)
+
+        def show(rows):
+            return "—" if rows.empty else f"{_pm(rows[m].iloc[0], rows[f'{m}_ci'].iloc[0], m)}"
+        meta = d.meta or {}
+        out.append({"name": name, "title": d.study.title, "metric": tables.metric_name(m),
+                    "best": show(pick["diffusion"]),
+                    "best_label": "" if pick["diffusion"].empty else pick["diffusion"]["label"].iloc[0],
+                    "input": _pm(ref[0], ref[1], m), "predictive": show(pick["predictive"]),
+                    "cells": int((s["kind"] != "input").sum()),
+                    "grid": d.grid, "n_missing": len(d.missing),
+                    "wall": (f"{meta['wall_minutes']:.0f} min" if isinstance(meta.get("wall_minutes"), (int, float)) else "—"),
+                    "commit": str(meta.get("git_commit", "—"))[:12], "device": meta.get("device", "—"),
+                    "versions": ", ".join(f"{k} {v}" for k, v in (meta.get("package_versions") or {}).items()
+                                          if k in ("torch", "mlflow", "numpy", "pesq")) or "—",
+                    "dataset": meta.get("dataset") or _dataset_now(d.study)})
+    return out
+
+
+def _dataset_now(study: Study) -> str:
+    """The data's id from the study's settings today, for a meta.json written before it was kept."""
+    from benchmark.config import ConfigError, compose
+    from benchmark.data import dataset_id
+    try:
+        return f"{dataset_id(compose([str(o) for o in (study.raw or {}).get('base') or []]).data)} (not recorded by the run; from today's settings)"
+    except (ConfigError, ValueError, KeyError):
+        return "—"
 
 
 def build_index(results_dir: Path = Path("results"), reports_dir: Path = Path("reports"),

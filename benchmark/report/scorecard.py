@@ -390,39 +390,4 @@ def provisional(finding: Finding, data: dict[str, StudyData]) -> Finding:
                    text=f"{finding.text} Provisional: {counts}; the rest may change this verdict.")
 
 
-def study_lines(data: dict[str, StudyData]) -> list[dict]:
-    """Per study: its best diffusion cell, the input, the predictive baseline, cost and provenance."""
-    out = []
-    for name, d in data.items():
-        s, m = d.summary, d.metric
-        pick = {k: s[s["kind"] == k].head(1) for k in ("diffusion", "predictive", "input")}
-        ref = tables.noisy_reference(d.table, SPLIT, m)
-
-        def show(rows):
-            return "—" if rows.empty else f"{_pm(rows[m].iloc[0], rows[f'{m}_ci'].iloc[0], m)}"
-        meta = d.meta or {}
-        out.append({"name": name, "title": d.study.title, "metric": tables.metric_name(m),
-                    "best": show(pick["diffusion"]),
-                    "best_label": "" if pick["diffusion"].empty else pick["diffusion"]["label"].iloc[0],
-                    "input": _pm(ref[0], ref[1], m), "predictive": show(pick["predictive"]),
-                    "cells": int((s["kind"] != "input").sum()),
-                    "grid": d.grid, "n_missing": len(d.missing),
-                    "wall": (f"{meta['wall_minutes']:.0f} min" if isinstance(meta.get("wall_minutes"), (int, float)) else "—"),
-                    "commit": str(meta.get("git_commit", "—"))[:12], "device": meta.get("device", "—"),
-                    "versions": ", ".join(f"{k} {v}" for k, v in (meta.get("package_versions") or {}).items()
-                                          if k in ("torch", "mlflow", "numpy", "pesq")) or "—",
-                    "dataset": meta.get("dataset") or _dataset_now(d.study)})
-    return out
-
-
-def _dataset_now(study: Study) -> str:
-    """The data's id from the study's settings today, for a meta.json written before it was kept."""
-    from benchmark.config import ConfigError, compose
-    from benchmark.data import dataset_id
-    try:
-        return f"{dataset_id(compose([str(o) for o in (study.raw or {}).get('base') or []]).data)} (not recorded by the run; from today's settings)"
-    except (ConfigError, ValueError, KeyError):
-        return "—"
-
-
-__all__ = ["Finding", "findings", "known_studies", "load_all", "study_lines", "ReportError"]
+__all__ = ["Finding", "findings", "known_studies", "load_all", "ReportError"]
