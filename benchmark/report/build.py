@@ -176,6 +176,7 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
     axes = list(study.axes)
     section = {"split": split, "metrics": [tables.metric_name(m) for m in metrics],
                "exports": ([(ext.upper(), f"{export_prefix}/{split}.{ext}") for ext in ("csv", "tex")]
+                           + [("Markdown, every split", f"{export_prefix}/tables.md")]
                            if export_prefix and metrics else []),
                "primary": tables.metric_name(primary) if primary else None,
                "n_cells": int((summary["kind"] != "input").sum()), "figures": [],
@@ -310,15 +311,22 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
                   cells_dir=results_dir / study_name / "cells", vs_best=vs_best,
                   diagnosed=diagnosis.load(study, results_dir, studies_dir))
     reports_dir.mkdir(parents=True, exist_ok=True)
+    frames, shown = {}, []
     for split in tables.split_order(table):
         summary, metrics, _ = _split_summary(table, split, study)
         if metrics:
             reference = {m: tables.noisy_reference(table, split, m) for m in metrics}
             tested = any(paired.tied_with_best(vs_best, split, m) for m in metrics)
-            export.write(summary, list(study.axes), metrics, reports_dir / study_name, split,
+            frames[split] = export.marked_frame(summary, list(study.axes), metrics, reference,
+                                                bold_flags(summary, split, metrics, vs_best))
+            export.write(frames[split], metrics, reports_dir / study_name, split,
                          caption=f"{study.title}: split {split}, mean ± 95% CI; bold: "
-                         + (BOLD_TESTED if tested else "best per column"),
-                         reference=reference, bold=bold_flags(summary, split, metrics, vs_best))
+                         + (BOLD_TESTED if tested else "best per column"))
+            shown = shown or metrics
+    if frames:
+        export.write_markdown(frames, shown, reports_dir / study_name, caption=(
+            f"{' / '.join(tables.metric_name(m) for m in shown)}: means per split, as in "
+            f"`reports/{study_name}.html` (95% CIs and paired tests there); bold as there."))
     path = reports_dir / f"{study_name}.html"
     write_page(path, html)
     players = html.count("data:audio/")

@@ -6,6 +6,10 @@
                                   cells the report marks in bold (not distinguishable from the
                                   best by a paired test, else the best value; ties all bold), the noisy
                                   input as the last row; needs \\usepackage{booktabs}
+    reports/<study>/tables.md     every split side by side as one Markdown table (a cell per row,
+                                  "metric / metric / …" per split, the input's means in the
+                                  header), the same bold: what a README's reference section quotes,
+                                  so its numbers come from the command, not from hand copying
 """
 from __future__ import annotations
 
@@ -75,16 +79,55 @@ def to_latex(frame: pd.DataFrame, metrics: Sequence[str], caption: str = "") -> 
     return "\n".join(lines)
 
 
-def write(summary: pd.DataFrame, axes: Sequence[str], metrics: Sequence[str], folder: Path,
-          split: str, caption: str = "", reference: dict | None = None,
-          bold: dict[str, pd.Series] | None = None) -> list[Path]:
-    """Write <folder>/<split>.csv and .tex; return their paths. `bold`: per metric, the cells
-    to set bold (aligned with `summary`), kept in the CSV as `<m>_bold`."""
+def write(frame: pd.DataFrame, metrics: Sequence[str], folder: Path, split: str,
+          caption: str = "") -> list[Path]:
+    """Write <folder>/<split>.csv and .tex of a `marked_frame`; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    if bold:
-        summary = summary.assign(**{f"{m}_bold": flags for m, flags in bold.items()})
-    frame = table_frame(summary, axes, metrics, reference)
     csv_path, tex_path = folder / f"{split}.csv", folder / f"{split}.tex"
     frame.to_csv(csv_path, index=False, float_format="%.6g")
     tex_path.write_text(to_latex(frame, metrics, caption), encoding="utf-8")
     return [csv_path, tex_path]
+
+
+def marked_frame(summary: pd.DataFrame, axes: Sequence[str], metrics: Sequence[str],
+                 reference: dict | None = None, bold: dict[str, pd.Series] | None = None) -> pd.DataFrame:
+    """`table_frame` with the report's bold marks kept as `<m>_bold` (what every export shows).
+    `bold`: per metric, the cells to set bold, aligned with `summary`."""
+    if bold:
+        summary = summary.assign(**{f"{m}_bold": flags for m, flags in bold.items()})
+    return table_frame(summary, axes, metrics, reference)
+
+
+def to_markdown(frames: dict[str, pd.DataFrame], metrics: Sequence[str], caption: str = "") -> str:
+    """`frames`: split -> `table_frame` output (with `<m>_bold`), in the report's split order. Rows
+    follow the first split's order (best first); a cell absent from a split reads "–"."""
+    def entry(row, m):
+        value, flag = row.get(m, float("nan")), row.get(f"{m}_bold", False)
+        text = tables.fmt(value, m)
+        return f"**{text}**" if pd.notna(value) and pd.notna(flag) and bool(flag) else text
+
+    systems = {split: f[f["kind"] != "input"].set_index("cell") for split, f in frames.items()}
+    cells = list(dict.fromkeys(cell for s in systems.values() for cell in s.index))
+    head = ["cell", "NFE"]
+    for split, f in frames.items():
+        noisy = f[f["kind"] == "input"]
+        inputs = " / ".join(entry(noisy.iloc[0], m) for m in metrics) if len(noisy) else "n/a"
+        head.append(f"{split} (input {inputs})")
+    lines = ([caption, ""] if caption else []) + ["| " + " | ".join(head) + " |",
+                                                  "|" + "---|" * len(head)]
+    for cell in cells:
+        first = next(s.loc[cell] for s in systems.values() if cell in s.index)
+        row = [str(first["label"]).replace("|", "\\|"),
+               "–" if pd.isna(first.get("nfe")) else f"{int(first['nfe'])}"]
+        for split in frames:
+            s = systems[split]
+            row.append(" / ".join(entry(s.loc[cell], m) for m in metrics) if cell in s.index else "–")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(frames: dict[str, pd.DataFrame], metrics: Sequence[str], folder: Path,
+                   caption: str = "") -> Path:
+    path = folder / "tables.md"
+    path.write_text(to_markdown(frames, metrics, caption), encoding="utf-8")
+    return path

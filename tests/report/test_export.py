@@ -1,5 +1,6 @@
-"""Each split's table as CSV and LaTeX next to the page: the same numbers as cells.csv, the best
-value of each column in bold, a tabular whose rows all have the header's columns."""
+"""Each split's table as CSV and LaTeX next to the page, and every split in one Markdown table: the
+same numbers as cells.csv, the best value of each column in bold, a tabular whose rows all have the
+header's columns."""
 import re
 
 import pandas as pd
@@ -48,3 +49,29 @@ def test_latex_is_a_booktabs_tabular_with_the_best_in_bold(dirs):
 def test_latex_escaping_covers_labels_with_symbols():
     assert latex_escape("OUVE · with_γ 50%") == r"OUVE $\cdot$ with\_$\gamma$ 50\%"
     assert latex_escape("a & b #1") == r"a \& b \#1"
+
+
+def test_the_markdown_table_puts_every_split_side_by_side_with_the_csvs_numbers_and_bold(dirs):
+    page = build_report(*dirs.args()).read_text()
+    assert f'href="{STUDY}/tables.md"' in page
+    lines = (dirs.reports / STUDY / "tables.md").read_text().splitlines()
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("|")]
+    header, body = rows[0], rows[2:]
+    assert all(len(r) == len(header) for r in rows)                   # a well-formed table
+    splits = [h.split(" (input ")[0] for h in header[2:]]
+    assert splits[0] == "test" and set(splits) == set(dirs.table()["split"])
+    for col, split in enumerate(splits, start=2):
+        csv = pd.read_csv(dirs.reports / STUDY / f"{split}.csv", dtype={"cell": str})
+        noisy = csv[csv["kind"] == "input"].iloc[0]
+        assert header[col].endswith(f"(input {noisy['pesq_wb']:.2f} / {noisy['estoi']:.3f} / {noisy['si_sdr']:.2f})")
+        systems = csv[csv["kind"] != "input"].set_index("label")
+        assert {r[0] for r in body if r[col] != "–"} == set(systems.index)
+        for r in body:
+            if r[col] == "–":
+                continue
+            pesq, estoi, si_sdr = r[col].split(" / ")
+            cell = systems.loc[r[0]]
+            assert pesq.strip("*") == f"{cell['pesq_wb']:.2f}" and estoi.strip("*") == f"{cell['estoi']:.3f}"
+            assert si_sdr.strip("*") == f"{cell['si_sdr']:.2f}"
+            assert pesq.startswith("**") == bool(cell["pesq_wb_bold"])    # the report's marks
+            assert r[1] == f"{int(cell['nfe'])}"
