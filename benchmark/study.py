@@ -296,7 +296,8 @@ def queue_order(cells: list[Cell]) -> list[Cell]:
 
 
 def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training_hash: False,
-              started: Callable[[str], bool] = lambda training_hash: False):
+              started: Callable[[str], bool] = lambda training_hash: False,
+              ready: Callable[[str], bool] = lambda training_hash: False):
     """Pop a queued cell as a RUNNING trial (None when the queue is empty).
 
     `busy(training_hash)`: another worker is training that model right now. Such a cell goes back to
@@ -306,6 +307,10 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
     whose model is not started goes back the same way while a free, started one is queued: a killed
     cell is re-queued at the end, yet its model is the work most at risk (on a machine that goes
     away, its steps go too) and the nearest to a result.
+    `ready(training_hash)`: the model is trained. Its cells come before any cell that would train:
+    queue order starts every model before the first reuse (queue_order), so without this one worker
+    trains them all before it scores a reuse, and on a machine that goes away between sessions every
+    model goes with it, each to be trained again for the cells it still owes.
     """
     from optuna.trial import TrialState
 
@@ -325,8 +330,9 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
         last = attempt == tries - 1           # never end a worker while cells are queued
         free = [t.user_attrs["training_hash"] for t in others if not busy(t.user_attrs["training_hash"])]
         mine = attrs["training_hash"]
+        rank = lambda h: 2 if ready(h) else 1 if started(h) else 0  # noqa: E731
         if not last and ((busy(mine) and free) or
-                         (not busy(mine) and not started(mine) and any(started(h) for h in free))):
+                         (not busy(mine) and any(rank(h) > rank(mine) for h in free))):
             study.tell(trial, state=TrialState.PRUNED)
             study.enqueue_trial({"cell": attrs["cell"]}, user_attrs={k: attrs[k] for k in QUEUED},
                                 skip_if_exists=False)

@@ -60,7 +60,7 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
     waiting_said = False
     while True:
         trial = next_cell(study, busy, started=lambda h: (models / h / "last.pt").exists()
-                          and not model_done(models / h))
+                          and not model_done(models / h), ready=lambda h: model_done(models / h))
         if trial is None:
             # Polled often, so the tail of the grid ends as soon as its last cell does; stale
             # heartbeats are found at the same pace, whatever the grace period.

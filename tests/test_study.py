@@ -287,6 +287,27 @@ def test_a_model_with_a_checkpoint_is_resumed_before_a_new_one_is_started(tiny):
     assert [t.state.name for t in study.get_trials()].count("PRUNED") == 0
 
 
+def test_cells_of_a_trained_model_come_before_training_another(tiny):
+    """One worker finishes every cell of the model it trained before it trains the next: a fresh
+    machine next session would otherwise have to train that model again for its reuses."""
+    import optuna
+
+    from benchmark.study import enqueue, expand, load_study, next_cell, open_study
+
+    cells = expand(load_study("smoke"), tiny)
+    study = open_study("q", optuna.storages.InMemoryStorage())
+    enqueue(study, cells)
+    queued = [t.user_attrs["training_hash"] for t in study.get_trials(deepcopy=False)]
+    head = queued[0]
+    assert queued.count(head) > 1 and queued[1] != head       # queue order: the other model next
+    assert next_cell(study).user_attrs["training_hash"] == head   # trains it
+    trained = {head}
+    second = next_cell(study, ready=lambda h: h in trained)
+    assert second.user_attrs["training_hash"] == head         # a reuse, not the other model's training
+    started = lambda h: h != head  # noqa: E731  (even with a checkpoint of the other model on disk)
+    assert next_cell(study, started=started, ready=lambda h: h in trained).user_attrs["training_hash"] == head
+
+
 @pytest.mark.slow
 def test_beyond_paper_runs_end_to_end(tmp_path, tiny):
     # issue 20's study at smoke size: the Schrödinger bridge and flow matching train with their own
