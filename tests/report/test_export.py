@@ -75,3 +75,21 @@ def test_the_markdown_table_puts_every_split_side_by_side_with_the_csvs_numbers_
             assert si_sdr.strip("*") == f"{cell['si_sdr']:.2f}"
             assert pesq.startswith("**") == bool(cell["pesq_wb_bold"])    # the report's marks
             assert r[1] == f"{int(cell['nfe'])}"
+
+
+def test_the_readmes_reference_tables_are_the_committed_reports_tables():
+    """A reference section of the README quotes reports/<study>/tables.md row for row, so a rerun's
+    numbers cannot drift away from the prose that cites them."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "README.md").read_text()
+    studies = re.findall(r"^## Reference run: `(\w+)`", readme, flags=re.M)
+    assert studies, "the README has no reference section"
+    for study in studies:
+        section = readme.split(f"## Reference run: `{study}`", 1)[1].split("\n## ", 1)[0]
+        rows = [line for line in (repo / "reports" / study / "tables.md").read_text().splitlines()
+                if line.startswith("|")]
+        assert len(rows) > 2
+        missing = [r for r in rows if r not in section.splitlines()]
+        assert not missing, f"README's {study} section lacks {missing[:2]}"
