@@ -10,12 +10,18 @@ predictive baseline. About 32 kB per clip once base64-encoded: a three-utterance
 cells is about 0.7 MB. build.py prints the page's and this section's size when it writes.
 
 The audio comes from results/<study>/cells/<hash>/examples/<split>_<name>_<role>.wav, which a run
-writes on the machine that ran it (not in git): without those files the section says so.
+writes on the machine that ran it (not in git). What the page embeds from them is also kept in
+results/<study>/listening/<split>.json (committed with a run's results, about the page's own size):
+a run spread over sessions on fresh machines has each cell's wavs only where that cell ran, and a
+page rebuilt from a clean checkout would otherwise lose its players. A clip is taken from the wavs
+where they are and from that file where not, so both give the same bytes; without either the
+section says so.
 """
 from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 from pathlib import Path
 
@@ -77,10 +83,9 @@ def spectrogram_base64(audio: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _clip(label: str, audio: np.ndarray, gain: float) -> dict:
+def _clip(audio: np.ndarray, gain: float) -> dict:
     excerpt = audio[: int(EXCERPT_S * SR)] * gain
-    return {"label": label, "mp3": mp3_base64(excerpt), "spectrogram": spectrogram_base64(excerpt),
-            "seconds": f"{len(excerpt) / SR:.1f}"}
+    return {"mp3": mp3_base64(excerpt), "spectrogram": spectrogram_base64(excerpt)}
 
 
 def chosen_systems(summary: pd.DataFrame) -> list[tuple[str, str]]:
@@ -98,30 +103,62 @@ def input_snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
     return 10 * np.log10(max(float(np.sum(clean ** 2)), 1e-12) / max(noise, 1e-12))
 
 
+def _read_cache(path: Path | None) -> dict:
+    try:
+        kept = json.loads(path.read_text()) if path else {}
+    except (OSError, ValueError):      # none yet, or a kill mid-write of an older version
+        return {}
+    return kept if isinstance(kept, dict) else {}
+
+
+def _write_cache(path: Path, kept: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
 def section(cells_dir: Path | None, summary: pd.DataFrame, split: str) -> dict:
     """{"utterances": [{name, snr, clips: [...]}], "bytes", "missing": why there are no players}.
-    Utterances are ordered by input SNR, lowest first."""
+    Utterances are ordered by input SNR, lowest first. Clips come from the cells' wavs where they
+    are, else from results/<study>/listening/<split>.json, which this rewrites with what it shows."""
     systems = chosen_systems(summary)
+    cache = cells_dir.parent / "listening" / f"{split}.json" if cells_dir else None
+    kept = _read_cache(cache)
     found = {cell: _files(cells_dir / cell, split) for cell, _ in systems} if cells_dir else {}
-    names = sorted(set().union(*(set(v) for v in found.values())) if found else set())
+    names = sorted(set().union(set(), *(set(v) for v in found.values()))
+                   | {n for n, u in kept.items() if set(u.get("clips", {})) & {c for c, _ in systems}})
     if not names:
         where = f"{cells_dir}/<cell>/examples/" if cells_dir else "results/<study>/cells/<cell>/examples/"
         return {"utterances": [], "bytes": 0,
-                "missing": f"No audio examples of this split were found in {where}: a run keeps them "
-                           "on the machine that ran it, outside git, so a page rebuilt elsewhere "
-                           "has no players. Re-running the study there brings them back."}
+                "missing": f"No audio examples of this split were found in {where} or in the "
+                           "clips a report kept beside the results (listening/): a run keeps its "
+                           "wavs on the machine that ran it, outside git. Re-running the study "
+                           "there brings them back."}
+    shown: dict = {}
     utterances = []
     for name in names:
-        first = next(found[c][name] for c, _ in systems if name in found[c])
-        noisy, clean = _read(first["noisy"]), _read(first["clean"])
-        gain = PEAK / max(float(np.max(np.abs(noisy[: int(EXCERPT_S * SR)]))), 1e-6)
-        clips = [_clip("noisy input", noisy, gain), _clip("clean reference", clean, gain)]
-        for cell, label in systems:
-            if "enhanced" in found[cell].get(name, {}):
-                clips.append(_clip(label, _read(found[cell][name]["enhanced"]), gain))
-        snr = input_snr_db(clean, noisy)
+        wavs = [found[c][name] for c, _ in systems if name in found.get(c, {})]
+        old = kept.get(name, {})
+        if wavs:
+            noisy, clean = _read(wavs[0]["noisy"]), _read(wavs[0]["clean"])
+            gain = PEAK / max(float(np.max(np.abs(noisy[: int(EXCERPT_S * SR)]))), 1e-6)
+            entry = {"snr_db": input_snr_db(clean, noisy), "clips": {
+                "noisy": _clip(noisy, gain), "clean": _clip(clean, gain)}}
+        else:
+            gain, entry = None, {"snr_db": old["snr_db"], "clips": {k: old["clips"][k] for k in ("noisy", "clean")}}
+        for cell, _ in systems:
+            if gain is not None and "enhanced" in found[cell].get(name, {}):
+                entry["clips"][cell] = _clip(_read(found[cell][name]["enhanced"]), gain)
+            elif cell in old.get("clips", {}) and f"{old['snr_db']:.1f}" == f"{entry['snr_db']:.1f}":
+                entry["clips"][cell] = old["clips"][cell]
+        shown[name] = entry
+        labels = [("noisy", "noisy input"), ("clean", "clean reference")] + systems
+        clips = [{**entry["clips"][key], "label": label} for key, label in labels if key in entry["clips"]]
+        snr = entry["snr_db"]
         utterances.append({"name": name, "snr_db": snr, "snr": f"{snr:.1f} dB", "clips": clips})
+    if cache is not None and shown != kept:
+        _write_cache(cache, shown)
     utterances.sort(key=lambda u: u["snr_db"])
     size = sum(len(c["mp3"]) + len(c["spectrogram"]) for u in utterances for c in u["clips"])
     return {"utterances": utterances, "bytes": size, "missing": ""}
-

@@ -79,3 +79,34 @@ def test_players_share_one_gain_per_utterance(dirs):
     # the clean clip keeps its level relative to the noisy one (0 dB SNR: about 1/√2 of its RMS)
     ratio = np.sqrt(np.mean(clean ** 2) / np.mean(noisy ** 2))
     assert 0.6 < ratio < 0.8
+
+
+def _without_build_time(html: str) -> str:
+    return re.sub(r"built \d{4}-\d\d-\d\d \d\d:\d\d UTC", "built …", html)
+
+
+def test_a_page_rebuilt_without_the_wavs_keeps_its_players_from_the_kept_clips(dirs):
+    """A run over several fresh machines has each cell's wavs only where it ran: the clips the page
+    embedded are kept beside the results, so a rebuild from a clean checkout is the same page."""
+    import shutil
+
+    _write_examples(dirs)
+    first = build_report(*dirs.args()).read_text()
+    kept = dirs.results / STUDY / "listening" / "test.json"
+    assert kept.is_file() and "data:audio/" in first
+    shutil.rmtree(dirs.results / STUDY / "cells")
+    again = build_report(*dirs.args()).read_text()
+    assert _without_build_time(again) == _without_build_time(first)
+    # a shown cell without wavs or a kept clip (its rows came from an older page's run) has no
+    # player; the others keep theirs
+    import json
+
+    clips = json.loads(kept.read_text())
+    dropped = next(k for k in next(iter(clips.values()))["clips"] if k not in ("noisy", "clean"))
+    for entry in clips.values():
+        del entry["clips"][dropped]
+    kept.write_text(json.dumps(clips))
+    html = build_report(*dirs.args()).read_text()
+    section = html[html.index('id="split-test"'):html.index("</section>", html.index('id="split-test"'))]
+    before = first[first.index('id="split-test"'):first.index("</section>", first.index('id="split-test"'))]
+    assert len(AUDIO.findall(section)) == len(AUDIO.findall(before)) - len(clips)
