@@ -8,9 +8,9 @@ is every combination of the other axes' values in which both cells exist. Each d
 its paired-t 95% CI and a Wilcoxon signed-rank p-value, Holm-adjusted over all the comparisons of
 one split and metric (so a report of many contexts does not find differences by chance).
 
-The per-utterance scores live in results/<study>/cells/<hash>/per_utterance.csv (large, not
-committed); the differences are kept in results/<study>/pairs.csv (small, committed with a
-reference run), so a report rebuilt from a clean checkout still shows them.
+The per-utterance scores live in results/<study>/cells/<hash>/per_utterance.csv (committed with a
+run's results, the rest of that folder is not); the differences are also kept in
+results/<study>/pairs.csv, so a report rebuilt without them (an older run's) still shows them.
 """
 from __future__ import annotations
 

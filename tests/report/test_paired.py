@@ -155,3 +155,17 @@ def test_cells_not_distinguishable_from_the_best_are_bold(dirs):
     assert sum(pesq_bold) == 3
     exported = pd.read_csv(dirs.reports / STUDY / "test.csv", dtype={"cell": str})
     assert set(exported.loc[exported["pesq_wb_bold"] == True, "cell"]) == set(ranked[:3])  # noqa: E712
+
+
+def test_git_keeps_each_cells_per_utterance_scores_and_ignores_the_rest_of_its_folder():
+    """Paired tests over cells run in different sessions on fresh machines need every cell's
+    per-utterance scores: they are committed with a run's results; audio and configs are not."""
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    folder = "results/some_study/cells/0123abcd"
+    paths = [f"{folder}/per_utterance.csv", f"{folder}/summary.csv", f"{folder}/config.yaml",
+             f"{folder}/examples/test_x_noisy.wav"]
+    done = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=repo, capture_output=True, text=True)
+    assert sorted(done.stdout.split()) == sorted(paths[1:])
