@@ -171,12 +171,23 @@ def _store(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_or_compute(results: Path, study: Study, table: pd.DataFrame) -> pd.DataFrame | None:
-    """Recompute pairs.csv from the per-utterance files when they are here, else read the kept
-    one; None when neither exists (the report then falls back to unpaired intervals)."""
-    pairs = compute(table, study, results / "cells")
-    if pairs is not None:
-        return _store(results / "pairs.csv", pairs)
-    return kept(results)
+    """Recompute pairs.csv from the per-utterance files that are here, keeping the kept file's
+    comparisons that they cannot redo (a cell scored where its file was not kept: an older run's,
+    or one of a run over fresh machines); None when neither exists (the report then falls back to
+    unpaired intervals). Holm's adjustment is redone over the union."""
+    pairs, old = compute(table, study, results / "cells"), kept(results)
+    if pairs is None or old is None:
+        return _store(results / "pairs.csv", pairs) if pairs is not None else old
+    present = set(table["cell"])
+    key = ["cell", "reference_cell", "split", "metric"]
+    redone = pd.MultiIndex.from_frame(pairs[key])
+    carried = old[~pd.MultiIndex.from_frame(old[key]).isin(redone)
+                  & old["cell"].isin(present) & old["reference_cell"].isin(present)]
+    if not carried.empty:
+        pairs = pd.concat([pairs, carried[pairs.columns]], ignore_index=True)
+        for _, index in pairs.groupby(["split", "metric"], sort=False).groups.items():
+            pairs.loc[index, "p_holm"] = holm(pairs.loc[index, "p_wilcoxon"])
+    return _store(results / "pairs.csv", pairs)
 
 
 def kept(results: Path) -> pd.DataFrame | None:
@@ -186,8 +197,12 @@ def kept(results: Path) -> pd.DataFrame | None:
 
 
 def load_or_compute_best(results: Path, table: pd.DataFrame) -> pd.DataFrame | None:
-    """The same for vs_best.csv (versus_best), kept beside pairs.csv."""
+    """The same for vs_best.csv (versus_best), kept beside pairs.csv. Each row is against the
+    split's best, so rows cannot be carried over as pairs.csv's are: with a system's per-utterance
+    file missing the kept file is read, if there is one."""
+    old = _kept(results / "vs_best.csv", BEST_COLUMNS, ("split", "metric", "cell", "best_cell"))
+    systems = set(table[table["kind"] != "input"]["cell"])
+    if old is not None and not all((results / "cells" / c / "per_utterance.csv").is_file() for c in systems):
+        return old
     found = versus_best(table, results / "cells")
-    if found is not None:
-        return _store(results / "vs_best.csv", found)
-    return _kept(results / "vs_best.csv", BEST_COLUMNS, ("split", "metric", "cell", "best_cell"))
+    return _store(results / "vs_best.csv", found) if found is not None else old

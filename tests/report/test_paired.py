@@ -79,6 +79,21 @@ def test_report_keeps_pairs_csv_and_reads_it_back_without_the_scores(dirs):
     assert "Paired differences" not in build_report(*dirs.args()).read_text()
 
 
+def test_a_rebuild_with_some_cells_scores_missing_keeps_their_kept_pairs(dirs):
+    """A run over fresh machines (or an older run) has some cells' per-utterance files and not
+    others': pairs.csv keeps what it cannot redo instead of shrinking to what it can."""
+    study, table, cells = _write_scores(dirs)
+    build_report(*dirs.args())
+    kept = dirs.results / STUDY / "pairs.csv"
+    full = pd.read_csv(kept).sort_values(["cell", "reference_cell", "split", "metric"], ignore_index=True)
+    reference = cells[(cells["sde"] == "ouve") & (cells["sampler"] == "pc N=30")]["cell"].iloc[0]
+    (dirs.results / STUDY / "cells" / reference / "per_utterance.csv").unlink()
+    build_report(*dirs.args())
+    again = pd.read_csv(kept).sort_values(["cell", "reference_cell", "split", "metric"], ignore_index=True)
+    assert len(again) == len(full) == 48
+    pd.testing.assert_frame_equal(again, full)          # the same numbers and Holm adjustment
+
+
 def test_grid_points_drop_excluded_cells_and_add_extra_ones(dirs):
     study = load_study(dirs.studies / f"{STUDY}.yaml")
     assert len(grid_points(study)) == 9
