@@ -32,6 +32,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.signal import stft
 
+from benchmark.durable import read_json, write_atomic
+
 EXCERPT_S = 4.0
 MP3_KBPS = 32
 MAX_DIFFUSION = 4
@@ -103,30 +105,15 @@ def input_snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
     return 10 * np.log10(max(float(np.sum(clean ** 2)), 1e-12) / max(noise, 1e-12))
 
 
-def _read_cache(path: Path | None) -> dict:
-    try:
-        kept = json.loads(path.read_text()) if path else {}
-    except (OSError, ValueError):      # none yet, or a kill mid-write of an older version
-        return {}
-    return kept if isinstance(kept, dict) else {}
-
-
-def _write_cache(path: Path, kept: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
-
-
 def section(cells_dir: Path | None, summary: pd.DataFrame, split: str) -> dict:
     """{"utterances": [{name, snr, clips: [...]}], "bytes", "missing": why there are no players}.
     Utterances are ordered by input SNR, lowest first. Clips come from the cells' wavs where they
     are, else from results/<study>/listening/<split>.json, which this rewrites with what it shows."""
     systems = chosen_systems(summary)
     cache = cells_dir.parent / "listening" / f"{split}.json" if cells_dir else None
-    kept = _read_cache(cache)
+    kept = (read_json(cache) if cache else None) or {}
     found = {cell: _files(cells_dir / cell, split) for cell, _ in systems} if cells_dir else {}
-    names = sorted(set().union(set(), *(set(v) for v in found.values()))
+    names = sorted(set().union(*found.values())
                    | {n for n, u in kept.items() if set(u.get("clips", {})) & {c for c, _ in systems}})
     if not names:
         where = f"{cells_dir}/<cell>/examples/" if cells_dir else "results/<study>/cells/<cell>/examples/"
@@ -158,7 +145,7 @@ def section(cells_dir: Path | None, summary: pd.DataFrame, split: str) -> dict:
         snr = entry["snr_db"]
         utterances.append({"name": name, "snr_db": snr, "snr": f"{snr:.1f} dB", "clips": clips})
     if cache is not None and shown != kept:
-        _write_cache(cache, shown)
+        write_atomic(cache, json.dumps(shown, indent=1, sort_keys=True) + "\n")   # sorted: stable diffs
     utterances.sort(key=lambda u: u["snr_db"])
     size = sum(len(c["mp3"]) + len(c["spectrogram"]) for u in utterances for c in u["clips"])
     return {"utterances": utterances, "bytes": size, "missing": ""}
