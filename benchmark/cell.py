@@ -86,11 +86,12 @@ def make_validator(cfg, frontend, device, sampler):
     return validate
 
 
-def ensure_model(cfg, models_root: Path, *, tracker=None, parent_run=None, progress=True, claims=None
-                 ) -> tuple[Path, dict, str | None]:
+def ensure_model(cfg, models_root: Path, *, tracker=None, parent_run=None, progress=True, claims=None,
+                 observe=None) -> tuple[Path, dict, str | None]:
     """Train the cell's model unless a finished one exists; returns (folder, training info, run id).
 
-    claims: who may train it (training_claim.claims_for); default a file lock in the folder."""
+    claims: who may train it (training_claim.claims_for); default a file lock in the folder.
+    observe(info, threads): told of a training this call did (price.observe_training keeps its rate)."""
     thash = training_hash(cfg)
     folder = models_root / thash
     run_id = None
@@ -132,6 +133,8 @@ def ensure_model(cfg, models_root: Path, *, tracker=None, parent_run=None, progr
             # Last: the marker says that everything above happened. A kill before it leaves a model
             # that the next run "resumes" at its final step, exporting and closing its run again.
             write_json(folder / "done.json", info)
+            if observe is not None and info["steps"] > info["resumed_from"]:   # not a bare re-export
+                observe(info, torch.get_num_threads())
         elif tracker is not None and run_id not in tracker.finished and tracker.status(run_id) != "FINISHED":
             # A model trained for another study (or before this store existed): its run here says where it is.
             tracker.log_params(run_id, {**training_config(cfg), "model_dir": str(folder.resolve())})

@@ -9,6 +9,12 @@ A study's price is then  Σ_models steps·train_step_s  +  Σ_cells audio·NFE·
 measured speed-up of --jobs, plus  Σ_cells audio·score_s / cores  (scoring already runs a pool over
 every core), the input's half of score_s dropped for every cell after a split's first
 (input_cache.py). Delete costs.json to measure again.
+
+Each model a study trains adds its own rate, seconds a step with fit's bookkeeping, to its entry
+(`observed_step_s`, per torch thread count: a job of --jobs 2 has half the cores). Where one exists
+it prices training instead of the bare step: on the AVX2 pair of 2026-12-03 the bare step was timed
+at 1.24 s (1.39 with FIT_OVERHEAD) while the models of `drift_and_prior` trained at 1.00 s a step,
+so every price and ETA of that run read 1.4x too long.
 """
 from __future__ import annotations
 
@@ -44,6 +50,7 @@ class Price:
     steps: int
     utterances: int
     unknown: list[str]                 # what could not be priced, and why
+    observed: int = 0                  # models priced at the rate this device trained such a model
 
     @property
     def minutes(self) -> float:
@@ -149,13 +156,54 @@ def unit_costs(cfg, results: Path, device_name: str) -> dict:
 def _read_or_measure(cfg, path: Path, device_name: str, key: str) -> dict:
     with locked(path.with_suffix(".lock")):
         cache = read_json(path) or {}
-        found = cache.get(device_name, {}).get(key)
-        if found:
+        found = cache.get(device_name, {}).get(key) or {}
+        if "train_step_s" in found:
             return found
-        found = _measure(cfg)
+        found = {**_measure(cfg), **found}            # an observed rate may have come first
         cache.setdefault(device_name, {})[key] = found
         write_json(path, cache)
     return found
+
+
+_KEPT = 5                                  # observations kept per thread count; the median is used
+
+
+def observe_training(cfg, results: Path, device_name: str, info: dict, threads: int) -> None:
+    """Keep a finished training's rate (its done.json: minutes over steps, the sittings of a resumed
+    model summed by fit) as a measured cost of this device and configuration."""
+    steps, minutes = int(info.get("steps") or 0), float(info.get("minutes") or 0)
+    if steps <= 0 or minutes <= 0:
+        return
+    path = Path(results) / "costs.json"
+    key = stable_hash(_key(cfg), n=12)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locked(path.with_suffix(".lock")):
+        cache = read_json(path) or {}
+        entry = cache.setdefault(device_name, {}).setdefault(key, {})
+        seen = entry.setdefault("observed_step_s", {}).setdefault(str(int(threads)), [])
+        seen[:] = [*seen, minutes * 60 / steps][-_KEPT:]
+        write_json(path, cache)
+    _KNOWN.pop((str(path.resolve()), device_name, key), None)
+
+
+def observed_step_s(costs: dict, threads: int) -> float | None:
+    """The median observed seconds a step at `threads` torch threads, or None if never observed."""
+    seen = (costs.get("observed_step_s") or {}).get(str(int(threads)))
+    return float(np.median(seen)) if seen else None
+
+
+def observed_rates(cfg, results: Path, device_name: str) -> dict[int, float]:
+    """Threads -> median observed seconds a step of `cfg`'s training on this device, from costs.json
+    as it stands (nothing is measured)."""
+    costs = (read_json(Path(results) / "costs.json") or {}).get(device_name, {}).get(stable_hash(_key(cfg), n=12), {})
+    return {int(t): observed_step_s(costs, int(t)) for t in (costs.get("observed_step_s") or {})
+            if observed_step_s(costs, int(t)) is not None}
+
+
+def job_threads(cfg, jobs: int) -> int:
+    """The torch threads one training job gets: run.py gives each of several jobs an equal share."""
+    cores = len(os.sched_getaffinity(0))
+    return max(1, cores // jobs) if jobs > 1 else int(cfg.trainer.get("threads") or cores)
 
 
 def split_audio(data_cfg, split: str) -> tuple[int, float] | None:
@@ -188,8 +236,8 @@ def price(cells, results: Path, device_name: str, jobs: int, done_models=(), don
     in `steps_done`, training hash -> step of its checkpoint, resumes from that step)."""
     from .data import eval_splits
 
-    train_s = enhance_s = score_s = 0.0
-    models, steps, utterances, unknown = set(done_models), 0, 0, []
+    train_s = observed_s = enhance_s = score_s = 0.0
+    models, steps, utterances, unknown, observed = set(done_models), 0, 0, [], 0
     scored_inputs: set[tuple[str, str]] = set()
     for c in cells:
         if c.hash in done_cells:
@@ -201,7 +249,12 @@ def price(cells, results: Path, device_name: str, jobs: int, done_models=(), don
             if cfg.trainer.max_steps:
                 left = max(0, int(cfg.trainer.max_steps) - int((steps_done or {}).get(c.training_hash, 0)))
                 steps += left
-                train_s += left * costs["train_step_s"] * FIT_OVERHEAD
+                rate = observed_step_s(costs, job_threads(cfg, jobs))
+                if rate is not None:              # a job's own wall-clock; --jobs run side by side
+                    observed_s += left * rate / jobs
+                    observed += 1
+                else:
+                    train_s += left * costs["train_step_s"] * FIT_OVERHEAD
             else:
                 unknown.append(f"model {c.training_hash}: an epoch budget (trainer.max_epochs) is not priced")
         nfe = c.nfe_budget()
@@ -222,14 +275,15 @@ def price(cells, results: Path, device_name: str, jobs: int, done_models=(), don
             pool = min(len(os.sched_getaffinity(0)), int(cfg.eval.jobs or 10 ** 6))
             score_s += seconds * costs["score_s"] * (1.0 if first else 0.5) / (POOL_EFFICIENCY * pool if pool > 1 else 1)
     speedup = JOBS_SPEEDUP.get(jobs, JOBS_SPEEDUP[2] * jobs / 2)
-    return Price(train_s / 60 / speedup, (enhance_s / speedup + score_s) / 60, len(models) - len(set(done_models)),
-                 steps, utterances, unknown)
+    return Price((train_s / speedup + observed_s) / 60, (enhance_s / speedup + score_s) / 60, len(models) - len(set(done_models)),
+                 steps, utterances, unknown, observed)
 
 
 def describe(p: Price, device_name: str, jobs: int) -> str:
     """One line a user plans with."""
+    seen = f" ({p.observed} at the rate such a model trained here)" if p.observed else ""
     text = (f"estimated on {device_name} with --jobs {jobs}: {p.models} model(s) to train, {p.steps:,} steps "
-            f"≈ {_hours(p.train_minutes)}; {p.utterances:,} utterance(s) to enhance and score ≈ "
+            f"≈ {_hours(p.train_minutes)}{seen}; {p.utterances:,} utterance(s) to enhance and score ≈ "
             f"{_hours(p.eval_minutes)}; total ≈ {_hours(p.minutes)}")
     return text + "".join(f"\n  not priced: {u}" for u in p.unknown)
 

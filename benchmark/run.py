@@ -97,15 +97,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def auto_jobs(device: str) -> int:
-    """Cells at once when --jobs is not given. On CPU, two one-thread jobs beat one two-thread job
-    (small convolutions leave a second thread half idle: perf/train_step.py --threads 1, run twice at
-    once); on CUDA one process per GPU, since two would share one device's memory and clock."""
+def auto_jobs(device: str, rates: dict[int, float] | None = None) -> int:
+    """Cells at once when --jobs is not given. On CUDA one process per GPU, since two would share one
+    device's memory and clock. On CPU, what this machine measured fastest: `rates` (torch threads ->
+    seconds a training step, observed while a study trained such a model: price.observed_rates) once
+    it has seen both one job on every core and several on a share each; until then 2 on 2 or more
+    cores (two one-thread jobs trained 1.2-1.3x the examples per second of one two-thread job on the
+    AVX512-BF16 and AVX2 pairs: perf/train_step.py --threads 1, run twice at once)."""
     from .runtime import select_device
 
     if select_device(device).type == "cuda":
         return 1
-    return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+    cores = len(os.sched_getaffinity(0))
+    options = {j: j / rates[cores // j] for j in range(1, cores + 1) if cores // j in (rates or {})}
+    if len(options) >= 2:                           # steps a second over all jobs, for each --jobs seen
+        return max(options, key=lambda j: (options[j], -j))
+    return 2 if cores >= 2 else 1
 
 
 def help_text() -> str:
@@ -241,7 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    jobs = auto_jobs(cells[0].config.device) if args.jobs == "auto" else args.jobs
+    if args.jobs == "auto":
+        from .price import observed_rates
+
+        cfg = cells[0].config
+        jobs = auto_jobs(cfg.device, observed_rates(cfg, Path(args.results), device_name(cfg)))
+    else:
+        jobs = args.jobs
     if args.dry_run:
         try:
             dry_run(spec, cells, Path(args.results), jobs, args.storage, Path(args.models) if args.models else None)

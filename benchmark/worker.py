@@ -20,6 +20,7 @@ from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, model_don
 from .conditions import condition_rows
 from .config import inference_config
 from .data import eval_splits
+from .price import observe_training
 from .provenance import device_name, provenance
 from .study import (cell_states, duplicate, expand, heartbeat, load_study, next_cell, open_study, requeue_killed,
                     running_elsewhere, storage_for, wait_for_running)
@@ -90,8 +91,10 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
                 print(f"cell {cell.hash} [{cell.label}]: "
                       f"{'reusing' if model_done(models / cell.training_hash) else 'training'} model "
                       f"{cell.training_hash}, then enhancing and scoring", flush=True)
-                folder, info, train_run = ensure_model(cell.config, models, tracker=tracker, parent_run=parent,
-                                                       progress=progress, claims=claims)
+                folder, info, train_run = ensure_model(
+                    cell.config, models, tracker=tracker, parent_run=parent, progress=progress, claims=claims,
+                    observe=lambda info, threads: observe_training(cell.config, results, device_name(cell.config),
+                                                                   info, threads))
                 cell_run = open_cell_run(tracker, cell, train_run)
                 rows, timing, value = _evaluate(spec, cell, trial, folder, info, tracker, cell_run, results,
                                                 progress)

@@ -63,3 +63,17 @@ def test_a_model_trained_elsewhere_gets_a_finished_run_that_names_it(cfg, tmp_pa
     folder, _, run_id = ensure_model(cfg, tmp_path / "models", tracker=tracker, progress=False)
     run = tracker.client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.params["model_dir"] == str(folder.resolve())
+
+
+def test_a_training_done_here_is_reported_with_its_thread_count_and_a_reused_one_is_not(cfg, tmp_path):
+    # price.observe_training keeps these rates: a bare re-export of a finished model is no rate
+    import torch
+
+    seen = []
+    _, info, _ = ensure_model(cfg, tmp_path, progress=False, observe=lambda i, t: seen.append((i, t)))
+    assert len(seen) == 1 and seen[0][0]["steps"] == 6 and seen[0][0]["minutes"] > 0
+    assert seen[0][1] == torch.get_num_threads()
+    ensure_model(cfg, tmp_path, progress=False, observe=lambda i, t: seen.append((i, t)))      # reused
+    (tmp_path / training_hash(cfg) / "done.json").write_text("")
+    ensure_model(cfg, tmp_path, progress=False, observe=lambda i, t: seen.append((i, t)))      # re-exported
+    assert len(seen) == 1

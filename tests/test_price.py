@@ -75,6 +75,49 @@ def test_the_price_is_the_sum_of_measured_unit_costs(tiny, tmp_path, monkeypatch
     assert resumed.models == 1 and resumed.steps == 3
 
 
+def test_a_rate_observed_while_training_prices_the_next_models_instead_of_the_bare_step(tiny, tmp_path,
+                                                                                      monkeypatch):
+    # the AVX2 pair timed the bare step at 1.24 s and trained at 1.00 s a step: every ETA read 1.4x long
+    cells = expand(load_study("smoke"), tiny)                        # 2 models, a diffusion and a predictive one
+    cfg = cells[0].config
+    models = list({c.training_hash: c.config for c in cells}.values())
+    monkeypatch.setattr(price, "_measure", lambda cfg: {"train_step_s": 0.5, "call_s": 0.01, "score_s": 0.2})
+    monkeypatch.setattr(price.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)   # 2 cores
+    steps = int(cfg.trainer.max_steps)
+    bare = price.price(cells, tmp_path, "dev", jobs=1)
+    assert bare.observed == 0 and bare.train_minutes == pytest.approx(2 * steps * 0.5 * price.FIT_OVERHEAD / 60)
+    for minutes in (1.0, 9.0, 2.0):                                  # the median of what was seen
+        for m in models:
+            price.observe_training(m, tmp_path, "dev", {"steps": steps, "minutes": minutes * steps / 60}, 2)
+    seen = price.price(cells, tmp_path, "dev", jobs=1)
+    assert seen.observed == 2 and seen.train_minutes == pytest.approx(2 * steps * 2.0 / 60)
+    assert "2 at the rate such a model trained here" in price.describe(seen, "dev", 1)
+    assert price.observed_rates(cfg, tmp_path, "dev") == {2: pytest.approx(2.0)}
+    # --jobs 2 gives each job one thread: a rate seen at two threads says nothing about it
+    assert price.price(cells, tmp_path, "dev", jobs=2).observed == 0
+    price.observe_training(cfg, tmp_path, "dev", {"steps": steps, "minutes": 3.0 * steps / 60}, 1)
+    two = price.price(cells, tmp_path, "dev", jobs=2)              # the other model: its bare step
+    assert two.observed == 1 and two.train_minutes == pytest.approx(
+        (steps * 3.0 / 2 + steps * 0.5 * price.FIT_OVERHEAD / price.JOBS_SPEEDUP[2]) / 60)
+    price.observe_training(models[1], tmp_path, "dev", {"steps": steps, "minutes": 3.0 * steps / 60}, 1)
+    two = price.price(cells, tmp_path, "dev", jobs=2)
+    assert two.observed == 2 and two.train_minutes == pytest.approx(2 * steps * 3.0 / 2 / 60)
+    # the measured unit costs stay beside the rates, and only the last few rates are kept
+    for _ in range(10):
+        price.observe_training(cfg, tmp_path, "dev", {"steps": steps, "minutes": 4.0 * steps / 60}, 1)
+    assert price.observed_rates(cfg, tmp_path, "dev")[1] == pytest.approx(4.0)
+    assert price.unit_costs(cfg, tmp_path, "dev")["train_step_s"] == 0.5
+
+
+def test_a_rate_observed_before_any_unit_cost_does_not_stop_the_costs_being_measured(tiny, tmp_path,
+                                                                                     monkeypatch):
+    cfg = expand(load_study("smoke"), tiny)[0].config
+    price.observe_training(cfg, tmp_path, "dev", {"steps": 10, "minutes": 0.5}, 2)
+    monkeypatch.setattr(price, "_measure", lambda cfg: {"train_step_s": 0.5, "call_s": 0.01, "score_s": 0.2})
+    costs = price.unit_costs(cfg, tmp_path, "dev")
+    assert costs["train_step_s"] == 0.5 and price.observed_step_s(costs, 2) == pytest.approx(3.0)
+
+
 def test_the_steps_a_model_resumes_from_are_read_from_its_checkpoint(tmp_path):
     import torch
 

@@ -172,3 +172,12 @@ def test_jobs_default_is_two_on_a_multi_core_cpu():
     from benchmark.run import auto_jobs
 
     assert auto_jobs("cpu") == (2 if len(os.sched_getaffinity(0)) >= 2 else 1)
+
+
+def test_jobs_default_follows_the_training_rates_this_machine_observed(monkeypatch):
+    from benchmark.run import auto_jobs
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert auto_jobs("cpu", {2: 1.0}) == 2                  # one way seen: nothing to compare yet
+    assert auto_jobs("cpu", {2: 1.0, 1: 2.8}) == 1          # two one-thread jobs: 0.71 steps/s against 1
+    assert auto_jobs("cpu", {2: 1.0, 1: 1.6}) == 2          # 1.25 steps/s against 1

@@ -51,6 +51,10 @@ def test_every_cell_is_trained_once_evaluated_and_reported(smoke):
     meta = json.loads((results / "smoke" / "meta.json").read_text())
     assert meta["runs"][0]["cells_done"] == 5 and meta["wall_minutes"] == meta["runs"][0]["minutes"]
     assert f"{meta['wall_minutes']} min over 1 invocation" in (results.parent / "reports" / "smoke.html").read_text()
+    # each model's own training rate is kept to price the next ones (price.observe_training)
+    costs = json.loads((results / "costs.json").read_text())
+    rates = [e["observed_step_s"] for dev in costs.values() for e in dev.values() if "observed_step_s" in e]
+    assert len(rates) == 2 and all(list(r) == ["2"] and len(r["2"]) == 1 for r in rates)   # trainer.threads=2
 
 
 def test_second_run_redoes_nothing(smoke, tiny):
@@ -238,6 +242,9 @@ def test_two_jobs_share_the_queue_without_duplicates(tmp_path, tiny):
     assert len({t.user_attrs["pid"] for t in done}) == 2             # both workers took cells
     trained = [json.loads(p.read_text()) for p in (results / "models").glob("*/done.json")]
     assert len(trained) == 2 and all(t["resumed_from"] == 0 for t in trained)
+    costs = json.loads((results / "costs.json").read_text())      # a job of two has half the cores
+    share = str(max(1, len(os.sched_getaffinity(0)) // 2))
+    assert {t for dev in costs.values() for e in dev.values() for t in e.get("observed_step_s", {})} == {share}
 
 
 def test_workers_train_different_models_before_waiting_on_one(tiny):
