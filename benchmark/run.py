@@ -172,22 +172,32 @@ def queue_state(spec, cells, results: Path, url: str | None) -> dict[str, str] |
 
 def dry_run(spec, cells, results: Path, jobs: int, url: str | None = None, models: Path | None = None) -> None:
     from . import shared_cells
-    from .cell import model_done
+    from .cell import model_done, steps_trained
 
-    trained: set[str] = set()
     models_root = models or results / "models"
     states = queue_state(spec, cells, results, url)
-    print(f"study {spec.name}: {len(cells)} cells, {len({c.training_hash for c in cells})} models to train")
+    here = shared_cells.done_cells(results / spec.name)
+    shared = shared_cells.sources(results, spec.name, [c for c in cells if c.hash not in here])
+    # A finished cell needs nothing, even where its model is gone (a fresh machine resuming a run
+    # from git): only the models of cells still to do are trained.
+    todo = [c for c in cells if c.hash not in here and c.hash not in shared]
+    to_train = {c.training_hash for c in todo if not model_done(models_root / c.training_hash)}
+    done_here = sum(c.hash in here for c in cells)
+    print(f"study {spec.name}: {len(cells)} cells ({done_here} done, {len(shared)} shared, {len(todo)} to do), "
+          f"{len({c.training_hash for c in cells})} models ({len(to_train)} to train)")
     axes = list(to_dict(spec.axes))
     print(f"{'cell':8s}  {'model':8s}  {'action':8s}  {'NFE':>4s}  " + "  ".join(f"{a:14s}" for a in axes)
           + ("  queue" if states is not None else ""))
     total = 0
-    here = shared_cells.done_cells(results / spec.name)
-    shared = shared_cells.sources(results, spec.name, [c for c in cells if c.hash not in here])
+    trained: set[str] = set()
     for c in cells:
-        done = model_done(models_root / c.training_hash)
-        action = "shared" if c.hash in shared else "reuse" if done or c.training_hash in trained else "train"
-        trained.add(c.training_hash)
+        if c.hash in here or c.hash in shared:
+            action = "done" if c.hash in here else "shared"
+        else:
+            action = "reuse"
+            if c.training_hash in to_train - trained:
+                action = "resume" if steps_trained(models_root / c.training_hash) else "train"
+            trained.add(c.training_hash)
         total += c.nfe_budget()
         vals = [c.axes.get(a) or ("(predictive)" if c.kind == "predictive" else "") for a in axes]
         print(f"{c.hash:8s}  {c.training_hash:8s}  {action:8s}  {c.nfe_budget():4d}  " + "  ".join(f"{v:14s}" for v in vals)

@@ -82,3 +82,7 @@ def test_models_go_where_models_says(tmp_path, tiny, capsys):
     assert here[other.hash] == "train"
     default = actions()                                   # <results>/models holds no model
     assert default[cells[0].hash] == default[other.hash] == "train"
+    import torch                                          # a killed training resumes from its checkpoint
+    (tmp_path / "results" / "models" / other.training_hash).mkdir(parents=True)
+    torch.save({"step": 3, "model": {}}, tmp_path / "results" / "models" / other.training_hash / "last.pt")
+    assert actions()[other.hash] == "resume"

@@ -3,6 +3,7 @@ redoes nothing; a run killed mid-cell is finished by the next one; MLflow holds 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,6 +68,18 @@ def test_second_run_redoes_nothing(smoke, tiny):
     assert len(runs) == 2 and runs[0]["cells_done"] == runs[1]["cells_done"] == 5
     assert {p: p.stat().st_mtime for p in (results / "models").glob("*/done.json")} == done
     assert (results / "smoke" / "cells.csv").read_text() == before
+
+
+def test_a_dry_run_on_a_machine_without_the_models_says_finished_cells_need_nothing(smoke, tiny, tmp_path):
+    # a run resumed from git on a fresh machine: cells.csv and the journal are there, the models not
+    results = tmp_path / "results"
+    shutil.copytree(smoke[0], results, ignore=shutil.ignore_patterns("models"))
+    dry = subprocess.run([*_cmd(results, tiny), "--dry-run"], cwd=REPO, capture_output=True, text=True,
+                         timeout=900, check=True)
+    assert "5 cells (5 done, 0 shared, 0 to do), 2 models (0 to train)" in dry.stdout, dry.stdout
+    rows = [ln.split() for ln in dry.stdout.splitlines() if re.match(r"^[0-9a-f]{8}  ", ln)]
+    assert len(rows) == 5 and {r[2] for r in rows} == {"done"}
+    assert "0 model(s) to train" in dry.stdout
 
 
 def test_another_configuration_moves_the_old_results_aside_instead_of_mixing(smoke, tiny, tmp_path):
