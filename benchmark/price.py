@@ -144,13 +144,17 @@ _KNOWN: dict[tuple[str, str, str], dict] = {}   # costs.json as this process has
 def unit_costs(cfg, results: Path, device_name: str) -> dict:
     """The measured costs of `cfg`'s network and trainer on this device (cached in costs.json and,
     for the ETA the cells bar recomputes every few seconds, in this process)."""
-    path = Path(results) / "costs.json"
-    key = stable_hash(_key(cfg), n=12)
+    path, key = _entry(cfg, results)
     memo = (str(path.resolve()), device_name, key)
     if memo in _KNOWN:
         return _KNOWN[memo]
     _KNOWN[memo] = _read_or_measure(cfg, path, device_name, key)
     return _KNOWN[memo]
+
+
+def _entry(cfg, results: Path) -> tuple[Path, str]:
+    """costs.json under `results`, and the key of `cfg`'s entry in it."""
+    return Path(results) / "costs.json", stable_hash(_key(cfg), n=12)
 
 
 def _read_or_measure(cfg, path: Path, device_name: str, key: str) -> dict:
@@ -174,8 +178,7 @@ def observe_training(cfg, results: Path, device_name: str, info: dict, threads: 
     steps, minutes = int(info.get("steps") or 0), float(info.get("minutes") or 0)
     if steps <= 0 or minutes <= 0:
         return
-    path = Path(results) / "costs.json"
-    key = stable_hash(_key(cfg), n=12)
+    path, key = _entry(cfg, results)
     path.parent.mkdir(parents=True, exist_ok=True)
     with locked(path.with_suffix(".lock")):
         cache = read_json(path) or {}
@@ -195,9 +198,9 @@ def observed_step_s(costs: dict, threads: int) -> float | None:
 def observed_rates(cfg, results: Path, device_name: str) -> dict[int, float]:
     """Threads -> median observed seconds a step of `cfg`'s training on this device, from costs.json
     as it stands (nothing is measured)."""
-    costs = (read_json(Path(results) / "costs.json") or {}).get(device_name, {}).get(stable_hash(_key(cfg), n=12), {})
-    return {int(t): observed_step_s(costs, int(t)) for t in (costs.get("observed_step_s") or {})
-            if observed_step_s(costs, int(t)) is not None}
+    path, key = _entry(cfg, results)
+    costs = (read_json(path) or {}).get(device_name, {}).get(key, {})
+    return {int(t): observed_step_s(costs, int(t)) for t in costs.get("observed_step_s", {})}
 
 
 def job_threads(cfg, jobs: int) -> int:

@@ -349,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     if jobs <= 1:
         work(name, items, opts)          # the study as named: a file path stays a path
     else:
-        threads = max(1, len(os.sched_getaffinity(0)) // jobs)
+        from .price import job_threads
+
+        threads = job_threads(cells[0].config, jobs)         # the share the price assumes
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=jobs_worker, args=(name, items, {**opts, "threads": threads, "quiet": True}))
                  for _ in range(jobs)]
