@@ -316,7 +316,10 @@ def main(argv: list[str] | None = None) -> int:
                 return NOT_SET_UP
             counts = tally(study, cells)
         else:
-            if parent:
+            # The queue may outlive the tracking store it was set up with: a partial run's journal kept in
+            # git and resumed on a fresh machine, or --tracking-uri changed. The parent run is then made
+            # again in this store (cells and trainings are found by their tags, not by id).
+            if parent and tracker.has_run(parent):
                 tracker.reopen(parent)
             else:
                 parent = tracker.get_or_create_run(f"study {spec.name}", {"study": spec.name, "role": "study"})

@@ -18,6 +18,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")   # the network is clo
 
 import mlflow  # noqa: E402
 from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from .durable import pid_alive  # noqa: E402
@@ -115,6 +116,14 @@ class Tracker:
         items = [Param(k[:250], str(v)[:MAX_PARAM]) for k, v in flat.items() if k[:250] not in existing]
         for i in range(0, len(items), 100):      # log_batch takes at most 100 params a call
             self.client.log_batch(run_id, params=items[i:i + 100])
+
+    def has_run(self, run_id: str) -> bool:
+        try:
+            return self.client.get_run(run_id).info.experiment_id == self.experiment_id
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            return False
 
     def status(self, run_id: str) -> str:
         return self.client.get_run(run_id).info.status

@@ -82,6 +82,22 @@ def test_a_dry_run_on_a_machine_without_the_models_says_finished_cells_need_noth
     assert "0 model(s) to train" in dry.stdout
 
 
+def test_a_run_resumed_from_git_on_a_fresh_machine_makes_its_study_run_again(smoke, tiny, tmp_path):
+    # what git keeps of a partial run: the journal (which names the old machine's MLflow parent run)
+    # and the tidy results; not the MLflow store nor the models
+    from mlflow.tracking import MlflowClient
+
+    results = tmp_path / "results"
+    shutil.copytree(smoke[0], results, ignore=shutil.ignore_patterns("models", "mlflow.db", "mlartifacts"))
+    again = _run(results, tiny, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "5 done, 0 queued" in again.stdout
+    client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+    [study_run] = client.search_runs([client.get_experiment_by_name("smoke").experiment_id],
+                                     "tags.role = 'study'")
+    assert study_run.info.status == "FINISHED"
+
+
 def test_another_configuration_moves_the_old_results_aside_instead_of_mixing(smoke, tiny, tmp_path):
     """The same study under other settings (here fewer scored utterances: every cell's hash moves,
     no model's) starts a fresh folder; the old one is kept whole beside it."""
