@@ -25,6 +25,7 @@ class Shared:
     folder: Path                # results/<study>/cells/<hash>
     timing: dict                # split -> nfe, rtf, from that study's cells.csv
     table: pd.DataFrame | None = None   # per-utterance scores with `split` and the condition tags
+    train: dict | None = None           # the model's steps and minutes as that study recorded them
 
 
 def done_cells(out_dir: Path) -> set[str]:
@@ -47,7 +48,8 @@ def sources(results: Path, study: str, cells) -> dict[str, Shared]:
                     and ".superseded-" not in d.parent.name) if wanted else []
     for path in others:
         try:
-            rows = pd.read_csv(path, dtype={"cell": str, "split": str}, usecols=["cell", "split", "nfe", "rtf"])
+            rows = pd.read_csv(path, dtype={"cell": str, "split": str},
+                               usecols=lambda c: c in ("cell", "split", "nfe", "rtf", "train_steps", "train_minutes"))
         except (OSError, ValueError):
             continue
         for h, mine in rows[rows["cell"].isin(wanted.keys() - found.keys())].groupby("cell"):
@@ -55,10 +57,16 @@ def sources(results: Path, study: str, cells) -> dict[str, Shared]:
             c = wanted[h]
             if (sorted(mine["split"].unique()) == sorted(eval_splits(c.config.data, c.config.eval.splits))
                     and (folder / "per_utterance.csv").is_file()):
+                first = mine.iloc[0]
                 found[h] = Shared(path.parent.name, folder, {
                     split: {"nfe": float(r["nfe"].iloc[0]), "rtf": float(r["rtf"].iloc[0])}
-                    for split, r in mine.groupby("split")})
+                    for split, r in mine.groupby("split")},
+                    train={k: _plain(first.get(f"train_{k}")) for k in ("steps", "minutes")})
     return found
+
+
+def _plain(v):
+    return None if v is None or v != v else v.item() if hasattr(v, "item") else v
 
 
 def find(results: Path, study: str, cell) -> Shared | None:

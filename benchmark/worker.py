@@ -88,16 +88,24 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
         cell_run = None
         try:
             with heartbeat(study, trial):
-                print(f"cell {cell.hash} [{cell.label}]: "
-                      f"{'reusing' if model_done(models / cell.training_hash) else 'training'} model "
-                      f"{cell.training_hash}, then enhancing and scoring", flush=True)
-                folder, info, train_run = ensure_model(
-                    cell.config, models, tracker=tracker, parent_run=parent, progress=progress, claims=claims,
-                    observe=lambda info, threads: observe_training(cell.config, results, device_name(cell.config),
-                                                                   info, threads))
+                shared = shared_cells.find(results, spec.name, cell)
+                if shared is not None and not model_done(models / cell.training_hash):
+                    # Its scores exist: the model (hours on a fresh machine) is not needed for them.
+                    folder, info = None, shared.train
+                    train_run = tracker.find_run(training_hash=cell.training_hash, role="training")
+                    print(f"cell {cell.hash} [{cell.label}]: model {cell.training_hash} not here and not "
+                          "needed", flush=True)
+                else:
+                    print(f"cell {cell.hash} [{cell.label}]: "
+                          f"{'reusing' if model_done(models / cell.training_hash) else 'training'} model "
+                          f"{cell.training_hash}, then enhancing and scoring", flush=True)
+                    folder, info, train_run = ensure_model(
+                        cell.config, models, tracker=tracker, parent_run=parent, progress=progress, claims=claims,
+                        observe=lambda info, threads: observe_training(cell.config, results,
+                                                                       device_name(cell.config), info, threads))
                 cell_run = open_cell_run(tracker, cell, train_run)
                 rows, timing, value = _evaluate(spec, cell, trial, folder, info, tracker, cell_run, results,
-                                                progress)
+                                                progress, shared)
             study.tell(trial, value)
             states = cell_states(study)
             done_now = {h for h, st in states.items() if st == "COMPLETE"}
@@ -122,13 +130,13 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
                 raise
 
 
-def _evaluate(spec, cell, trial, folder: Path, info: dict, tracker, cell_run, results: Path, progress: bool):
+def _evaluate(spec, cell, trial, folder: Path | None, info: dict, tracker, cell_run, results: Path, progress: bool,
+              shared: shared_cells.Shared | None):
     """Enhance and score the cell, log it, write its rows and keep them in its trial (the queue is
     where every machine rebuilds the tables from); returns (rows, timing, objective value)."""
     out_dir = results / spec.name
     splits = eval_splits(cell.config.data, cell.config.eval.splits)
     infer = inference_config(cell.config)
-    shared = shared_cells.find(results, spec.name, cell)
     if shared is not None:
         print(f"cell {cell.hash} [{cell.label}]: the same cell was scored by study {shared.study}; "
               f"its scores are taken ({shared.folder})", flush=True)

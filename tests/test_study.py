@@ -164,6 +164,32 @@ def test_a_cell_another_study_scored_is_taken_not_scored_again(smoke, tiny, tmp_
     assert (results.parent / "reports" / "smoke_twin.html").is_file()
 
 
+def test_a_shared_cell_whose_model_is_absent_is_taken_without_training_it(smoke, tiny, tmp_path):
+    """A fresh machine: smoke's results came from git, its models did not. smoke_twin shares smoke's
+    predictive cell (and three diffusion cells); the diffusion model is trained for the twin's own
+    cells, the predictive one is not trained at all, and the shared rows are smoke's."""
+    results = tmp_path / "results"
+    shutil.copytree(smoke[0], results, ignore=shutil.ignore_patterns("models"))
+    text = (REPO / "studies" / "smoke.yaml").read_text().replace("name: smoke", "name: smoke_twin")
+    text = text.replace("pc: [sampler=pc, sampler.steps=2]", "heun3: [sampler=edm, sampler.steps=3, sampler.churn=0]")
+    twin = tmp_path / "smoke_twin.yaml"
+    twin.write_text(text)
+    smoke_rows = pd.read_csv(results / "smoke" / "cells.csv", dtype={"cell": str, "training_hash": str})
+    predictive = smoke_rows[smoke_rows["kind"] == "predictive"]
+    [model] = predictive["training_hash"].unique()
+    cmd = [c.replace("study=smoke", f"study={twin}") for c in _cmd(results, tiny)]
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900, check=True)
+    assert f"model {model} not here and not needed" in out.stdout, out.stdout + out.stderr
+    assert not (results / "models" / model).exists()
+    assert len(list((results / "models").iterdir())) == 1                   # the diffusion model, for heun3
+    twin_rows = pd.read_csv(results / "smoke_twin" / "cells.csv", dtype={"cell": str, "training_hash": str})
+    keep = ["cell", "split", "metric", "which", "mean", "train_steps", "train_minutes"]
+    a, b = (r[r["kind"] == "predictive"].sort_values(keep[:4])[keep].reset_index(drop=True)
+            for r in (smoke_rows, twin_rows))
+    pd.testing.assert_frame_equal(a, b)
+    assert a["train_steps"].notna().all()
+
+
 def test_mlflow_holds_study_training_and_cell_runs(smoke):
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     from mlflow.tracking import MlflowClient
