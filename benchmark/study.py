@@ -297,7 +297,8 @@ def queue_order(cells: list[Cell]) -> list[Cell]:
 
 def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training_hash: False,
               started: Callable[[str], bool] = lambda training_hash: False,
-              ready: Callable[[str], bool] = lambda training_hash: False):
+              ready: Callable[[str], bool] = lambda training_hash: False,
+              shared: Callable[[str], bool] = lambda cell_hash: False):
     """Pop a queued cell as a RUNNING trial (None when the queue is empty).
 
     `busy(training_hash)`: another worker is training that model right now. Such a cell goes back to
@@ -311,6 +312,9 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
     queue order starts every model before the first reuse (queue_order), so without this one worker
     trains them all before it scores a reuse, and on a machine that goes away between sessions every
     model goes with it, each to be trained again for the cells it still owes.
+    `shared(cell_hash)`: another study scored the cell (shared_cells), so taking it costs a copy, not
+    a model nor an evaluation: it comes first, and another worker's training of its model does not
+    hold it back.
     """
     from optuna.trial import TrialState
 
@@ -328,11 +332,14 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
             return None
         others = [t for t in waiting if t.number != trial.number and "cell" in t.user_attrs]
         last = attempt == tries - 1           # never end a worker while cells are queued
-        free = [t.user_attrs["training_hash"] for t in others if not busy(t.user_attrs["training_hash"])]
-        mine = attrs["training_hash"]
-        rank = lambda h: 2 if ready(h) else 1 if started(h) else 0  # noqa: E731
-        if not last and ((busy(mine) and free) or
-                         (not busy(mine) and any(rank(h) > rank(mine) for h in free))):
+        def rank(a):                          # the cheaper to pop, the higher
+            h = a["training_hash"]
+            return 3 if shared(a["cell"]) else 2 if ready(h) else 1 if started(h) else 0
+
+        blocked = lambda a: busy(a["training_hash"]) and not shared(a["cell"])  # noqa: E731
+        free = [t.user_attrs for t in others if not blocked(t.user_attrs)]
+        if not last and ((blocked(attrs) and free) or
+                         (not blocked(attrs) and any(rank(a) > rank(attrs) for a in free))):
             study.tell(trial, state=TrialState.PRUNED)
             study.enqueue_trial({"cell": attrs["cell"]}, user_attrs={k: attrs[k] for k in QUEUED},
                                 skip_if_exists=False)

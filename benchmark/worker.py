@@ -60,8 +60,10 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
 
     waiting_said = False
     while True:
+        takeable = shared_cells.sources(results, spec.name, cells.values())
         trial = next_cell(study, busy, started=lambda h: (models / h / "last.pt").exists()
-                          and not model_done(models / h), ready=lambda h: model_done(models / h))
+                          and not model_done(models / h), ready=lambda h: model_done(models / h),
+                          shared=takeable.__contains__)
         if trial is None:
             # Polled often, so the tail of the grid ends as soon as its last cell does; stale
             # heartbeats are found at the same pace, whatever the grace period.
@@ -96,8 +98,8 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
                     print(f"cell {cell.hash} [{cell.label}]: model {cell.training_hash} not here and not "
                           "needed", flush=True)
                 else:
-                    print(f"cell {cell.hash} [{cell.label}]: "
-                          f"{'reusing' if model_done(models / cell.training_hash) else 'training'} model "
+                    verb = "reusing" if model_done(models / cell.training_hash) else "training"
+                    print(f"cell {cell.hash} [{cell.label}]: {verb} model "
                           f"{cell.training_hash}, then enhancing and scoring", flush=True)
                     folder, info, train_run = ensure_model(
                         cell.config, models, tracker=tracker, parent_run=parent, progress=progress, claims=claims,

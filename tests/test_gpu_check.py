@@ -9,7 +9,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
+@pytest.mark.slow     # the GPU check on CPU: run it (-m slow) when perf/gpu_check.py changes, before a GPU session
 def test_the_gpu_check_prints_every_row_of_its_table_on_cpu(data_cache):
     done = subprocess.run([sys.executable, "perf/gpu_check.py", "--quick", "--cpu", "--minutes", "0.1",
                            f"data.cache_dir={data_cache}"], cwd=REPO, capture_output=True, text=True,

@@ -59,7 +59,6 @@ def test_jobs_and_retries_below_their_floor_are_refused(capsys):
         assert args[0] in err and any(w in err for w in ("at least", "whole number", "more than 0", "seconds"))
 
 
-@pytest.mark.slow                                         # each dry run measures this device's unit costs
 def test_models_go_where_models_says(tmp_path, tiny, capsys):
     """--models points every machine at one model folder; without it, <results>/models."""
     from benchmark.run import main

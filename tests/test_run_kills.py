@@ -73,6 +73,7 @@ def test_a_failing_cell_ends_failed_and_is_named_with_its_error_and_how_to_retry
     assert "5 queued" in retried.stdout
 
 
+@pytest.mark.slow     # two coordinators racing: also test_two_coordinators_starting_together_enqueue_the_grid_once
 def test_two_invocations_started_together_share_one_study(tmp_path, tiny):
     results = tmp_path / "results"
     procs = [subprocess.Popen(_cmd(results, tiny), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -110,7 +111,6 @@ def _assert_whole(results):
         assert (done_json.parent / "model.pt").is_file()
 
 
-@pytest.mark.slow
 def test_kill_9_anywhere_then_one_clean_run_leaves_every_record_whole(tmp_path, tiny):
     rng = random.Random(14)
     results = tmp_path / "results"

@@ -226,6 +226,7 @@ def test_mlflow_holds_study_training_and_cell_runs(smoke):
         assert len(params["git_commit"].removesuffix("-dirty")) == 40 or params["git_commit"] == "unknown"
 
 
+@pytest.mark.slow     # also test_run_kills.py's kill -9 anywhere, and test_train.py's resume to the same end
 def test_a_run_killed_mid_cell_is_finished_by_the_next(tmp_path, tiny):
     results = tmp_path / "results"
     proc = subprocess.Popen(_cmd(results, tiny, "trainer.max_steps=30"), cwd=REPO,
@@ -370,7 +371,27 @@ def test_cells_of_a_trained_model_come_before_training_another(tiny):
     assert next_cell(study, started=started, ready=lambda h: h in trained).user_attrs["training_hash"] == head
 
 
-@pytest.mark.slow
+def test_a_cell_another_study_scored_comes_first_even_while_its_model_is_busy(tiny):
+    """Taking a shared cell costs a copy: it is popped before a trained model's reuse, and another
+    worker's training of its model does not send it to the back."""
+    import optuna
+
+    from benchmark.study import enqueue, expand, load_study, next_cell, open_study
+
+    cells = expand(load_study("smoke"), tiny)
+    study = open_study("q", optuna.storages.InMemoryStorage())
+    enqueue(study, cells)
+    queued = [t.user_attrs for t in study.get_trials(deepcopy=False)]
+    head = queued[0]["training_hash"]
+    last = queued[-1]
+    assert last["training_hash"] == head                        # a reuse of the first model, queued last
+    ready = lambda h: h != head  # noqa: E731  (the other model is trained: its cells would come first)
+    busy = lambda h: h == head  # noqa: E731   (and another worker is training this one)
+    taken = next_cell(study, busy, ready=ready, shared=lambda c: c == last["cell"])
+    assert taken.user_attrs["cell"] == last["cell"]
+    assert next_cell(study, busy, ready=ready).user_attrs["training_hash"] != head   # without it: as before
+
+
 def test_beyond_paper_runs_end_to_end(tmp_path, tiny):
     # issue 20's study at smoke size: the Schrödinger bridge and flow matching train with their own
     # objectives, sample at the NFE their labels say, and the report checks the few-step claim.

@@ -120,6 +120,7 @@ def _val_loss(model, cfg, items, frontend):
     return total
 
 
+@pytest.mark.slow     # two minutes; test_predictive_training_lowers_the_loss and the studies' runs train too
 def test_a_few_hundred_steps_of_the_embedded_recipe_lower_the_loss_and_enhance(tmp_path, tiny):
     """The recipe (trainer=embedded, sampler=embedded, frontend and noise law of defaults.yaml) with
     the tiny net on the tiny set: held-out denoising loss falls, and the sampler's output beats the

@@ -8,10 +8,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmark.report.build import build_report
-from benchmark.report.index import build_index
-from benchmark.report.load import ReportError
-
 KEYS = {"study": None, "results": "results", "reports": "reports", "studies": "studies"}
 
 
@@ -30,6 +26,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         args[key] = value
+    # Imported once the arguments are known good: pandas, matplotlib and seaborn take seconds to load,
+    # which --help and a mistyped key need not wait for.
+    from benchmark.report.build import build_report
+    from benchmark.report.index import build_index
+    from benchmark.report.load import ReportError
+
     results, reports, studies = Path(args["results"]), Path(args["reports"]), Path(args["studies"])
     names = ([args["study"]] if args["study"] else
              sorted(p.stem for p in studies.glob("*.y*ml") if (results / p.stem / "cells.csv").is_file()))

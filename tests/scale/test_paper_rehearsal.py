@@ -62,7 +62,6 @@ def _cmd(root, results, study_file):
             "eval.splits=[test]"]   # the real split (120 pairs) would dominate a CPU rehearsal
 
 
-@pytest.mark.slow
 def test_paper_scale_trains_resumes_samples_scores_and_reports(tmp_path, data_cache):
     root, results = tmp_path / "VoiceBank-DEMAND", tmp_path / "results"
     _vbdmd_tree(root, data_cache)

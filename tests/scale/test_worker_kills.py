@@ -43,7 +43,6 @@ def _logged_step(folder):
         return 0
 
 
-@pytest.mark.slow
 def test_workers_killed_mid_training_and_mid_evaluation_are_taken_over(servers, tmp_path, tiny):
     storage, tracking = fresh_db(servers[0], "kills"), servers[1]
     models = tmp_path / "models"
