@@ -69,9 +69,8 @@ def _plain(v):
     return None if v is None or v != v else v.item() if hasattr(v, "item") else v
 
 
-def find(results: Path, study: str, cell) -> Shared | None:
-    """Another study's finished scores of `cell`, its per-utterance table read, or None."""
-    shared = sources(results, study, [cell]).get(cell.hash)
+def read(shared: Shared | None) -> Shared | None:
+    """`shared` (an entry of `sources`) with its per-utterance table read, or None."""
     if shared is None:
         return None
     try:

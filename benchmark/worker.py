@@ -9,6 +9,7 @@ claim, the half-trained model, resumed from its last checkpoint).
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
@@ -60,10 +61,11 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
 
     waiting_said = False
     while True:
-        takeable = shared_cells.sources(results, spec.name, cells.values())
+        # Other studies' scores, read once a pop and only when a queued cell asks (not while polling).
+        takeable = functools.cache(lambda: shared_cells.sources(results, spec.name, cells.values()))
         trial = next_cell(study, busy, started=lambda h: (models / h / "last.pt").exists()
                           and not model_done(models / h), ready=lambda h: model_done(models / h),
-                          shared=takeable.__contains__)
+                          shared=lambda h: h in takeable())
         if trial is None:
             # Polled often, so the tail of the grid ends as soon as its last cell does; stale
             # heartbeats are found at the same pace, whatever the grace period.
@@ -90,16 +92,16 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
         cell_run = None
         try:
             with heartbeat(study, trial):
-                shared = shared_cells.find(results, spec.name, cell)
-                if shared is not None and not model_done(models / cell.training_hash):
+                shared = shared_cells.read(takeable().get(cell.hash))
+                trained = model_done(models / cell.training_hash)
+                if shared is not None and not trained:
                     # Its scores exist: the model (hours on a fresh machine) is not needed for them.
                     folder, info = None, shared.train
                     train_run = tracker.find_run(training_hash=cell.training_hash, role="training")
                     print(f"cell {cell.hash} [{cell.label}]: model {cell.training_hash} not here and not "
                           "needed", flush=True)
                 else:
-                    verb = "reusing" if model_done(models / cell.training_hash) else "training"
-                    print(f"cell {cell.hash} [{cell.label}]: {verb} model "
+                    print(f"cell {cell.hash} [{cell.label}]: {'reusing' if trained else 'training'} model "
                           f"{cell.training_hash}, then enhancing and scoring", flush=True)
                     folder, info, train_run = ensure_model(
                         cell.config, models, tracker=tracker, parent_run=parent, progress=progress, claims=claims,
