@@ -171,7 +171,8 @@ def _split_summary(table: pd.DataFrame, split: str, study: Study):
 def _split_section(table: pd.DataFrame, split: str, study: Study,
                    pairs: pd.DataFrame | None = None, export_prefix: str | None = None,
                    cond: pd.DataFrame | None = None, cells_dir: Path | None = None,
-                   vs_best: pd.DataFrame | None = None, diagnosed=None) -> dict:
+                   vs_best: pd.DataFrame | None = None, diagnosed=None,
+                   clips_dir: Path | None = None) -> dict:
     summary, metrics, primary = _split_summary(table, split, study)
     axes = list(study.axes)
     section = {"split": split, "metrics": [tables.metric_name(m) for m in metrics],
@@ -184,7 +185,8 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
                "conditions": [], "listening": None, "tested_bold": False}
     if primary is None:
         return section
-    section["listening"] = listening.section(cells_dir, summary, split)
+    section["listening"] = listening.section(cells_dir, summary, split, clips_dir,
+                                             f"{export_prefix}/clips")
     reference = tables.noisy_reference(table, split, primary)
     section["references"] = [(tables.metric_name(m), tables.fmt(tables.noisy_reference(
         table, split, m)[0], m)) for m in metrics]
@@ -246,10 +248,11 @@ def _cells_appendix(table: pd.DataFrame) -> list[dict]:
 def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = None,
            pairs: pd.DataFrame | None = None, export_prefix: str | None = None,
            cond: pd.DataFrame | None = None, cells_dir: Path | None = None,
-           vs_best: pd.DataFrame | None = None, diagnosed=None) -> str:
+           vs_best: pd.DataFrame | None = None, diagnosed=None, clips_dir: Path | None = None) -> str:
     """The report's HTML for an already loaded study, table, meta and paired differences;
     `export_prefix`: the folder (relative to the page) holding each split's CSV and LaTeX table;
-    `cells_dir`: results/<study>/cells, whose audio examples become the players."""
+    `cells_dir`: results/<study>/cells, whose audio examples become the players, written as files
+    into `clips_dir` (<export_prefix>/clips beside the page: listening.py)."""
     data = data_name(study, meta)
     cells = table[table["kind"] != "input"]
     diffusion = table[table["kind"] == "diffusion"]["cell"].nunique()
@@ -264,7 +267,8 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
         "n_missing": len(missing),
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "last_finished": finished[-1] if finished else None,
-        "sections": [_split_section(table, s, study, pairs, export_prefix, cond, cells_dir, vs_best, diagnosed)
+        "sections": [_split_section(table, s, study, pairs, export_prefix, cond, cells_dir, vs_best, diagnosed,
+                                    clips_dir)
                      for s in tables.split_order(table)],
         "appendix": _cells_appendix(table),
         "source": source,
@@ -309,7 +313,8 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
     vs_best = paired.load_or_compute_best(results_dir / study_name, table)
     html = render(study, table, meta, source, pairs, export_prefix=study_name, cond=cond,
                   cells_dir=results_dir / study_name / "cells", vs_best=vs_best,
-                  diagnosed=diagnosis.load(study, results_dir, studies_dir))
+                  diagnosed=diagnosis.load(study, results_dir, studies_dir),
+                  clips_dir=reports_dir / study_name / "clips")
     reports_dir.mkdir(parents=True, exist_ok=True)
     frames, shown = {}, []
     for split in tables.split_order(table):
@@ -329,9 +334,10 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
             f"`reports/{study_name}.html` (95% CIs and paired tests there); bold as there."))
     path = reports_dir / f"{study_name}.html"
     write_page(path, html)
-    players = html.count("data:audio/")
-    print(f"wrote {path}: {len(html.encode()) / 1e6:.2f} MB, {players} embedded audio clip(s) "
-          f"(excerpts ≤ {listening.EXCERPT_S:g} s, MP3 {listening.MP3_KBPS} kb/s)", file=sys.stderr)
+    clips = sorted((reports_dir / study_name / "clips").glob("*/*.mp3"))
+    print(f"wrote {path}: {len(html.encode()) / 1e6:.2f} MB, {len(clips)} audio clip(s) in "
+          f"{reports_dir / study_name / 'clips'} ({sum(f.stat().st_size for f in clips) / 1e6:.2f} MB; "
+          f"excerpts ≤ {listening.EXCERPT_S:g} s, MP3 {listening.MP3_KBPS} kb/s)", file=sys.stderr)
     return path
 
 

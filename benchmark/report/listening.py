@@ -1,25 +1,27 @@
 """The report's listening section: for the example utterances every cell kept (the same ones in
 each cell, spread over the input-SNR range: conditions.spanning_examples), players for the noisy
-input, the clean reference and a few systems' outputs, each with its spectrogram, embedded in the
-page so it stays one file.
+input, the clean reference and a few systems' outputs, each with its spectrogram.
 
-What bounds the page: excerpts of at most EXCERPT_S seconds, MP3 at MP3_KBPS kb/s mono 16 kHz (a
+The clips are files beside the page, reports/<study>/clips/<split>/<utterance>_<who>.{mp3,jpg}
+(<who>: noisy, clean or a cell's hash), with reports/<study>/clips/<split>.json naming what each
+utterance shows and its input SNR. Files and not data URIs because the page is committed with each
+reference run and rebuilt as cells finish: an embedded clip made every rebuild a new multi-MB
+blob in git, where an unchanged clip file is the same blob as before (the plots, small, stay
+embedded). The page therefore needs its folder: copy reports/<study>.html with reports/<study>/.
+
+What bounds the folder: excerpts of at most EXCERPT_S seconds, MP3 at MP3_KBPS kb/s mono 16 kHz (a
 format every current browser plays; Opus is smaller but Safari plays Ogg only recently), JPEG
 spectrograms, and the systems limited to the split's best MAX_DIFFUSION diffusion cells plus the
-predictive baseline. About 32 kB per clip once base64-encoded: a three-utterance split with four
-cells is about 0.7 MB. build.py prints the page's and this section's size when it writes.
+predictive baseline: about 24 kB per clip, a three-utterance split with four cells about 0.5 MB.
 
 The audio comes from results/<study>/cells/<hash>/examples/<split>_<name>_<role>.wav, which a run
-writes on the machine that ran it (not in git). What the page embeds from them is also kept in
-results/<study>/listening/<split>.json (committed with a run's results, about the page's own size):
-a run spread over sessions on fresh machines has each cell's wavs only where that cell ran, and a
-page rebuilt from a clean checkout would otherwise lose its players. A clip is taken from the wavs
-where they are and from that file where not, so both give the same bytes; without either the
-section says so.
+writes on the machine that ran it (not in git). A run spread over sessions on fresh machines has
+each cell's wavs only where that cell ran, so a clip is made from the wavs where they are and kept
+from the committed clip files where not (the same bytes either way); without either the section
+says so. Clips of cells the page no longer shows are removed.
 """
 from __future__ import annotations
 
-import base64
 import io
 import json
 import re
@@ -32,7 +34,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.signal import stft
 
-from benchmark.durable import read_json, write_atomic
+from benchmark.durable import read_json, write_atomic, write_bytes_atomic
 
 EXCERPT_S = 4.0
 MP3_KBPS = 32
@@ -61,17 +63,17 @@ def _read(path: Path) -> np.ndarray:
     return audio
 
 
-def mp3_base64(audio: np.ndarray) -> str:
+def mp3_bytes(audio: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     # compression_level maps linearly onto the bitrates MPEG-2 Layer III allows at 16 kHz
     # (0: 160 kb/s, 1: 8 kb/s; measured: 0.842 gives 32.8 kb/s).
     level = float(np.clip((160 - MP3_KBPS) / (160 - 8), 0, 1))
     sf.write(buffer, audio, SR, format="MP3", subtype="MPEG_LAYER_III", compression_level=level,
              bitrate_mode="CONSTANT")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
 
 
-def spectrogram_base64(audio: np.ndarray) -> str:
+def spectrogram_jpeg(audio: np.ndarray) -> bytes:
     """A small log-magnitude spectrogram (0–8 kHz) as a JPEG, one colour scale for all clips."""
     _, _, z = stft(audio, fs=SR, nperseg=512, noverlap=384)
     fig = Figure(figsize=(3.6, 0.9), dpi=100)
@@ -82,12 +84,17 @@ def spectrogram_base64(audio: np.ndarray) -> str:
     ax.set_axis_off()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="jpeg", pil_kwargs={"quality": 70})
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
 
 
-def _clip(audio: np.ndarray, gain: float) -> dict:
+def _clip(audio: np.ndarray, gain: float) -> dict[str, bytes]:
     excerpt = audio[: int(EXCERPT_S * SR)] * gain
-    return {"mp3": mp3_base64(excerpt), "spectrogram": spectrogram_base64(excerpt)}
+    return {"mp3": mp3_bytes(excerpt), "jpg": spectrogram_jpeg(excerpt)}
+
+
+def _kept(folder: Path, name: str, who: str) -> dict[str, bytes] | None:
+    files = {ext: folder / f"{name}_{who}.{ext}" for ext in ("mp3", "jpg")}
+    return {ext: f.read_bytes() for ext, f in files.items()} if all(f.is_file() for f in files.values()) else None
 
 
 def chosen_systems(summary: pd.DataFrame) -> list[tuple[str, str]]:
@@ -105,47 +112,63 @@ def input_snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
     return 10 * np.log10(max(float(np.sum(clean ** 2)), 1e-12) / max(noise, 1e-12))
 
 
-def section(cells_dir: Path | None, summary: pd.DataFrame, split: str) -> dict:
-    """{"utterances": [{name, snr, clips: [...]}], "bytes", "missing": why there are no players}.
-    Utterances are ordered by input SNR, lowest first. Clips come from the cells' wavs where they
-    are, else from results/<study>/listening/<split>.json, which this rewrites with what it shows."""
+def section(cells_dir: Path | None, summary: pd.DataFrame, split: str,
+            clips_dir: Path | None = None, href: str = "clips") -> dict:
+    """{"utterances": [{name, snr, clips: [{label, mp3, spectrogram}]}], "bytes", "missing": why
+    there are no players}; mp3 and spectrogram are the clip files' addresses, `href`/<split>/….
+    Utterances are ordered by input SNR, lowest first. Writes the clips into clips_dir/<split>/
+    (without a clips_dir there is nowhere to put them, and the section says so)."""
     systems = chosen_systems(summary)
-    cache = cells_dir.parent / "listening" / f"{split}.json" if cells_dir else None
-    kept = (read_json(cache) if cache else None) or {}
+    folder = clips_dir / split if clips_dir else None
+    index = clips_dir / f"{split}.json" if clips_dir else None
+    kept = (read_json(index) if index else None) or {}
     found = {cell: _files(cells_dir / cell, split) for cell, _ in systems} if cells_dir else {}
     names = sorted(set().union(*found.values())
-                   | {n for n, u in kept.items() if set(u.get("clips", {})) & {c for c, _ in systems}})
-    if not names:
+                   | {n for n, u in kept.items() if set(u.get("clips", [])) & {c for c, _ in systems}})
+    if not names or folder is None:
         where = f"{cells_dir}/<cell>/examples/" if cells_dir else "results/<study>/cells/<cell>/examples/"
         return {"utterances": [], "bytes": 0,
-                "missing": f"No audio examples of this split were found in {where} or in the "
-                           "clips a report kept beside the results (listening/): a run keeps its "
-                           "wavs on the machine that ran it, outside git. Re-running the study "
-                           "there brings them back."}
+                "missing": f"No audio examples of this split were found in {where} or among the "
+                           "clips a report keeps beside its page (reports/<study>/clips/): a run "
+                           "keeps its wavs on the machine that ran it, outside git. Re-running the "
+                           "study there brings them back."}
     shown: dict = {}
+    made: dict[str, bytes] = {}
     utterances = []
     for name in names:
         wavs = [found[c][name] for c, _ in systems if name in found.get(c, {})]
         old = kept.get(name, {})
+        clips: dict[str, dict[str, bytes]] = {}
         if wavs:
             noisy, clean = _read(wavs[0]["noisy"]), _read(wavs[0]["clean"])
             gain = PEAK / max(float(np.max(np.abs(noisy[: int(EXCERPT_S * SR)]))), 1e-6)
-            entry = {"snr_db": input_snr_db(clean, noisy), "clips": {
-                "noisy": _clip(noisy, gain), "clean": _clip(clean, gain)}}
+            snr = input_snr_db(clean, noisy)
+            clips = {"noisy": _clip(noisy, gain), "clean": _clip(clean, gain)}
         else:
-            gain, entry = None, {"snr_db": old["snr_db"], "clips": {k: old["clips"][k] for k in ("noisy", "clean")}}
+            gain, snr = None, old["snr_db"]
+            clips = {who: _kept(folder, name, who) for who in ("noisy", "clean")}
+        same_utterance = f"{old.get('snr_db', float('nan')):.1f}" == f"{snr:.1f}"
         for cell, _ in systems:
             if gain is not None and "enhanced" in found[cell].get(name, {}):
-                entry["clips"][cell] = _clip(_read(found[cell][name]["enhanced"]), gain)
-            elif cell in old.get("clips", {}) and f"{old['snr_db']:.1f}" == f"{entry['snr_db']:.1f}":
-                entry["clips"][cell] = old["clips"][cell]
-        shown[name] = entry
+                clips[cell] = _clip(_read(found[cell][name]["enhanced"]), gain)
+            elif cell in old.get("clips", []) and same_utterance:
+                clips[cell] = _kept(folder, name, cell)
+        clips = {who: c for who, c in clips.items() if c is not None}
+        shown[name] = {"snr_db": snr, "clips": sorted(clips)}
+        made.update({f"{name}_{who}.{ext}": data for who, c in clips.items() for ext, data in c.items()})
         labels = [("noisy", "noisy input"), ("clean", "clean reference")] + systems
-        clips = [{**entry["clips"][key], "label": label} for key, label in labels if key in entry["clips"]]
-        snr = entry["snr_db"]
-        utterances.append({"name": name, "snr_db": snr, "snr": f"{snr:.1f} dB", "clips": clips})
-    if cache is not None and shown != kept:
-        write_atomic(cache, json.dumps(shown, indent=1, sort_keys=True) + "\n")   # sorted: stable diffs
+        utterances.append({"name": name, "snr_db": snr, "snr": f"{snr:.1f} dB", "clips": [
+            {"label": label, "mp3": f"{href}/{split}/{name}_{who}.mp3",
+             "spectrogram": f"{href}/{split}/{name}_{who}.jpg"}
+            for who, label in labels if who in clips]})
+    for file, data in made.items():               # rewritten only when changed: stable in git
+        path = folder / file
+        if not path.is_file() or path.read_bytes() != data:
+            write_bytes_atomic(path, data)
+    for stale in folder.glob("*.*"):
+        if stale.name not in made:
+            stale.unlink()
+    if shown != kept:
+        write_atomic(index, json.dumps(shown, indent=1, sort_keys=True) + "\n")   # sorted: stable diffs
     utterances.sort(key=lambda u: u["snr_db"])
-    size = sum(len(c["mp3"]) + len(c["spectrogram"]) for u in utterances for c in u["clips"])
-    return {"utterances": utterances, "bytes": size, "missing": ""}
+    return {"utterances": utterances, "bytes": sum(len(d) for d in made.values()), "missing": ""}

@@ -1,4 +1,5 @@
-"""Seaborn figures for the report, returned as base64 PNG so the HTML is one self-contained file.
+"""Seaborn figures for the report, returned as base64 PNG embedded in the page (small;
+the listening clips, larger, are files beside it: listening.py).
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot), so no display is needed, no
 global figure state leaks between reports, and seaborn's style applies only inside this module.

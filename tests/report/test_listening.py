@@ -1,8 +1,10 @@
-"""The listening section: players and spectrograms embedded, decodable, the same utterances for
-every system, ordered by input SNR, and a clear note when the audio examples are absent."""
-import base64
-import io
+"""The listening section: players and spectrograms as files beside the page, decodable, the same
+utterances for every system, ordered by input SNR, unchanged files left alone on a rebuild, and a
+clear note when the audio examples are absent."""
+import json
+import os
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,8 +16,8 @@ from benchmark.report.listening import EXCERPT_S, MAX_DIFFUSION, SR
 
 from .conftest import STUDY
 
-AUDIO = re.compile(r'src="data:audio/mpeg;base64,([A-Za-z0-9+/=]+)"')
-JPEG = re.compile(r'src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"')
+AUDIO = re.compile(rf'<audio[^>]* src="({STUDY}/clips/test/[^"]+\.mp3)"')
+JPEG = re.compile(rf'<img[^>]* src="({STUDY}/clips/test/[^"]+\.jpg)"')
 HEADER = re.compile(r"<th colspan=\"3\">([^<]+) · input SNR (-?[0-9.]+) dB</th>")
 
 
@@ -52,21 +54,24 @@ def test_players_and_spectrograms_decode_and_span_every_system(dirs):
     assert len(JPEG.findall(section)) == len(clips)
     lengths = []
     for clip in clips:
-        audio, sr = sf.read(io.BytesIO(base64.b64decode(clip)))
+        audio, sr = sf.read(dirs.reports / clip)
         assert sr == SR and np.max(np.abs(audio)) > 0.01
         lengths.append(len(audio) / sr)
     # utt1 is 2 s long, utt0 5 s cut to the excerpt (the MP3 encoder pads about 0.1 s)
     assert all(2.0 <= s < 2.2 for s in lengths[: len(lengths) // 2])
     assert all(EXCERPT_S <= s < EXCERPT_S + 0.2 for s in lengths[len(lengths) // 2:])
     for jpeg in JPEG.findall(section):
-        image = imread(io.BytesIO(base64.b64decode(jpeg)), format="jpeg")
+        image = imread(dirs.reports / jpeg, format="jpeg")
         assert image.shape[0] == 90 and image.shape[1] == 360
     assert "No audio examples" not in section
+    # the folder holds what the page shows and nothing else
+    shown = {dirs.reports / f for f in AUDIO.findall(html) + JPEG.findall(html)}
+    assert set((dirs.reports / STUDY / "clips" / "test").iterdir()) == shown
 
 
 def test_page_says_why_players_are_missing(dirs):
     html = build_report(*dirs.args()).read_text()
-    assert "data:audio/" not in html
+    assert "<audio" not in html and not (dirs.reports / STUDY / "clips").exists()
     assert html.count("No audio examples of this split were found") == html.count('<section id="split-')
 
 
@@ -74,7 +79,7 @@ def test_players_share_one_gain_per_utterance(dirs):
     _write_examples(dirs, seconds=(2.0,), snrs=(0.0,))
     html = build_report(*dirs.args()).read_text()
     section = html[html.index('id="split-test"'):]
-    noisy, clean = (sf.read(io.BytesIO(base64.b64decode(c)))[0] for c in AUDIO.findall(section)[:2])
+    noisy, clean = (sf.read(dirs.reports / c)[0] for c in AUDIO.findall(section)[:2])
     assert 0.75 < np.max(np.abs(noisy)) < 1.0                        # −1 dBFS peak, less what MP3 smears
     # the clean clip keeps its level relative to the noisy one (0 dB SNR: about 1/√2 of its RMS)
     ratio = np.sqrt(np.mean(clean ** 2) / np.mean(noisy ** 2))
@@ -86,27 +91,49 @@ def _without_build_time(html: str) -> str:
 
 
 def test_a_page_rebuilt_without_the_wavs_keeps_its_players_from_the_kept_clips(dirs):
-    """A run over several fresh machines has each cell's wavs only where it ran: the clips the page
-    embedded are kept beside the results, so a rebuild from a clean checkout is the same page."""
-    import shutil
-
+    """A run over several fresh machines has each cell's wavs only where it ran: the clip files
+    the page shows are committed beside it, so a rebuild from a clean checkout is the same page."""
     _write_examples(dirs)
     first = build_report(*dirs.args()).read_text()
-    kept = dirs.results / STUDY / "listening" / "test.json"
-    assert kept.is_file() and "data:audio/" in first
+    index = dirs.reports / STUDY / "clips" / "test.json"
+    folder = dirs.reports / STUDY / "clips" / "test"
+    files = {f.name: f.read_bytes() for f in folder.iterdir()}
+    assert index.is_file() and AUDIO.findall(first)
     shutil.rmtree(dirs.results / STUDY / "cells")
     again = build_report(*dirs.args()).read_text()
     assert _without_build_time(again) == _without_build_time(first)
+    assert {f.name: f.read_bytes() for f in folder.iterdir()} == files
     # a shown cell without wavs or a kept clip (its rows came from an older page's run) has no
-    # player; the others keep theirs
-    import json
-
-    clips = json.loads(kept.read_text())
+    # player, and its files go; the others keep theirs
+    clips = json.loads(index.read_text())
     dropped = next(k for k in next(iter(clips.values()))["clips"] if k not in ("noisy", "clean"))
     for entry in clips.values():
-        del entry["clips"][dropped]
-    kept.write_text(json.dumps(clips))
+        entry["clips"].remove(dropped)
+    index.write_text(json.dumps(clips))
     html = build_report(*dirs.args()).read_text()
     section = html[html.index('id="split-test"'):html.index("</section>", html.index('id="split-test"'))]
     before = first[first.index('id="split-test"'):first.index("</section>", first.index('id="split-test"'))]
     assert len(AUDIO.findall(section)) == len(AUDIO.findall(before)) - len(clips)
+    assert not list(folder.glob(f"*_{dropped}.*")) and len(list(folder.iterdir())) == len(files) - 2 * len(clips)
+
+
+def test_a_rebuild_leaves_unchanged_clips_untouched(dirs):
+    """Rebuilt as cells finish, the page must not rewrite its clips: an unchanged file is the same
+    blob in git, which is why the clips are files at all."""
+    _write_examples(dirs)
+    build_report(*dirs.args())
+    folder = dirs.reports / STUDY / "clips" / "test"
+    names = sorted(f.name for f in folder.iterdir())
+    for f in folder.iterdir():
+        os.utime(f, ns=(1, 1))                      # a rewrite would move these
+    build_report(*dirs.args())
+    assert {f.name: f.stat().st_mtime_ns for f in folder.iterdir()} == {n: 1 for n in names}
+    # one shown cell's enhanced wav changes: its two files are rewritten, no other
+    index = json.loads((dirs.reports / STUDY / "clips" / "test.json").read_text())
+    cell = next(k for k in index["utt0"]["clips"] if k not in ("noisy", "clean"))
+    wav = dirs.results / STUDY / "cells" / cell / "examples" / "test_utt0_enhanced.wav"
+    audio, sr = sf.read(wav)
+    sf.write(wav, audio * 0.5, sr, subtype="FLOAT")
+    build_report(*dirs.args())
+    moved = sorted(f.name for f in folder.iterdir() if f.stat().st_mtime_ns != 1)
+    assert moved == [f"utt0_{cell}.jpg", f"utt0_{cell}.mp3"]
