@@ -8,7 +8,10 @@ metrics) and cached in `<results>/costs.json`:
 A study's price is then  Σ_models steps·train_step_s  +  Σ_cells audio·NFE·call_s, divided by the
 measured speed-up of --jobs, plus  Σ_cells audio·score_s / cores  (scoring already runs a pool over
 every core), the input's half of score_s dropped for every cell after a split's first
-(input_cache.py). Delete costs.json to measure again.
+(input_cache.py). Delete costs.json to measure again. Where $BENCHMARK_COSTS_CACHE names a file, the
+three measured figures are also read from and kept in it, shared by every results folder on the
+machine: a new folder then reads them instead of measuring (1-3 s a configuration; the test suite
+sets one per session, where dozens of fresh results folders measured the same tiny net again).
 
 Each model a study trains adds its own rate, seconds a step with fit's bookkeeping, to its entry
 (`observed_step_s`, per torch thread count: a job of --jobs 2 has half the cores). Where one exists
@@ -163,10 +166,29 @@ def _read_or_measure(cfg, path: Path, device_name: str, key: str) -> dict:
         found = cache.get(device_name, {}).get(key) or {}
         if "train_step_s" in found:
             return found
-        found = {**_measure(cfg), **found}            # an observed rate may have come first
+        found = {**_measured(cfg, device_name, key), **found}   # an observed rate may have come first
         cache.setdefault(device_name, {})[key] = found
         write_json(path, cache)
     return found
+
+
+COSTS_CACHE = "BENCHMARK_COSTS_CACHE"
+
+
+def _measured(cfg, device_name: str, key: str) -> dict:
+    """_measure's figures, from the machine-wide file $BENCHMARK_COSTS_CACHE where it has them (the
+    observed rates stay per results folder: they describe that folder's runs)."""
+    shared = os.environ.get(COSTS_CACHE)
+    if not shared:
+        return _measure(cfg)
+    shared = Path(shared)
+    with locked(shared.with_suffix(".lock")):      # always taken inside the results lock: one order
+        cache = read_json(shared) or {}
+        entry = cache.get(device_name, {}).get(key)
+        if entry is None:
+            entry = cache.setdefault(device_name, {})[key] = _measure(cfg)
+            write_json(shared, cache)
+    return dict(entry)
 
 
 _KEPT = 5                                  # observations kept per thread count; the median is used

@@ -5,6 +5,15 @@ import pytest
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_unit_costs(tmp_path_factory):
+    """One file of measured unit costs for the session's many fresh results folders (and the study
+    runs started as subprocesses, which inherit it): benchmark/price.py. test_price.py unsets it."""
+    os.environ["BENCHMARK_COSTS_CACHE"] = str(tmp_path_factory.mktemp("costs") / "costs.json")
+    yield
+    os.environ.pop("BENCHMARK_COSTS_CACHE", None)
+
+
 @pytest.fixture(scope="session")
 def data_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("data_cache")

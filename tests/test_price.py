@@ -6,6 +6,29 @@ from benchmark.run import main
 from benchmark.study import expand, load_study
 
 
+@pytest.fixture(autouse=True)
+def own_costs(monkeypatch):
+    """These tests count measurements and fake some: none of it may reach the session's shared file."""
+    monkeypatch.delenv(price.COSTS_CACHE, raising=False)
+
+
+def test_a_machine_wide_costs_file_is_measured_once_for_every_results_folder(tiny, tmp_path, monkeypatch):
+    cfg = expand(load_study("smoke"), tiny)[0].config
+    monkeypatch.setenv(price.COSTS_CACHE, str(tmp_path / "machine.json"))
+    measured = []
+    monkeypatch.setattr(price, "_measure", lambda cfg: measured.append(1) or {"train_step_s": 0.5, "call_s": 0.01,
+                                                                               "score_s": 0.02})
+    first = price.unit_costs(cfg, tmp_path / "a", "dev")
+    price.observe_training(cfg, tmp_path / "a", "dev", {"steps": 10, "minutes": 1}, 2)
+    second = price.unit_costs(cfg, tmp_path / "b", "dev")
+    assert measured == [1] and first == second == {"train_step_s": 0.5, "call_s": 0.01, "score_s": 0.02}
+    assert (tmp_path / "b" / "costs.json").is_file()                  # each folder still keeps its own
+    assert price.unit_costs(cfg, tmp_path / "c", "another device") and measured == [1, 1]
+    # the observed rate stays with the folder whose run it describes
+    assert price.observed_step_s(price.unit_costs(cfg, tmp_path / "a", "dev"), 2) == 6.0
+    assert price.observed_step_s(second, 2) is None
+
+
 def test_unit_costs_are_measured_once_then_read_back(tiny, tmp_path, monkeypatch):
     cell = expand(load_study("smoke"), tiny)[0]
     first = price.unit_costs(cell.config, tmp_path, "dev")
