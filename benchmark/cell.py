@@ -18,6 +18,8 @@ import torch
 from tqdm import tqdm
 
 from .audio.metrics import score_many, summarise
+from . import cell_progress
+from .cell_progress import CellProgress, Kept, fingerprint
 from .checkpoints import load_trained, train_model
 from .config import sampler_from_config, training_config, training_hash
 from . import conditions
@@ -152,42 +154,67 @@ def _export_weights(model, folder: Path) -> None:
     tmp.replace(folder / "model.pt")
 
 
-def evaluate_cell(cfg, folder: Path, splits, *, progress=True, input_cache: Path | None = None
-                  ) -> tuple[pd.DataFrame, dict]:
+def evaluate_cell(cfg, folder: Path, splits, *, progress=True, input_cache: Path | None = None,
+                  keep: Path | None = None) -> tuple[pd.DataFrame, dict]:
     """Enhance and score each split; returns (per-utterance table with `split`, timing info).
 
-    input_cache: a folder where the noisy input's scores are kept and reused (input_cache.py)."""
+    input_cache: a folder where the noisy input's scores are kept and reused (input_cache.py).
+    keep: a folder where the work is kept as it is done, and found by a run killed before the end
+    (cell_progress.py): it then goes on from the next utterance, with the same numbers."""
     loaded = load_trained(cfg, folder, cfg.eval.checkpoint)
     model, frontend, device = loaded.model, loaded.frontend, loaded.device
     sampler = sampler_from_config(cfg, model)
     precision = inference_precision(cfg, device)
+    kept = CellProgress.open(keep, fingerprint(cfg, model)) if keep else None
     tables, timing, examples = [], {}, {}
     gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
     for split in splits:
         began = time.perf_counter()
         data = load_split(cfg.data, split)
         n = len(data) if cfg.eval.max_utterances is None else min(len(data), int(cfg.eval.max_utterances))
-        items, nfe, seconds, audio = [], [], 0.0, 0.0
-        for i in tqdm(range(n), desc=f"enhance {split}", disable=not progress, leave=False, mininterval=2):
+        so_far = kept.load(split) if kept else Kept()
+        if so_far.state is not None:
+            gen.set_state(so_far.state)
+        enhanced, nfe, seconds, audio = so_far.enhanced, so_far.nfe, so_far.seconds, so_far.audio
+        first, saved = len(enhanced), time.perf_counter()
+        items = [_item(data[i], enhanced[i]) for i in range(first)]
+        for i in tqdm(range(first, n), desc=f"enhance {split}", disable=not progress, leave=False,
+                      mininterval=2, initial=first, total=n):
             it = data[i]
             enh = enhance_waveform(model, frontend, it["noisy"], sampler, device=device, generator=gen,
                                    precision=precision)
-            items.append({"name": it["name"], "clean": it["clean"], "noisy": it["noisy"], "enhanced": enh.audio})
+            items.append(_item(it, enh.audio))
+            enhanced.append(enh.audio)
             nfe.append(enh.nfe)
             seconds += enh.seconds
             audio += len(it["noisy"]) / 16000
+            if kept and (i == n - 1 or time.perf_counter() - saved >= cell_progress.SAVE_EVERY_S):
+                kept.save(split, first, enhanced[first:], nfe[first:], seconds, audio,
+                          so_far.minutes + (time.perf_counter() - began) / 60, gen.get_state())
+                first, saved = i + 1, time.perf_counter()
         cache = input_scores.cache_path(input_cache, cfg.data, split) if input_cache else None
-        table = score_many(items, metrics=list(cfg.eval.metrics), jobs=cfg.eval.jobs,
-                           known_inputs=input_scores.load(cache) if cache else None)
+        scored = kept.scores(split) if kept else None
+        if scored is None:
+            table = score_many(items, metrics=list(cfg.eval.metrics), jobs=cfg.eval.jobs,
+                               known_inputs=input_scores.load(cache) if cache else None)
+            minutes = so_far.minutes + (time.perf_counter() - began) / 60          # enhancing and scoring
+            if kept:
+                kept.save_scores(split, table, minutes)
+        else:
+            table, minutes = scored
         if cache:
             input_scores.store(cache, table)
         table.insert(0, "split", split)
         tables.append(conditions.tag(table, getattr(data, "metadata", None)))
         timing[split] = {"nfe": float(np.mean(nfe)), "rtf": seconds / max(audio, 1e-9), "utterances": n,
-                         "minutes": (time.perf_counter() - began) / 60}      # enhancing and scoring
+                         "minutes": minutes}
         picks = conditions.spanning_examples(getattr(data, "metadata", None), n, int(cfg.eval.examples))
         examples[split] = [items[i] for i in picks]
     return pd.concat(tables, ignore_index=True), {"timing": timing, "examples": examples}
+
+
+def _item(it: dict, enhanced: np.ndarray) -> dict:
+    return {"name": it["name"], "clean": it["clean"], "noisy": it["noisy"], "enhanced": enhanced}
 
 
 def cell_rows(study: str, cell, table: pd.DataFrame, timing: dict, train_info: dict, device: str) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import shared_cells
 from .artifacts import log_cell, open_cell_run
+from .cell_progress import CellProgress
 from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, model_done, rows_attr
 from .conditions import condition_rows
 from .config import inference_config
@@ -139,6 +140,7 @@ def _evaluate(spec, cell, trial, folder: Path | None, info: dict, tracker, cell_
     """Enhance and score the cell, log it, write its rows and keep them in its trial (the queue is
     where every machine rebuilds the tables from); returns (rows, timing, objective value)."""
     out_dir = results / spec.name
+    partial = out_dir / "cells" / cell.hash / "partial"      # a killed evaluation's work (cell_progress.py)
     splits = eval_splits(cell.config.data, cell.config.eval.splits)
     infer = inference_config(cell.config)
     if shared is not None:
@@ -149,7 +151,7 @@ def _evaluate(spec, cell, trial, folder: Path | None, info: dict, tracker, cell_
         infer = {**infer, "scores_from_study": shared.study}
     else:
         table, extra = evaluate_cell(cell.config, folder, splits, progress=progress,
-                                     input_cache=results / "input_scores")
+                                     input_cache=results / "input_scores", keep=partial)
     rows = cell_rows(spec.name, cell, table, extra["timing"], info, device_name(cell.config))
     log_cell(tracker, cell_run, out_dir, cell, table, rows, extra, infer)
     append_rows(out_dir / "cells.csv", rows)
@@ -158,6 +160,7 @@ def _evaluate(spec, cell, trial, folder: Path | None, info: dict, tracker, cell_
     if len(by_condition):
         append_rows(out_dir / "conditions.csv", by_condition)
         trial.set_user_attr("condition_rows", rows_attr(by_condition))
+    CellProgress(partial).clear()                  # the rows are in cells.csv: nothing left to resume
     primary = spec.get("primary_metric", "pesq_wb")
     score = rows[(rows.metric == primary) & (rows.which == "output")]["mean"]
     value = float(score.iloc[0]) if len(score) and score.iloc[0] == score.iloc[0] else 0.0

@@ -47,6 +47,9 @@ def test_every_cell_is_trained_once_evaluated_and_reported(smoke):
     assert nfe["with · heun"] == 3 and nfe["with · pc"] == 4 and nfe["predictive baseline"] == 1
     assert len(list((results / "models").iterdir())) == 2
     assert (results.parent / "reports" / "smoke.html").is_file()
+    # each evaluated cell kept its work while it ran (cell_progress.py) and dropped it once its rows were written
+    assert len(list((results / "smoke" / "cells").glob("*/per_utterance.csv"))) == 5
+    assert not list((results / "smoke" / "cells").glob("*/partial"))
     assert first.stdout.count("cell ") >= 5                        # a one-line summary per cell
     assert "(5/5 cells done)" in first.stdout and "training model" in first.stdout
     meta = json.loads((results / "smoke" / "meta.json").read_text())
@@ -254,6 +257,26 @@ def test_a_run_killed_mid_cell_is_finished_by_the_next(tmp_path, tiny):
     runs = json.loads((results / "smoke" / "meta.json").read_text())["runs"]
     assert len(runs) == 2 and "finished_at" not in runs[0] and "minutes" in runs[0]   # killed, yet on record
     assert runs[1]["cells_done"] == 5
+
+
+def test_a_run_killed_mid_evaluation_goes_on_from_the_kept_utterances(tmp_path, tiny):
+    """The worker keeps a cell's enhancement as it goes (cell_progress.py: there, the numbers are
+    shown equal to an unbroken run's); here, that a killed run's next invocation finds it."""
+    results = tmp_path / "results"
+    proc = subprocess.Popen(_cmd(results, tiny, "trainer.max_steps=10"), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while time.time() < deadline and not list((results / "smoke" / "cells").glob("*/partial/*.scores.csv")):
+        if proc.poll() is not None:
+            pytest.fail("the study finished before it could be killed")
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = {p.parts[-3] for p in (results / "smoke" / "cells").glob("*/partial/*.npz")}
+    again = _run(results, tiny, "trainer.max_steps=10")
+    assert "5/5 cells done" in again.stdout, again.stdout + again.stderr
+    assert "enhanced by an earlier run are kept; going on from there" in again.stdout
+    assert kept and not list((results / "smoke" / "cells").glob("*/partial"))
 
 
 def test_enhance_takes_an_mlflow_run_id(smoke, tmp_path, monkeypatch):
