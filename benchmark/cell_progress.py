@@ -41,7 +41,7 @@ def fingerprint(cfg, model: torch.nn.Module) -> str:
     digest = hashlib.sha256(stable_hash(to_dict(cfg)).encode())
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:20]
 
 
