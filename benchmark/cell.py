@@ -255,6 +255,12 @@ def append_rows(path: Path, rows: pd.DataFrame) -> None:
 TABLES = {"rows": "cells.csv", "condition_rows": "conditions.csv"}
 
 
+def objective(rows: pd.DataFrame, primary: str) -> float:
+    """The trial's value: the primary metric's output mean on the first split (0 where it is NaN)."""
+    score = rows[(rows.metric == primary) & (rows.which == "output")]["mean"]
+    return float(score.iloc[0]) if len(score) and score.iloc[0] == score.iloc[0] else 0.0
+
+
 def rows_attr(rows: pd.DataFrame) -> str:
     return rows.to_csv(index=False)
 

@@ -326,6 +326,12 @@ def main(argv: list[str] | None = None) -> int:
                 study.set_user_attr("mlflow_parent", parent)
             tracker.log_params(parent, {"study": spec.name, "claim": str(spec.claim).strip(), "cells": len(cells)})
             tracker.set_tags(parent, {"git_commit": meta["git_commit"]})
+            from .recover import recover_finished
+
+            recovered = recover_finished(study, cells, out_dir, spec.get("primary_metric", "pesq_wb"))
+            if recovered:
+                print(f"{len(recovered)} cell(s) finished in {out_dir / 'cells.csv'} but not in the queue (a run "
+                      "whose journal was not kept): taken as done, not run again", flush=True)
             counts = enqueue(study, cells, args.max_retries)
     meta_path = out_dir / "meta.json"
     meta["runs"] = [{"id": meta["invocation"], **{k: meta[k] for k in ("started_at", "command", "git_commit")}}]

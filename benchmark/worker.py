@@ -18,7 +18,7 @@ from pathlib import Path
 from . import shared_cells
 from .artifacts import log_cell, open_cell_run
 from .cell_progress import CellProgress
-from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, model_done, rows_attr
+from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, model_done, objective, rows_attr
 from .conditions import condition_rows
 from .config import inference_config
 from .data import eval_splits
@@ -161,10 +161,7 @@ def _evaluate(spec, cell, trial, folder: Path | None, info: dict, tracker, cell_
         append_rows(out_dir / "conditions.csv", by_condition)
         trial.set_user_attr("condition_rows", rows_attr(by_condition))
     CellProgress(partial).clear()                  # the rows are in cells.csv: nothing left to resume
-    primary = spec.get("primary_metric", "pesq_wb")
-    score = rows[(rows.metric == primary) & (rows.which == "output")]["mean"]
-    value = float(score.iloc[0]) if len(score) and score.iloc[0] == score.iloc[0] else 0.0
-    return rows, extra["timing"], value
+    return rows, extra["timing"], objective(rows, spec.get("primary_metric", "pesq_wb"))
 
 
 def jobs_worker(study_name: str, items: list[str], opts: dict) -> None:

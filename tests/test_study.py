@@ -101,6 +101,35 @@ def test_a_run_resumed_from_git_on_a_fresh_machine_makes_its_study_run_again(smo
     assert study_run.info.status == "FINISHED"
 
 
+def test_a_run_whose_journal_was_lost_takes_its_finished_cells_from_cells_csv(smoke, tiny, tmp_path):
+    # a session ended before its journal was committed: the next machine has cells.csv and the
+    # per-utterance files the run wrote, and no queue. One cell lacks its per-utterance file (as if
+    # killed between the two writes) and is scored again; the other four are not.
+    import optuna
+
+    results = tmp_path / "results"
+    shutil.copytree(smoke[0], results, ignore=shutil.ignore_patterns("optuna.journal*", "mlflow.db", "mlartifacts"))
+    before = pd.read_csv(results / "smoke" / "cells.csv", dtype={"cell": str, "training_hash": str})
+    redo = sorted(before["cell"].unique())[0]
+    (results / "smoke" / "cells" / redo / "per_utterance.csv").unlink()
+    again = _run(results, tiny, check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "4 cell(s) finished in" in again.stdout and "4 done, 1 queued" in again.stdout, again.stdout
+    after = pd.read_csv(results / "smoke" / "cells.csv", dtype={"cell": str, "training_hash": str})
+    assert len(after) == len(before) and after["cell"].nunique() == 5             # no row twice
+    key = ["cell", "split", "metric", "which"]
+    kept = before[before["cell"] != redo].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(after[after["cell"] != redo].sort_values(key).reset_index(drop=True), kept)
+    assert (results / "smoke" / "cells" / redo / "per_utterance.csv").is_file()
+    assert again.stdout.count("enhancing and scoring") == 1
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
+        str(results / "smoke" / "optuna.journal")))
+    trials = optuna.load_study(study_name="smoke", storage=storage).get_trials()
+    recovered = [t for t in trials if t.user_attrs.get("recovered_from") == "cells.csv"]
+    assert sorted(t.user_attrs["cell"] for t in recovered) == sorted(set(before["cell"]) - {redo})
+    assert all(t.state.name == "COMPLETE" and t.user_attrs["rows"] for t in recovered)
+
+
 def test_another_configuration_moves_the_old_results_aside_instead_of_mixing(smoke, tiny, tmp_path):
     """The same study under other settings (here fewer scored utterances: every cell's hash moves,
     no model's) starts a fresh folder; the old one is kept whole beside it."""
