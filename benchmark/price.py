@@ -8,7 +8,9 @@ metrics) and cached in `<results>/costs.json`:
 A study's price is then  Σ_models steps·train_step_s  +  Σ_cells audio·NFE·call_s, divided by the
 measured speed-up of --jobs, plus  Σ_cells audio·score_s / cores  (scoring already runs a pool over
 every core), the input's half of score_s dropped for every cell after a split's first
-(input_cache.py). Delete costs.json to measure again. Where $BENCHMARK_COSTS_CACHE names a file, the
+(input_cache.py). Delete costs.json to measure again. Figures timed while other processes held more
+than a quarter of the machine (contention.py) are used for that price, said to read high, and not
+kept. Where $BENCHMARK_COSTS_CACHE names a file, the
 three measured figures are also read from and kept in it, shared by every results folder on the
 machine: a new folder then reads them instead of measuring (1-3 s a configuration; the test suite
 sets one per session, where dozens of fresh results folders measured the same tiny net again).
@@ -33,6 +35,7 @@ import torch
 
 from .audio.io import SAMPLE_RATE
 from .config import stable_hash, to_dict
+from .contention import BUSY, Others
 from .durable import locked, read_json, write_json
 
 # Two one-thread jobs against one two-thread job, training the small net on 2 cores: 1.2x (32.8 vs
@@ -54,6 +57,7 @@ class Price:
     utterances: int
     unknown: list[str]                 # what could not be priced, and why
     observed: int = 0                  # models priced at the rate this device trained such a model
+    contended: float | None = None     # others' largest share of the machine while a figure was timed
 
     @property
     def minutes(self) -> float:
@@ -160,16 +164,32 @@ def _entry(cfg, results: Path) -> tuple[Path, str]:
     return Path(results) / "costs.json", stable_hash(_key(cfg), n=12)
 
 
+# (costs.json, device, key) -> others' share of the machine while that entry was timed, for figures
+# not kept because of it (contention.py): the price says so, and the next process measures again
+CONTENDED: dict[tuple[str, str, str], float] = {}
+
+
 def _read_or_measure(cfg, path: Path, device_name: str, key: str) -> dict:
     with locked(path.with_suffix(".lock")):
         cache = read_json(path) or {}
         found = cache.get(device_name, {}).get(key) or {}
         if "train_step_s" in found:
             return found
-        found = {**_measured(cfg, device_name, key), **found}   # an observed rate may have come first
+        measured, share = _measured(cfg, device_name, key)
+        found = {**measured, **found}                     # an observed rate may have come first
+        if share is not None and share > BUSY:
+            CONTENDED[(str(path.resolve()), device_name, key)] = share
+            return found
         cache.setdefault(device_name, {})[key] = found
         write_json(path, cache)
     return found
+
+
+def _timed_here(cfg) -> tuple[dict, float | None]:
+    """_measure's figures and the share of the machine other processes took meanwhile."""
+    with Others() as others:
+        figures = _measure(cfg)
+    return figures, others.share
 
 
 COSTS_CACHE = "BENCHMARK_COSTS_CACHE"
@@ -177,18 +197,22 @@ COSTS_CACHE = "BENCHMARK_COSTS_CACHE"
 
 def _measured(cfg, device_name: str, key: str) -> dict:
     """_measure's figures, from the machine-wide file $BENCHMARK_COSTS_CACHE where it has them (the
-    observed rates stay per results folder: they describe that folder's runs)."""
+    observed rates stay per results folder: they describe that folder's runs), and others' share of
+    the machine while they were timed (None when read from the file)."""
     shared = os.environ.get(COSTS_CACHE)
     if not shared:
-        return _measure(cfg)
+        return _timed_here(cfg)
     shared = Path(shared)
     with locked(shared.with_suffix(".lock")):      # always taken inside the results lock: one order
         cache = read_json(shared) or {}
         entry = cache.get(device_name, {}).get(key)
-        if entry is None:
-            entry = cache.setdefault(device_name, {})[key] = _measure(cfg)
+        if entry is not None:
+            return dict(entry), None
+        entry, share = _timed_here(cfg)
+        if share is None or share <= BUSY:
+            cache.setdefault(device_name, {})[key] = entry
             write_json(shared, cache)
-    return dict(entry)
+    return dict(entry), share
 
 
 _KEPT = 5                                  # observations kept per thread count; the median is used
@@ -263,12 +287,16 @@ def price(cells, results: Path, device_name: str, jobs: int, done_models=(), don
 
     train_s = observed_s = enhance_s = score_s = 0.0
     models, steps, utterances, unknown, observed = set(done_models), 0, 0, [], 0
+    contended = None
     scored_inputs: set[tuple[str, str]] = set()
     for c in cells:
         if c.hash in done_cells:
             continue
         cfg = c.config
         costs = unit_costs(cfg, results, device_name)
+        path, key = _entry(cfg, results)
+        share = CONTENDED.get((str(path.resolve()), device_name, key))
+        contended = contended if share is None else max(contended or 0.0, share)
         if c.training_hash not in models:
             models.add(c.training_hash)
             if cfg.trainer.max_steps:
@@ -301,7 +329,7 @@ def price(cells, results: Path, device_name: str, jobs: int, done_models=(), don
             score_s += seconds * costs["score_s"] * (1.0 if first else 0.5) / (POOL_EFFICIENCY * pool if pool > 1 else 1)
     speedup = JOBS_SPEEDUP.get(jobs, JOBS_SPEEDUP[2] * jobs / 2)
     return Price((train_s / speedup + observed_s) / 60, (enhance_s / speedup + score_s) / 60, len(models) - len(set(done_models)),
-                 steps, utterances, unknown, observed)
+                 steps, utterances, unknown, observed, contended)
 
 
 def describe(p: Price, device_name: str, jobs: int) -> str:
@@ -310,6 +338,9 @@ def describe(p: Price, device_name: str, jobs: int) -> str:
     text = (f"estimated on {device_name} with --jobs {jobs}: {p.models} model(s) to train, {p.steps:,} steps "
             f"≈ {_hours(p.train_minutes)}{seen}; {p.utterances:,} utterance(s) to enhance and score ≈ "
             f"{_hours(p.eval_minutes)}; total ≈ {_hours(p.minutes)}")
+    if p.contended is not None:
+        text += (f"\n  timed while other processes held {p.contended:.0%} of this machine's cores: the figures "
+                 "read high and were not kept (measured again next time)")
     return text + "".join(f"\n  not priced: {u}" for u in p.unknown)
 
 

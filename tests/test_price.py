@@ -153,7 +153,23 @@ def test_the_steps_a_model_resumes_from_are_read_from_its_checkpoint(tmp_path):
     assert steps_trained(tmp_path) == 0
 
 
-def test_dry_run_prints_the_price(tiny, tmp_path, capsys):
+class _Share:
+    """Others() as it would read with other processes holding `share` of the machine."""
+    def __init__(self, share):
+        self.share = share
+
+    def __call__(self):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_dry_run_prints_the_price(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(price, "Others", _Share(0.0))      # kept whatever else runs here (contention: below)
     assert main(["study=smoke", "--dry-run", f"--results={tmp_path}", *tiny]) == 0
     out = capsys.readouterr().out
     assert "estimated on cpu" in out and "2 model(s) to train" in out and (tmp_path / "costs.json").is_file()
@@ -170,3 +186,25 @@ def test_a_unit_cost_is_the_fastest_call_after_a_warm_up(monkeypatch):
     assert price._timed(call, lambda: None) == pytest.approx(0.3)
     clock[0], durations = 0.0, iter([6.0, 7.0, 1.0])       # a slow net: one call after the warm-up
     assert price._timed(call, lambda: None) == pytest.approx(7.0)
+
+
+def test_figures_timed_while_other_processes_hold_the_cores_are_used_and_said_but_not_kept(tiny, tmp_path,
+                                                                                          monkeypatch):
+    # a --dry-run beside a training study timed the step at 8 s (0.38 s idle) and kept it for good
+    cells = expand(load_study("smoke"), tiny)
+    cfg = cells[0].config
+    monkeypatch.setenv(price.COSTS_CACHE, str(tmp_path / "machine.json"))
+    monkeypatch.setattr(price, "_measure", lambda cfg: {"train_step_s": 8.0, "call_s": 0.5, "score_s": 0.2})
+    monkeypatch.setattr(price, "Others", _Share(0.55))
+    busy = price.unit_costs(cfg, tmp_path / "busy", "dev")
+    assert busy["train_step_s"] == 8.0
+    assert not (tmp_path / "busy" / "costs.json").exists() and not (tmp_path / "machine.json").exists()
+    said = price.describe(price.price(cells, tmp_path / "busy", "dev", 1), "dev", 1)
+    assert "other processes held 55% of this machine's cores" in said and "not kept" in said
+    # the same configuration timed on an idle machine is kept, in both files, and says nothing of it
+    monkeypatch.setattr(price, "_measure", lambda cfg: {"train_step_s": 0.4, "call_s": 0.01, "score_s": 0.2})
+    monkeypatch.setattr(price, "Others", _Share(0.02))
+    idle = price.unit_costs(cfg, tmp_path / "idle", "dev")
+    assert idle["train_step_s"] == 0.4 and (tmp_path / "idle" / "costs.json").is_file()
+    assert (tmp_path / "machine.json").is_file()
+    assert "other processes" not in price.describe(price.price(cells, tmp_path / "idle", "dev", 1), "dev", 1)
