@@ -154,12 +154,13 @@ def _evaluate(spec, cell, trial, folder: Path | None, info: dict, tracker, cell_
                                      input_cache=results / "input_scores", keep=partial)
     rows = cell_rows(spec.name, cell, table, extra["timing"], info, device_name(cell.config))
     log_cell(tracker, cell_run, out_dir, cell, table, rows, extra, infer)
-    append_rows(out_dir / "cells.csv", rows)
-    trial.set_user_attr("rows", rows_attr(rows))
     by_condition = condition_rows(spec.name, cell, table)
     if len(by_condition):
         append_rows(out_dir / "conditions.csv", by_condition)
         trial.set_user_attr("condition_rows", rows_attr(by_condition))
+    # cells.csv last: a cell with rows there is done, journal or not (recover.py)
+    append_rows(out_dir / "cells.csv", rows)
+    trial.set_user_attr("rows", rows_attr(rows))
     CellProgress(partial).clear()                  # the rows are in cells.csv: nothing left to resume
     return rows, extra["timing"], objective(rows, spec.get("primary_metric", "pesq_wb"))
 
