@@ -19,19 +19,15 @@ import pandas as pd
 
 def finished_rows(out_dir: Path, cells) -> dict[str, pd.DataFrame]:
     """hash -> its rows in out_dir/cells.csv, for cells of `cells` finished there over all their splits."""
-    from .data import eval_splits
+    from .shared_cells import scored_whole
 
     try:
         table = pd.read_csv(out_dir / "cells.csv", dtype={"cell": str, "training_hash": str})
     except (OSError, ValueError):
         return {}
-    found = {}
-    for c in cells:
-        mine = table[table["cell"] == c.hash]
-        want = set(eval_splits(c.config.data, c.config.eval.splits))
-        if len(mine) and want <= set(mine["split"]) and (out_dir / "cells" / c.hash / "per_utterance.csv").is_file():
-            found[c.hash] = mine
-    return found
+    wanted = {c.hash: c for c in cells}
+    return {h: rows for h, rows in table[table["cell"].isin(wanted.keys())].groupby("cell")
+            if scored_whole(wanted[h], rows, out_dir / "cells" / h)}
 
 
 def recover_finished(study, cells, out_dir: Path, primary: str = "pesq_wb") -> list[str]:
@@ -43,20 +39,19 @@ def recover_finished(study, cells, out_dir: Path, primary: str = "pesq_wb") -> l
     from .cell import objective, rows_attr
 
     complete = {t.user_attrs.get("cell") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
-    todo = [c for c in cells if c.hash not in complete]
-    found = finished_rows(out_dir, todo)
+    todo = {c.hash: c for c in cells if c.hash not in complete}
+    found = finished_rows(out_dir, todo.values())
     try:
         conditions = pd.read_csv(out_dir / "conditions.csv", dtype={"cell": str, "training_hash": str})
     except (OSError, ValueError):
-        conditions = None
-    for c in todo:
-        rows = found.get(c.hash)
-        if rows is None:
-            continue
-        attrs = {"cell": c.hash, "training_hash": c.training_hash, "label": c.label,
+        conditions = pd.DataFrame({"cell": []})
+    for h, rows in found.items():
+        c = todo[h]
+        attrs = {"cell": h, "training_hash": c.training_hash, "label": c.label,
                  "rows": rows_attr(rows), "recovered_from": "cells.csv"}
-        if conditions is not None and "cell" in conditions and (conditions["cell"] == c.hash).any():
-            attrs["condition_rows"] = rows_attr(conditions[conditions["cell"] == c.hash])
+        by_condition = conditions[conditions["cell"] == h]
+        if len(by_condition):
+            attrs["condition_rows"] = rows_attr(by_condition)
         study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, value=objective(rows, primary),
                                                   user_attrs=attrs))
-    return [c.hash for c in todo if c.hash in found]
+    return list(found)

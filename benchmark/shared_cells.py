@@ -36,6 +36,15 @@ def done_cells(out_dir: Path) -> set[str]:
         return set()
 
 
+def scored_whole(cell, rows: pd.DataFrame, folder: Path) -> bool:
+    """Whether `rows` (the cell's in a cells.csv) cover every split it is evaluated on and `folder`
+    holds its per-utterance scores: a cell finished there, whose scores can be read back."""
+    from .data import eval_splits
+
+    return (sorted(rows["split"].unique()) == sorted(eval_splits(cell.config.data, cell.config.eval.splits))
+            and (folder / "per_utterance.csv").is_file())
+
+
 def sources(results: Path, study: str, cells) -> dict[str, Shared]:
     """hash -> where another current study finished that cell over the same splits (tables not read).
     One read of each other study's cells.csv, whatever the number of cells: the cells bar asks every
@@ -54,9 +63,7 @@ def sources(results: Path, study: str, cells) -> dict[str, Shared]:
             continue
         for h, mine in rows[rows["cell"].isin(wanted.keys() - found.keys())].groupby("cell"):
             folder = path.parent / "cells" / h
-            c = wanted[h]
-            if (sorted(mine["split"].unique()) == sorted(eval_splits(c.config.data, c.config.eval.splits))
-                    and (folder / "per_utterance.csv").is_file()):
+            if scored_whole(wanted[h], mine, folder):
                 first = mine.iloc[0]
                 found[h] = Shared(path.parent.name, folder, {
                     split: {"nfe": float(r["nfe"].iloc[0]), "rtf": float(r["rtf"].iloc[0])}
