@@ -15,13 +15,11 @@ import argparse
 import json
 
 import torch
-from omegaconf import OmegaConf
 
 from benchmark.audio.stft import peak_normalise
-from benchmark.checkpoints import fresh_model
+from benchmark.checkpoints import load_for_inference
 from benchmark.data import load_split
 from benchmark.diffusion.samplers import build_sampler, sample
-from benchmark.train import load_weights
 
 
 def _rms(z):
@@ -57,17 +55,14 @@ def trace(denoiser, sde, sampler, y, target, seed=0):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("model", help="a model folder (config.yaml and last.pt or model.pt)")
+    p.add_argument("model", help="a model folder, a .pt checkpoint in one, or a training run's id")
     p.add_argument("samplers", help='JSON: {"label": ["name", {settings}], ...}')
     p.add_argument("--split", default="valid")
     p.add_argument("--utterances", type=int, default=8)
-    p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    cfg = OmegaConf.load(f"{a.model}/config.yaml")
-    model, frontend, device = fresh_model(cfg)
-    load_weights(model, a.model, "last")
-    data = load_split(cfg.data, a.split)
+    loaded = load_for_inference(a.model)
+    model, frontend, device = loaded.model, loaded.frontend, loaded.device
+    data = load_split(loaded.config.data, a.split)
     for label, (name, settings) in json.loads(a.samplers).items():
         sampler = build_sampler(name, model.sde, **settings)
         print(f"{label}: σ   rms x̃ / in training   rms(D − (x0 − y)) net | oracle", flush=True)
