@@ -48,9 +48,16 @@ def gaussian_oracle(sigma_d):
 
 
 def trace(denoiser, sde, sampler, y, target, seed=0):
+    """(rows, output error / input error in the compressed spectrogram, the output x̂0)."""
     traced = Traced(denoiser, target)
     out = sample(sampler, traced, sde, y, torch.Generator().manual_seed(seed)).x
-    return traced.rows, _rms(out - y - target) / _rms(target)
+    return traced.rows, _rms(out - y - target) / _rms(target), out
+
+
+def snr_db(clean, wav):
+    """The waveform's SNR against the clean signal: the compression's inverse squares magnitudes,
+    so an error that is moderate in the compressed spectrogram can be large here."""
+    return float(10 * torch.log10(clean.pow(2).sum() / (wav - clean).pow(2).sum().clamp(min=1e-12)))
 
 
 def main():
@@ -67,23 +74,29 @@ def main():
         sampler = build_sampler(name, model.sde, **settings)
         print(f"{label}: σ   rms x̃ / in training   rms(D − (x0 − y)) net | oracle", flush=True)
         errors = {"net": [], "oracle": []}
+        snrs = {"input": [], "net": [], "oracle": []}
         for i in range(min(a.utterances, len(data))):
             item = data[i]
             _, noisy, clean = peak_normalise(*(torch.as_tensor(item[k], dtype=torch.float32, device=device)
                                                for k in ("noisy", "clean")))
             y, x0 = frontend.stft(noisy[None]), frontend.stft(clean[None])
             with torch.no_grad():
-                net_rows, net_err = trace(model.denoiser, model.sde, sampler, y, x0 - y)
-                orc_rows, orc_err = trace(gaussian_oracle(_rms(x0 - y)), model.sde, sampler, y, x0 - y)
+                net_rows, net_err, net_x = trace(model.denoiser, model.sde, sampler, y, x0 - y)
+                orc_rows, orc_err, orc_x = trace(gaussian_oracle(_rms(x0 - y)), model.sde, sampler, y, x0 - y)
             errors["net"].append(net_err)
             errors["oracle"].append(orc_err)
+            for who, wav in (("input", noisy[None]), ("net", frontend.istft(net_x, noisy.shape[-1])),
+                             ("oracle", frontend.istft(orc_x, noisy.shape[-1]))):
+                snrs[who].append(snr_db(clean[None], wav))
             if i == 0:   # one utterance's walk; the others differ in scale, not in shape
                 for (sig, xin, trained, err), (_, oxin, _, oerr) in zip(net_rows, orc_rows):
                     print(f"  {sig:8.4f}  net {xin / trained:6.2f}  oracle {oxin / trained:6.2f}"
                           f"   err/|x0−y| net {err / _rms(x0 - y):6.2f}  oracle {oerr / _rms(x0 - y):6.2f}")
         mean = {k: sum(v) / len(v) for k, v in errors.items()}
         print(f"  output rms(x̂0 − x0)/rms(x0 − y) over {len(errors['net'])} utterances:"
-              f" net {mean['net']:.2f}  oracle {mean['oracle']:.2f}", flush=True)
+              f" net {mean['net']:.2f}  oracle {mean['oracle']:.2f}; waveform SNR dB, utterance by utterance:"
+              + "".join(f"  {who} " + " ".join(f"{v:.1f}" for v in vals) for who, vals in snrs.items()),
+              flush=True)
 
 
 if __name__ == "__main__":
