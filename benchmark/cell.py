@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from .audio.metrics import score_many, summarise
 from . import cell_progress
-from .cell_progress import CellProgress, Kept, fingerprint
+from .cell_progress import CellProgress, Kept, fingerprint, weights_id
 from .checkpoints import load_trained, train_model
 from .config import sampler_from_config, training_config, training_hash
 from . import conditions
@@ -210,15 +210,18 @@ def evaluate_cell(cfg, folder: Path, splits, *, progress=True, input_cache: Path
                          "minutes": minutes}
         picks = conditions.spanning_examples(getattr(data, "metadata", None), n, int(cfg.eval.examples))
         examples[split] = [items[i] for i in picks]
-    return pd.concat(tables, ignore_index=True), {"timing": timing, "examples": examples}
+    return pd.concat(tables, ignore_index=True), {"timing": timing, "examples": examples,
+                                                  "weights": weights_id(model)}
 
 
 def _item(it: dict, enhanced: np.ndarray) -> dict:
     return {"name": it["name"], "clean": it["clean"], "noisy": it["noisy"], "enhanced": enhanced}
 
 
-def cell_rows(study: str, cell, table: pd.DataFrame, timing: dict, train_info: dict, device: str) -> pd.DataFrame:
-    """The cell's tidy rows for cells.csv: one per split × metric × which (input, output, delta)."""
+def cell_rows(study: str, cell, table: pd.DataFrame, timing: dict, train_info: dict, device: str,
+              weights: str | None = None) -> pd.DataFrame:
+    """The cell's tidy rows for cells.csv: one per split × metric × which (input, output, delta);
+    `weights`: the digest of the weights it was scored on (cell_progress.weights_id)."""
     summary = summarise(table, by=["split"])
     rows = summary.copy()
     rows.insert(0, "study", study)
@@ -233,6 +236,7 @@ def cell_rows(study: str, cell, table: pd.DataFrame, timing: dict, train_info: d
     rows["train_steps"] = train_info.get("steps")
     rows["train_minutes"] = train_info.get("minutes")
     rows["device"] = device
+    rows["weights"] = weights
     rows["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return rows
 

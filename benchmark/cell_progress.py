@@ -37,12 +37,22 @@ from .durable import write_atomic, write_bytes_atomic
 SAVE_EVERY_S = 60.0        # at most this much enhancement is redone after a kill
 
 
-def fingerprint(cfg, model: torch.nn.Module) -> str:
-    digest = hashlib.sha256(stable_hash(to_dict(cfg)).encode())
+def _digest_weights(digest, model: torch.nn.Module):
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:20]
+    return digest
+
+
+def fingerprint(cfg, model: torch.nn.Module) -> str:
+    return _digest_weights(hashlib.sha256(stable_hash(to_dict(cfg)).encode()), model).hexdigest()[:20]
+
+
+def weights_id(model: torch.nn.Module) -> str:
+    """The weights' own digest (names and bytes), which cells.csv records per cell: one training
+    config retrained on another host (fp32 on AVX2, bf16 autocast where the CPU has it) gives other
+    weights under the same training hash, and the report names such twins."""
+    return _digest_weights(hashlib.sha256(), model).hexdigest()[:12]
 
 
 @dataclass

@@ -26,6 +26,8 @@ class Shared:
     timing: dict                # split -> nfe, rtf, from that study's cells.csv
     table: pd.DataFrame | None = None   # per-utterance scores with `split` and the condition tags
     train: dict | None = None           # the model's steps and minutes as that study recorded them
+    device: str | None = None           # where that study scored it, and on which weights
+    weights: str | None = None
 
 
 def done_cells(out_dir: Path) -> set[str]:
@@ -58,7 +60,8 @@ def sources(results: Path, study: str, cells) -> dict[str, Shared]:
     for path in others:
         try:
             rows = pd.read_csv(path, dtype={"cell": str, "split": str},
-                               usecols=lambda c: c in ("cell", "split", "nfe", "rtf", "train_steps", "train_minutes"))
+                               usecols=lambda c: c in ("cell", "split", "nfe", "rtf", "train_steps", "train_minutes",
+                                                       "device", "weights"))
         except (OSError, ValueError):
             continue
         for h, mine in rows[rows["cell"].isin(wanted.keys() - found.keys())].groupby("cell"):
@@ -68,7 +71,8 @@ def sources(results: Path, study: str, cells) -> dict[str, Shared]:
                 found[h] = Shared(path.parent.name, folder, {
                     split: {"nfe": float(r["nfe"].iloc[0]), "rtf": float(r["rtf"].iloc[0])}
                     for split, r in mine.groupby("split")},
-                    train={k: _plain(first.get(f"train_{k}")) for k in ("steps", "minutes")})
+                    train={k: _plain(first.get(f"train_{k}")) for k in ("steps", "minutes")},
+                    device=_plain(first.get("device")), weights=_plain(first.get("weights")))
     return found
 
 

@@ -146,13 +146,14 @@ def _evaluate(spec, cell, trial, folder: Path | None, info: dict, tracker, cell_
     if shared is not None:
         print(f"cell {cell.hash} [{cell.label}]: the same cell was scored by study {shared.study}; "
               f"its scores are taken ({shared.folder})", flush=True)
-        table, extra = shared.table, {"timing": shared.timing, "examples": {}}
+        table, extra = shared.table, {"timing": shared.timing, "examples": {}, "weights": shared.weights}
         shared_cells.copy_examples(shared, out_dir / "cells" / cell.hash)
         infer = {**infer, "scores_from_study": shared.study}
     else:
         table, extra = evaluate_cell(cell.config, folder, splits, progress=progress,
                                      input_cache=results / "input_scores", keep=partial)
-    rows = cell_rows(spec.name, cell, table, extra["timing"], info, device_name(cell.config))
+    device = shared.device if shared is not None and shared.device else device_name(cell.config)
+    rows = cell_rows(spec.name, cell, table, extra["timing"], info, device, extra["weights"])
     log_cell(tracker, cell_run, out_dir, cell, table, rows, extra, infer)
     by_condition = condition_rows(spec.name, cell, table)
     if len(by_condition):

@@ -41,6 +41,10 @@ def test_every_cell_is_trained_once_evaluated_and_reported(smoke):
     assert cells["cell"].nunique() == 5
     # γ is inference-only under all-EDM: the four diffusion cells share one model, plus the predictive one.
     assert cells.groupby("kind")["training_hash"].nunique().to_dict() == {"diffusion": 1, "predictive": 1}
+    # each cell records the digest of the weights it was scored on: one per model here
+    assert cells["weights"].str.fullmatch("[0-9a-f]{12}").all()
+    assert cells.groupby("training_hash")["weights"].nunique().max() == 1
+    assert cells.groupby("kind")["weights"].nunique().to_dict() == {"diffusion": 1, "predictive": 1}
     assert set(cells["which"]) == {"input", "output", "delta"}
     assert set(cells["metric"]) == {"pesq_wb", "estoi", "si_sdr"}
     nfe = cells.drop_duplicates("cell").set_index("label")["nfe"].to_dict()
@@ -215,11 +219,17 @@ def test_a_shared_cell_whose_model_is_absent_is_taken_without_training_it(smoke,
     assert not (results / "models" / model).exists()
     assert len(list((results / "models").iterdir())) == 1                   # the diffusion model, for heun3
     twin_rows = pd.read_csv(results / "smoke_twin" / "cells.csv", dtype={"cell": str, "training_hash": str})
-    keep = ["cell", "split", "metric", "which", "mean", "train_steps", "train_minutes"]
+    keep = ["cell", "split", "metric", "which", "mean", "train_steps", "train_minutes", "device", "weights"]
     a, b = (r[r["kind"] == "predictive"].sort_values(keep[:4])[keep].reset_index(drop=True)
             for r in (smoke_rows, twin_rows))
     pd.testing.assert_frame_equal(a, b)
     assert a["train_steps"].notna().all()
+    # the diffusion model trained again on this machine has smoke's weights, bit for bit: the cells
+    # taken from smoke and the one scored here read one digest, and the report names no twin
+    diffusion = twin_rows[twin_rows["kind"] == "diffusion"]
+    assert diffusion["weights"].nunique() == 1
+    assert set(diffusion["weights"]) == set(smoke_rows.loc[smoke_rows["kind"] == "diffusion", "weights"])
+    assert "was trained more than once" not in (results.parent / "reports" / "smoke_twin.html").read_text()
 
 
 def test_mlflow_holds_study_training_and_cell_runs(smoke):

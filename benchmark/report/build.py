@@ -18,6 +18,7 @@ import pandas as pd
 
 from benchmark.report import claims, diagnosis, export, listening, paired, plots, tables
 from benchmark.report import conditions as by_condition
+from benchmark.report.twins import twins
 from benchmark.report.load import Study, data_name, load_cells, load_meta, load_study, ReportError
 
 TEMPLATE = "template.html.j2"
@@ -234,7 +235,7 @@ def meta_device(table: pd.DataFrame) -> str:
 def _cells_appendix(table: pd.DataFrame) -> list[dict]:
     first = table.drop_duplicates("cell", keep="last")
     columns = ("cell", "training_hash", "kind", "label", "train_steps", "train_minutes",
-               "device", "finished_at")
+               "device", "weights", "finished_at")
     rows = []
     for _, row in first.iterrows():
         item = {c: row.get(c, "") for c in columns}
@@ -271,6 +272,7 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
                                     clips_dir)
                      for s in tables.split_order(table)],
         "appendix": _cells_appendix(table),
+        "twins": twins(table),
         "source": source,
         "source_sha": (hashlib.sha256(source.read_bytes()).hexdigest()[:12]
                        if source and source.is_file() else None),
