@@ -85,6 +85,12 @@ class CellProgress:
             write_atomic(stamp, mark + "\n")
         return progress
 
+    @staticmethod
+    def begun(folder: Path) -> bool:
+        """Whether `folder` keeps enhanced audio or scores of an evaluation a killed run began."""
+        folder = Path(folder)
+        return folder.is_dir() and (any(folder.glob("*.npz")) or any(folder.glob("*.scores.csv")))
+
     def load(self, split: str) -> Kept:
         """The split's chunks, in order; a gap (a chunk lost to a kill between writes) ends them."""
         kept = Kept()

@@ -298,7 +298,8 @@ def queue_order(cells: list[Cell]) -> list[Cell]:
 def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training_hash: False,
               started: Callable[[str], bool] = lambda training_hash: False,
               ready: Callable[[str], bool] = lambda training_hash: False,
-              shared: Callable[[str], bool] = lambda cell_hash: False):
+              shared: Callable[[str], bool] = lambda cell_hash: False,
+              begun: Callable[[str], bool] = lambda cell_hash: False):
     """Pop a queued cell as a RUNNING trial (None when the queue is empty).
 
     `busy(training_hash)`: another worker is training that model right now. Such a cell goes back to
@@ -315,6 +316,9 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
     `shared(cell_hash)`: another study scored the cell (shared_cells), so taking it costs a copy, not
     a model nor an evaluation: it comes first, and another worker's training of its model does not
     hold it back.
+    `begun(cell_hash)`: a killed run left part of the cell's evaluation on disk (cell_progress.py).
+    With its model trained it comes before any other evaluation: it is the nearest to a result, and
+    its kept work is what a machine that goes away loses.
     """
     from optuna.trial import TrialState
 
@@ -334,7 +338,9 @@ def next_cell(study: optuna.Study, busy: Callable[[str], bool] = lambda training
         last = attempt == tries - 1           # never end a worker while cells are queued
         def rank(a):                          # the cheaper to pop, the higher
             h = a["training_hash"]
-            return 3 if shared(a["cell"]) else 2 if ready(h) else 1 if started(h) else 0
+            if shared(a["cell"]):
+                return 4
+            return (3 if begun(a["cell"]) else 2) if ready(h) else 1 if started(h) else 0
 
         blocked = lambda a: busy(a["training_hash"]) and not shared(a["cell"])  # noqa: E731
         free = [t.user_attrs for t in others if not blocked(t.user_attrs)]

@@ -44,9 +44,11 @@ def test_a_stopped_evaluation_goes_on_where_it_stopped_with_the_same_numbers(set
     folder, cfg = setting
     whole, whole_extra = cell.evaluate_cell(cfg, folder, SPLITS, progress=False)
     keep = tmp_path / "partial"
+    assert not cell_progress.CellProgress.begun(keep)
     calls = _counting(monkeypatch, stop_at=2)                        # in the first split
     with pytest.raises(Stop):
         cell.evaluate_cell(cfg, folder, SPLITS, progress=False, keep=keep)
+    assert cell_progress.CellProgress.begun(keep)                    # the queue takes it first (study.next_cell)
     calls = _counting(monkeypatch, stop_at=4)                        # in the second, the first scored
     with pytest.raises(Stop):
         cell.evaluate_cell(cfg, folder, SPLITS, progress=False, keep=keep)

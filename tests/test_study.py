@@ -412,6 +412,35 @@ def test_a_model_with_a_checkpoint_is_resumed_before_a_new_one_is_started(tiny):
     assert [t.state.name for t in study.get_trials()].count("PRUNED") == 0
 
 
+def test_a_cell_whose_evaluation_was_begun_comes_before_the_other_evaluations(tiny):
+    """A killed run's cell goes back to the end of the queue; when the next run finds part of its
+    evaluation kept (cell_progress.py) and its model trained, it is popped before the other cells of
+    that model, and not before a cell that costs only a copy."""
+    import optuna
+
+    from benchmark.study import enqueue, expand, load_study, next_cell, open_study
+
+    cells = expand(load_study("smoke"), tiny)
+    study = open_study("q", optuna.storages.InMemoryStorage())
+    enqueue(study, cells)
+    queued = [t.user_attrs for t in study.get_trials(deepcopy=False)]
+    head = queued[0]["training_hash"]
+    reuses = [a["cell"] for a in queued if a["training_hash"] == head]
+    late = reuses[-1]
+    ready = lambda h: h == head  # noqa: E731
+    begun = lambda c: c == late  # noqa: E731
+    assert next_cell(study, ready=ready, begun=begun).user_attrs["cell"] == late
+    assert next_cell(study, ready=ready, begun=begun).user_attrs["cell"] != late
+
+    study = open_study("q2", optuna.storages.InMemoryStorage())
+    enqueue(study, cells)
+    other = next(a["cell"] for a in queued if a["cell"] != late)
+    taken = next_cell(study, ready=ready, begun=begun, shared=lambda c: c == other)
+    assert taken.user_attrs["cell"] == other
+    # without a trained model the kept work is of other weights (cell_progress discards it): no preference
+    assert next_cell(study, begun=begun).user_attrs["cell"] != late
+
+
 def test_cells_of_a_trained_model_come_before_training_another(tiny):
     """One worker finishes every cell of the model it trained before it trains the next: a fresh
     machine next session would otherwise have to train that model again for its reuses."""
