@@ -66,7 +66,8 @@ def work(study_name: str, items: list[str], opts: dict) -> None:
         takeable = functools.cache(lambda: shared_cells.sources(results, spec.name, cells.values()))
         trial = next_cell(study, busy, started=lambda h: (models / h / "last.pt").exists()
                           and not model_done(models / h), ready=lambda h: model_done(models / h),
-                          shared=lambda h: h in takeable(), begun=lambda h: CellProgress.begun(results / spec.name / "cells" / h / "partial"))
+                          shared=lambda h: h in takeable(),
+                          begun=lambda h: CellProgress.begun(results / spec.name / "cells" / h / "partial"))
         if trial is None:
             # Polled often, so the tail of the grid ends as soon as its last cell does; stale
             # heartbeats are found at the same pace, whatever the grace period.
