@@ -20,6 +20,11 @@ Each model a study trains adds its own rate, seconds a step with fit's bookkeepi
 it prices training instead of the bare step: on the AVX2 pair of 2026-12-03 the bare step was timed
 at 1.24 s (1.39 with FIT_OVERHEAD) while the models of `drift_and_prior` trained at 1.00 s a step,
 so every price and ETA of that run read 1.4x too long.
+
+Each cell a study scores adds its enhancement rate, seconds a network evaluation per second of
+audio (RTF over NFE, the sampler's own work included), in the same way (`observed_call_s`): on the
+AVX512-BF16 pair of 2026-12-04 the bare call was timed at 0.0158 s while the cells of
+`sampler_ablation` enhanced at 0.020-0.024 s, so every evaluation was priced 1.4x short.
 """
 from __future__ import annotations
 
@@ -58,6 +63,7 @@ class Price:
     unknown: list[str]                 # what could not be priced, and why
     observed: int = 0                  # models priced at the rate this device trained such a model
     contended: float | None = None     # others' largest share of the machine while a figure was timed
+    observed_cells: int = 0            # cells whose enhancement is priced at the rate seen here
 
     @property
     def minutes(self) -> float:
@@ -235,9 +241,28 @@ def observe_training(cfg, results: Path, device_name: str, info: dict, threads: 
     _KNOWN.pop((str(path.resolve()), device_name, key), None)
 
 
-def observed_step_s(costs: dict, threads: int) -> float | None:
-    """The median observed seconds a step at `threads` torch threads, or None if never observed."""
-    seen = (costs.get("observed_step_s") or {}).get(str(int(threads)))
+def observe_enhancement(cfg, results: Path, device_name: str, timing: dict, threads: int) -> None:
+    """Keep a scored cell's enhancement rate, per split its RTF over its NFE, as a measured cost of
+    this device and configuration (a split resumed from kept work reports the sums of its sittings)."""
+    rates = [float(t["rtf"]) / float(t["nfe"]) for t in timing.values()
+             if float(t.get("nfe") or 0) > 0 and float(t.get("rtf") or 0) > 0]
+    if not rates:
+        return
+    path, key = _entry(cfg, results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locked(path.with_suffix(".lock")):
+        cache = read_json(path) or {}
+        entry = cache.setdefault(device_name, {}).setdefault(key, {})
+        seen = entry.setdefault("observed_call_s", {}).setdefault(str(int(threads)), [])
+        seen[:] = [*seen, float(np.median(rates))][-_KEPT:]
+        write_json(path, cache)
+    _KNOWN.pop((str(path.resolve()), device_name, key), None)
+
+
+def observed_step_s(costs: dict, threads: int, field: str = "observed_step_s") -> float | None:
+    """The median observed seconds a step (or, with field="observed_call_s", a network evaluation
+    per second of audio) at `threads` torch threads, or None if never observed."""
+    seen = (costs.get(field) or {}).get(str(int(threads)))
     return float(np.median(seen)) if seen else None
 
 
@@ -285,8 +310,8 @@ def price(cells, results: Path, device_name: str, jobs: int, done_models=(), don
     in `steps_done`, training hash -> step of its checkpoint, resumes from that step)."""
     from .data import eval_splits
 
-    train_s = observed_s = enhance_s = score_s = 0.0
-    models, steps, utterances, unknown, observed = set(done_models), 0, 0, [], 0
+    train_s = observed_s = enhance_s = observed_enhance_s = score_s = 0.0
+    models, steps, utterances, unknown, observed, observed_cells = set(done_models), 0, 0, [], 0, 0
     contended = None
     scored_inputs: set[tuple[str, str]] = set()
     for c in cells:
@@ -311,6 +336,8 @@ def price(cells, results: Path, device_name: str, jobs: int, done_models=(), don
             else:
                 unknown.append(f"model {c.training_hash}: an epoch budget (trainer.max_epochs) is not priced")
         nfe = c.nfe_budget()
+        call = observed_step_s(costs, job_threads(cfg, jobs), "observed_call_s")
+        observed_cells += call is not None
         for split in eval_splits(cfg.data, cfg.eval.splits):
             audio = split_audio(cfg.data, split)
             if audio is None:
@@ -324,20 +351,24 @@ def price(cells, results: Path, device_name: str, jobs: int, done_models=(), don
             inputs = (json.dumps(to_dict(cfg.data), sort_keys=True), split)
             first = inputs not in scored_inputs
             scored_inputs.add(inputs)
-            enhance_s += seconds * nfe * costs["call_s"]
+            if call is not None:                      # a job's own wall-clock; --jobs run side by side
+                observed_enhance_s += seconds * nfe * call / jobs
+            else:
+                enhance_s += seconds * nfe * costs["call_s"]
             pool = min(len(os.sched_getaffinity(0)), int(cfg.eval.jobs or 10 ** 6))
             score_s += seconds * costs["score_s"] * (1.0 if first else 0.5) / (POOL_EFFICIENCY * pool if pool > 1 else 1)
     speedup = JOBS_SPEEDUP.get(jobs, JOBS_SPEEDUP[2] * jobs / 2)
-    return Price((train_s / speedup + observed_s) / 60, (enhance_s / speedup + score_s) / 60, len(models) - len(set(done_models)),
-                 steps, utterances, unknown, observed, contended)
+    return Price((train_s / speedup + observed_s) / 60, (enhance_s / speedup + observed_enhance_s + score_s) / 60,
+                 len(models) - len(set(done_models)), steps, utterances, unknown, observed, contended, observed_cells)
 
 
 def describe(p: Price, device_name: str, jobs: int) -> str:
     """One line a user plans with."""
     seen = f" ({p.observed} at the rate such a model trained here)" if p.observed else ""
+    cells = f" ({p.observed_cells} cell(s) at the rate cells enhanced here)" if p.observed_cells else ""
     text = (f"estimated on {device_name} with --jobs {jobs}: {p.models} model(s) to train, {p.steps:,} steps "
             f"≈ {_hours(p.train_minutes)}{seen}; {p.utterances:,} utterance(s) to enhance and score ≈ "
-            f"{_hours(p.eval_minutes)}; total ≈ {_hours(p.minutes)}")
+            f"{_hours(p.eval_minutes)}{cells}; total ≈ {_hours(p.minutes)}")
     if p.contended is not None:
         text += (f"\n  timed while other processes held {p.contended:.0%} of this machine's cores: the figures "
                  "read high and were not kept (measured again next time)")

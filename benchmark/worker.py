@@ -15,6 +15,8 @@ import sys
 import traceback
 from pathlib import Path
 
+import torch
+
 from . import shared_cells
 from .artifacts import log_cell, open_cell_run
 from .cell_progress import CellProgress
@@ -22,7 +24,7 @@ from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, model_don
 from .conditions import condition_rows
 from .config import inference_config
 from .data import eval_splits
-from .price import observe_training
+from .price import observe_enhancement, observe_training
 from .provenance import device_name, provenance
 from .study import (cell_states, duplicate, expand, heartbeat, load_study, next_cell, open_study, requeue_killed,
                     running_elsewhere, storage_for, wait_for_running)
@@ -153,6 +155,7 @@ def _evaluate(spec, cell, trial, folder: Path | None, info: dict, tracker, cell_
     else:
         table, extra = evaluate_cell(cell.config, folder, splits, progress=progress,
                                      input_cache=results / "input_scores", keep=partial)
+        observe_enhancement(cell.config, results, device_name(cell.config), extra["timing"], torch.get_num_threads())
     device = shared.device if shared is not None and shared.device else device_name(cell.config)
     rows = cell_rows(spec.name, cell, table, extra["timing"], info, device, extra["weights"])
     log_cell(tracker, cell_run, out_dir, cell, table, rows, extra, infer)

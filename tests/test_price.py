@@ -132,6 +132,32 @@ def test_a_rate_observed_while_training_prices_the_next_models_instead_of_the_ba
     assert price.unit_costs(cfg, tmp_path, "dev")["train_step_s"] == 0.5
 
 
+def test_an_enhancement_rate_observed_on_scored_cells_prices_the_next_cells_instead_of_the_bare_call(
+        tiny, tmp_path, monkeypatch):
+    # the AVX512-BF16 pair timed the bare call at 0.0158 s and enhanced at 0.020-0.024 s: 1.4x short
+    cells = expand(load_study("smoke"), [*tiny, "eval.splits=[test]"])
+    diffusion = [c for c in cells if c.kind != "predictive"]
+    monkeypatch.setattr(price, "_measure", lambda cfg: {"train_step_s": 0.5, "call_s": 0.01, "score_s": 0.2})
+    monkeypatch.setattr(price.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)   # 2 cores
+    models = {c.training_hash for c in cells}
+    bare = price.price(diffusion, tmp_path, "dev", jobs=1, done_models=models)
+    assert bare.observed_cells == 0
+    cfg = diffusion[0].config
+    for rtf, nfe in ((0.3, 10), (0.9, 10), (0.4, 20)):          # 0.03, 0.09, 0.02 a call: the median is 0.03
+        price.observe_enhancement(cfg, tmp_path, "dev", {"test": {"rtf": rtf, "nfe": nfe, "utterances": 3}}, 2)
+    seen = price.price(diffusion, tmp_path, "dev", jobs=1, done_models=models)
+    assert seen.observed_cells == len(diffusion)
+    audio = price.split_audio(cfg.data, "test")[1]
+    nfe = sum(c.nfe_budget() for c in diffusion)
+    assert seen.eval_minutes - bare.eval_minutes == pytest.approx(audio * nfe * (0.03 - 0.01) / 60)
+    assert f"{len(diffusion)} cell(s) at the rate cells enhanced here" in price.describe(seen, "dev", 1)
+    # a rate seen at two threads says nothing of a --jobs 2 job's one thread; a cell without NFE adds none
+    assert price.price(diffusion, tmp_path, "dev", jobs=2, done_models=models).observed_cells == 0
+    price.observe_enhancement(cfg, tmp_path, "dev", {"test": {"rtf": 0.0, "nfe": 0.0}}, 1)
+    assert price.price(diffusion, tmp_path, "dev", jobs=2, done_models=models).observed_cells == 0
+    assert price.unit_costs(cfg, tmp_path, "dev")["call_s"] == 0.01
+
+
 def test_a_rate_observed_before_any_unit_cost_does_not_stop_the_costs_being_measured(tiny, tmp_path,
                                                                                      monkeypatch):
     cfg = expand(load_study("smoke"), tiny)[0].config

@@ -63,6 +63,9 @@ def test_every_cell_is_trained_once_evaluated_and_reported(smoke):
     costs = json.loads((results / "costs.json").read_text())
     rates = [e["observed_step_s"] for dev in costs.values() for e in dev.values() if "observed_step_s" in e]
     assert len(rates) == 2 and all(list(r) == ["2"] and len(r["2"]) == 1 for r in rates)   # trainer.threads=2
+    # and each scored cell's enhancement rate, RTF over NFE, prices the next cells (price.observe_enhancement)
+    calls = [v for dev in costs.values() for e in dev.values() for v in e.get("observed_call_s", {}).get("2", [])]
+    assert len(calls) == 5 and all(v > 0 for v in calls)
 
 
 def test_second_run_redoes_nothing(smoke, tiny):
@@ -363,6 +366,7 @@ def test_two_jobs_share_the_queue_without_duplicates(tmp_path, tiny):
     costs = json.loads((results / "costs.json").read_text())      # a job of two has half the cores
     share = str(max(1, len(os.sched_getaffinity(0)) // 2))
     assert {t for dev in costs.values() for e in dev.values() for t in e.get("observed_step_s", {})} == {share}
+    assert {t for dev in costs.values() for e in dev.values() for t in e.get("observed_call_s", {})} == {share}
 
 
 def test_workers_train_different_models_before_waiting_on_one(tiny):
