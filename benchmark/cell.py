@@ -246,7 +246,9 @@ def append_rows(path: Path, rows: pd.DataFrame) -> None:
     A cell already in the file has its rows replaced (a re-run, or rows synced from the queue)."""
     with locked(path.with_suffix(".lock")):
         if path.is_file():
-            old = pd.read_csv(path, dtype={"cell": str, "training_hash": str})
+            # as text: parsed, a numeric axis whose predictive rows are empty became floats and was
+            # written back as "4.0" where the study says "4" (sampler_ablation's steps, 2026-12-04)
+            old = pd.read_csv(path, dtype=str, keep_default_na=False)
             old = old[~old["cell"].isin(set(rows["cell"]))]
             rows = pd.concat([old, rows], ignore_index=True)
         tmp = path.with_suffix(".tmp")
@@ -279,7 +281,7 @@ def sync_tables(study, out_dir: Path, hashes) -> int:
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if t.user_attrs.get("cell") in hashes]
     for attr, name in TABLES.items():
-        frames = [pd.read_csv(io.StringIO(t.user_attrs[attr]), dtype={"cell": str, "training_hash": str})
+        frames = [pd.read_csv(io.StringIO(t.user_attrs[attr]), dtype=str, keep_default_na=False)   # as append_rows
                   for t in complete if t.user_attrs.get(attr)]
         if frames:
             append_rows(out_dir / name, pd.concat(frames, ignore_index=True))

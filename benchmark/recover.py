@@ -22,7 +22,7 @@ def finished_rows(out_dir: Path, cells) -> dict[str, pd.DataFrame]:
     from .shared_cells import scored_whole
 
     try:
-        table = pd.read_csv(out_dir / "cells.csv", dtype={"cell": str, "training_hash": str})
+        table = pd.read_csv(out_dir / "cells.csv", dtype=str, keep_default_na=False)   # the queue keeps its text
     except (OSError, ValueError):
         return {}
     wanted = {c.hash: c for c in cells}
@@ -42,7 +42,7 @@ def recover_finished(study, cells, out_dir: Path, primary: str = "pesq_wb") -> l
     todo = {c.hash: c for c in cells if c.hash not in complete}
     found = finished_rows(out_dir, todo.values())
     try:
-        conditions = pd.read_csv(out_dir / "conditions.csv", dtype={"cell": str, "training_hash": str})
+        conditions = pd.read_csv(out_dir / "conditions.csv", dtype=str, keep_default_na=False)
     except (OSError, ValueError):
         conditions = pd.DataFrame({"cell": []})
     for h, rows in found.items():
@@ -52,6 +52,7 @@ def recover_finished(study, cells, out_dir: Path, primary: str = "pesq_wb") -> l
         by_condition = conditions[conditions["cell"] == h]
         if len(by_condition):
             attrs["condition_rows"] = rows_attr(by_condition)
-        study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, value=objective(rows, primary),
+        value = objective(rows.assign(mean=pd.to_numeric(rows["mean"], errors="coerce")), primary)
+        study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, value=value,
                                                   user_attrs=attrs))
     return list(found)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from benchmark.cell import ensure_model, model_done
+from benchmark.cell import append_rows, ensure_model, model_done
 from benchmark.config import compose, training_hash
 from benchmark.tracking import Tracker
 
@@ -77,3 +77,17 @@ def test_a_training_done_here_is_reported_with_its_thread_count_and_a_reused_one
     (tmp_path / training_hash(cfg) / "done.json").write_text("")
     ensure_model(cfg, tmp_path, progress=False, observe=lambda i, t: seen.append((i, t)))      # re-exported
     assert len(seen) == 1
+
+
+def test_appended_rows_keep_their_text_so_a_numeric_axis_stays_the_study_s_label(tmp_path):
+    # read back with inferred types, steps "4" beside a predictive row's empty one came back as 4.0
+    import pandas as pd
+
+    path = tmp_path / "cells.csv"
+    columns = ["cell", "kind", "steps", "mean"]
+    append_rows(path, pd.DataFrame([["0e12", "predictive", None, 2.0625]], columns=columns))
+    append_rows(path, pd.DataFrame([["a1", "diffusion", "4", 1.5]], columns=columns))
+    append_rows(path, pd.DataFrame([["b2", "diffusion", "16", 1.25], ["a1", "diffusion", "4", 1.75]],
+                                   columns=columns))
+    assert path.read_text().splitlines() == ["cell,kind,steps,mean", "0e12,predictive,,2.0625",
+                                             "b2,diffusion,16,1.25", "a1,diffusion,4,1.75"]
