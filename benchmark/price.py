@@ -228,17 +228,8 @@ def observe_training(cfg, results: Path, device_name: str, info: dict, threads: 
     """Keep a finished training's rate (its done.json: minutes over steps, the sittings of a resumed
     model summed by fit) as a measured cost of this device and configuration."""
     steps, minutes = int(info.get("steps") or 0), float(info.get("minutes") or 0)
-    if steps <= 0 or minutes <= 0:
-        return
-    path, key = _entry(cfg, results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with locked(path.with_suffix(".lock")):
-        cache = read_json(path) or {}
-        entry = cache.setdefault(device_name, {}).setdefault(key, {})
-        seen = entry.setdefault("observed_step_s", {}).setdefault(str(int(threads)), [])
-        seen[:] = [*seen, minutes * 60 / steps][-_KEPT:]
-        write_json(path, cache)
-    _KNOWN.pop((str(path.resolve()), device_name, key), None)
+    if steps > 0 and minutes > 0:
+        _keep(cfg, results, device_name, "observed_step_s", threads, minutes * 60 / steps)
 
 
 def observe_enhancement(cfg, results: Path, device_name: str, timing: dict, threads: int) -> None:
@@ -246,15 +237,19 @@ def observe_enhancement(cfg, results: Path, device_name: str, timing: dict, thre
     this device and configuration (a split resumed from kept work reports the sums of its sittings)."""
     rates = [float(t["rtf"]) / float(t["nfe"]) for t in timing.values()
              if float(t.get("nfe") or 0) > 0 and float(t.get("rtf") or 0) > 0]
-    if not rates:
-        return
+    if rates:
+        _keep(cfg, results, device_name, "observed_call_s", threads, float(np.median(rates)))
+
+
+def _keep(cfg, results: Path, device_name: str, field: str, threads: int, value: float) -> None:
+    """Add `value` to the last _KEPT observations of `field` at `threads` in costs.json."""
     path, key = _entry(cfg, results)
     path.parent.mkdir(parents=True, exist_ok=True)
     with locked(path.with_suffix(".lock")):
         cache = read_json(path) or {}
         entry = cache.setdefault(device_name, {}).setdefault(key, {})
-        seen = entry.setdefault("observed_call_s", {}).setdefault(str(int(threads)), [])
-        seen[:] = [*seen, float(np.median(rates))][-_KEPT:]
+        seen = entry.setdefault(field, {}).setdefault(str(int(threads)), [])
+        seen[:] = [*seen, value][-_KEPT:]
         write_json(path, cache)
     _KNOWN.pop((str(path.resolve()), device_name, key), None)
 
