@@ -106,8 +106,6 @@ def load_cells(path: Path, study: Study) -> pd.DataFrame:
                 raise ReportError(f"{path}: line {row}: column {column!r} is not a number "
                                   f"({table[column][bad].iloc[0]!r})")
             table[column] = converted.astype(float)
-    for axis, labels in study.axes.items():
-        table[axis] = table[axis].map(lambda value, labels=labels: _as_label(value, labels))
     for column, allowed in (("kind", KINDS), ("which", WHICH)):
         bad = ~table[column].isin(allowed)
         if bad.any():
@@ -115,23 +113,6 @@ def load_cells(path: Path, study: Study) -> pd.DataFrame:
             raise ReportError(f"{path}: line {row}: {column} {table[column][bad].iloc[0]!r} is "
                               f"not one of {list(allowed)}")
     return table
-
-
-def _as_label(value: str, labels: list[str]) -> str:
-    """The study's label for an axis value: a cells.csv written before `append_rows` kept its text
-    holds a numeric axis's labels as floats ("4.0" for the study's "4")."""
-    if value in labels or value == "":
-        return value
-    number = _number(value)
-    same = [label for label in labels if number is not None and _number(label) == number]
-    return same[0] if len(same) == 1 else value
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def load_meta(path: Path) -> dict:

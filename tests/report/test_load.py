@@ -27,22 +27,6 @@ def test_numeric_axis_labels_stay_text_in_the_table(dirs):
     assert cells["mean"].dtype == float
 
 
-def test_a_numeric_label_written_as_a_float_reads_as_the_study_s_label(tmp_path):
-    # cells.csv files written before append_rows kept text hold sampler_ablation's steps as "4.0"
-    study_file = tmp_path / "s.yaml"
-    study_file.write_text("name: s\ntitle: T\nclaim: C\naxes:\n  steps:\n    '4': [a]\n    '08': [b]\n"
-                          "    '8.5': [c]\n  sampler: {'1': [x], '1.0': [y]}\n")
-    study = load_study(study_file)
-    header = "study,cell,training_hash,kind,label,steps,sampler,split,metric,which,mean,ci95,n,nfe\n"
-    rows = [("4.0", "1"), ("8.0", "1.0"), ("8.50", "1.00"), ("", "")]
-    body = "".join(f"s,c{i},t,{'predictive' if not a else 'diffusion'},l,{a},{b},test,pesq_wb,output,1.5,0.1,3,5\n"
-                   for i, (a, b) in enumerate(rows))
-    (tmp_path / "cells.csv").write_text(header + body)
-    cells = load_cells(tmp_path / "cells.csv", study)
-    assert list(cells["steps"]) == ["4", "08", "8.5", ""]
-    assert list(cells["sampler"]) == ["1", "1.0", "1.00", ""]     # two labels match "1.00": kept as written
-
-
 def test_missing_study_file_is_named(tmp_path):
     with pytest.raises(ReportError, match="nope.yaml: study file not found"):
         load_study(tmp_path / "nope.yaml")
