@@ -10,9 +10,9 @@ a millisecond.
 from __future__ import annotations
 
 import _ctypes
-import atexit
 import ctypes
 import ctypes.util
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -30,8 +30,8 @@ VOLUME = 35
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
                              ctypes.c_void_p)
 _BUFFER_MS = 5_000   # long callback buffers: one Python callback per 5 s instead of per ~60 ms
-_private_library: Path | None = None
 _libc = None
+_library_bytes: bytes | None = None
 
 
 class TTSError(RuntimeError):
@@ -56,16 +56,34 @@ def variants() -> list[str]:
     return sorted(p.name for p in (data_path() / "voices" / "!v").iterdir() if p.is_file())
 
 
-def _library_copy() -> Path:
-    # A private file: if other code in the process has the wheel's library open, unloading ours
-    # still really unloads it (dlopen shares one instance per path).
-    global _private_library
-    if _private_library is None or not _private_library.is_file():
-        folder = Path(tempfile.mkdtemp(prefix="benchmark-espeak-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        _private_library = folder / "libespeak-ng.so"
-        shutil.copyfile(_loader().get_library_path(), _private_library)
-    return _private_library
+def _private_library() -> tuple[ctypes.CDLL, int | None]:
+    """A fresh instance of libespeak-ng and the descriptor to close once it is unloaded.
+
+    dlopen shares one instance per file, so ours is loaded from a copy of its own: even if other
+    code in the process has the wheel's library open, ours starts fresh and really unloads. The
+    copy lives in memory (memfd, 0.7 ms a session) where Linux has it; a copy in the temp folder,
+    kept for the process's lifetime, was left behind by every pool worker and killed run (they
+    never reach atexit). The descriptor stays open while the library is loaded, so no two
+    instances alive at once share a /proc/self/fd path (dlopen also matches by name)."""
+    global _library_bytes
+    if _library_bytes is None:
+        _library_bytes = Path(_loader().get_library_path()).read_bytes()
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("libespeak-ng.so")
+        try:
+            with open(fd, "wb", closefd=False) as copy:   # writes it whole
+                copy.write(_library_bytes)
+            return ctypes.CDLL(f"/proc/self/fd/{fd}", mode=ctypes.RTLD_LOCAL), fd
+        except BaseException:
+            os.close(fd)
+            raise
+    folder = tempfile.mkdtemp(prefix="benchmark-espeak-")   # elsewhere: deleted once mapped
+    try:
+        path = Path(folder) / "libespeak-ng.so"
+        path.write_bytes(_library_bytes)
+        return ctypes.CDLL(str(path), mode=ctypes.RTLD_LOCAL), None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _c_library():
@@ -79,7 +97,7 @@ class Session:
     """A pristine espeak-ng for the duration of a `with` block."""
 
     def __enter__(self) -> "Session":
-        self._lib = ctypes.CDLL(str(_library_copy()), mode=ctypes.RTLD_LOCAL)
+        self._lib, self._fd = _private_library()
         rate = self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS,
                                            str(data_path()).encode(), 0)
         if rate != NATIVE_RATE:
@@ -103,6 +121,8 @@ class Session:
     def _close(self) -> None:
         _ctypes.dlclose(self._lib._handle)
         del self._lib
+        if self._fd is not None:
+            os.close(self._fd)
 
     def _collect(self, wav, n, _events) -> int:
         if n > 0:

@@ -1,3 +1,5 @@
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -43,3 +45,15 @@ def test_unknown_voice_is_a_clear_error():
 def test_variants_are_listed():
     names = tts.variants()
     assert {"m1", "f3", "klatt"} <= set(names) and names == sorted(names)
+
+
+@pytest.mark.parametrize("memfd", [True, False])
+def test_a_session_leaves_no_copy_of_the_library_behind(tmp_path, monkeypatch, memfd):
+    # pool workers and killed runs never reach atexit: nothing may wait for it to be cleaned up
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    if not memfd:                      # the path where the OS has no memfd_create
+        monkeypatch.delattr(tts.os, "memfd_create")
+    with tts.Session() as e:
+        x = e.synth(TEXT, "en-us+f3", 150, 40, 50)
+        assert list(tmp_path.iterdir()) == []
+    assert x.size > 0 and list(tmp_path.iterdir()) == []
