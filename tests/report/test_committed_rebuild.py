@@ -22,8 +22,9 @@ def tracked(*paths: str) -> list[Path]:
 
 
 def committed_studies() -> list[str]:
-    return sorted(p.stem for p in tracked("reports/*.html") if p.stem != "index"
-                  and (ROOT / "results" / p.stem / "cells.csv") in {ROOT / f for f in tracked("results")})
+    tables = set(tracked("results/*/cells.csv"))
+    return sorted(p.stem for p in tracked("reports/*.html")
+                  if Path("results", p.stem, "cells.csv") in tables)
 
 
 @pytest.fixture(scope="module")
