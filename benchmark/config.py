@@ -163,6 +163,11 @@ def training_config(cfg, canonical: bool = True) -> dict:
         # without the recordings never shares a model id with one that trained on them
         from .data.synthetic import effective
         out["data"] = effective(d["data"])
+    if d["data"].get("name") == "synthetic":
+        from .data.synthetic import LATER_NEUTRAL
+        # a setting added after models were trained leaves their ids alone while it is off
+        out["data"] = {k: v for k, v in out["data"].items()
+                       if not (k in LATER_NEUTRAL and v == LATER_NEUTRAL[k])}
     for group, keys in _NOT_TRAINING.items():
         out[group] = {k: v for k, v in out[group].items() if k not in keys}
     if d["model"]["kind"] == "diffusion":

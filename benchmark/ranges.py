@@ -255,6 +255,7 @@ RANGES: dict[str, Number | ListOf | Pair] = {
     "data.pitch_range": Pair(integer(ge=0, le=100), why="espeak-ng's pitch-range scale"),
     "data.second_noise_prob": PROBABILITY,
     "data.real_noise_prob": PROBABILITY,
+    "data.real_noise_perturb": PROBABILITY,
     "data.real_speech_prob": PROBABILITY,
     "data.bandlimit_prob": PROBABILITY,
     "data.flite_prob": PROBABILITY,

@@ -6,7 +6,7 @@
 #   bash scripts/real-sources.sh             # best effort: a failure is a note, not an error
 #   bash scripts/real-sources.sh --required  # CI: a failure is an error
 set -uo pipefail
-DEB="klettres-data ktuberling-data codec2-examples linphone-common lmms-common wesnoth-1.16-data"
+DEB="klettres-data ktuberling-data codec2-examples linphone-common lmms-common wesnoth-1.16-data openttd-opensfx"
 VOICES="flite"             # not recordings: the optional flite voices for training (data/flite.py)
 NPM="supersonic-scsynth-samples@0.84.2"
 required=${1:-}

@@ -134,7 +134,11 @@ def noise_signal(rng: np.random.Generator, engine: tts.Session, cfg: Mapping,
     first = None
     if recordings and rng.random() < float(cfg["real_noise_prob"]):
         from .real import noise_crop
-        first, path = noise_crop(rng, [recordings[int(rng.integers(len(recordings)))][1]], n)
+        speed, tilt = 1.0, 0.0
+        if float(cfg.get("real_noise_perturb", 0.0)) and rng.random() < float(cfg["real_noise_perturb"]):
+            # a few recordings made many: the same machine or wind at another speed and colour
+            speed, tilt = 2 ** rng.uniform(-0.5, 0.5), rng.uniform(-3.0, 3.0)
+        first, path = noise_crop(rng, [recordings[int(rng.integers(len(recordings)))][1]], n, speed, tilt)
         chosen = [f"real:{path.stem}"]
     else:
         chosen = [kinds[int(rng.integers(len(kinds)))]]

@@ -9,7 +9,8 @@ and npm packages ship (none of `data.md`'s off-limits packages):
             real band-limited speech)
     noise   lmms-common (crowd, applause), wesnoth-1.16-data (ambiences: birds, campfire, night,
             a ship), supersonic-scsynth-samples from npm (CC0: vinyl hiss, a 3-D printer,
-            industrial machinery, hums, drones, a safari ambience)
+            industrial machinery, hums, drones, a safari ambience); for training only,
+            openttd-opensfx (vehicles, aircraft, machinery, wind, applause, animals: opensfx.py)
 
 Every file is assigned to one of two pools by a hash of its group (a speech language or sentence
 file; a noise file): `real` (this split) or `train` (what data=synthetic's `real_noise` and
@@ -28,11 +29,13 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from scipy.signal import resample_poly
 
 from ..audio.io import resample
 from .cache import cache_root, ensure_folder, is_complete
@@ -69,6 +72,7 @@ class Source:
     patterns: tuple[str, ...]  # globs under the package's root
     style: str = "clip"       # speech: words (short items strung into a phrase) | sentences (crops)
     group_depth: int | None = None   # path part naming the speaker group; None: the file itself
+    container: str = ""       # "opensfx": the files are entries of one packed catalogue
 
     def root(self) -> Path:
         if self.manager == "deb":
@@ -80,6 +84,9 @@ class Source:
         return Path("/nonexistent") / self.package
 
     def files(self) -> list[Path]:
+        if self.container == "opensfx":
+            from . import opensfx
+            return opensfx.recordings(self.root() / opensfx.CONTAINER.relative_to("/"))
         return list(_glob(self.root(), self.patterns))
 
     def group(self, path: Path) -> str:
@@ -139,6 +146,13 @@ SOURCES = (
 )
 
 
+# Training only: never in the `real` split, so adding it left the split and every study's real
+# column as they were (its 39 recordings are data.real_noise_opensfx's; README 'Real recordings')
+OPENSFX = Source("openttd-opensfx", "deb", "noise", "CC-BY-SA-3.0 (entries CC-BY-3.0, CC-BY-SA-3.0 or CC0)",
+                 (), container="opensfx")
+TRAIN_ONLY = (OPENSFX,)
+
+
 def missing(sources=SOURCES) -> list[Source]:
     return [s for s in sources if not s.files()]
 
@@ -175,8 +189,13 @@ def pool(source: Source, which: str) -> list[Path]:
 @lru_cache(maxsize=256)
 def read(path: Path) -> np.ndarray:
     """A file as mono float64 at 16 kHz (decoded once per process)."""
-    x, rate = sf.read(str(path), dtype="float64", always_2d=True)
-    return np.asarray(resample(x.mean(axis=1), rate), dtype=np.float64)
+    if path.parent.suffix == ".cat":
+        from . import opensfx
+        mono, rate = opensfx.read(path)
+    else:
+        x, rate = sf.read(str(path), dtype="float64", always_2d=True)
+        mono = x.mean(axis=1)
+    return np.asarray(resample(mono, rate), dtype=np.float64)
 
 
 def _trim(x: np.ndarray, below_peak_db: float = 40.0) -> np.ndarray:
@@ -184,18 +203,35 @@ def _trim(x: np.ndarray, below_peak_db: float = 40.0) -> np.ndarray:
     return trim_silence(x, floor=np.max(np.abs(x)) * 10 ** (-below_peak_db / 20))
 
 
-def noise_crop(rng: np.random.Generator, files: list[Path], n: int) -> tuple[np.ndarray, Path]:
-    """Unit-RMS noise of n samples from a random file and offset (looped if the file is short)."""
+def noise_crop(rng: np.random.Generator, files: list[Path], n: int,
+               speed: float = 1.0, tilt: float = 0.0) -> tuple[np.ndarray, Path]:
+    """Unit-RMS noise of n samples from a random file and offset (looped if the file is short),
+    replayed `speed` times as fast and tilted by `tilt` dB per octave around 1 kHz."""
     path = files[int(rng.integers(len(files)))]
     x = read(path)
-    if x.size < n + 1:
-        x = np.tile(x, n // max(x.size, 1) + 2)
+    up, down = _ratio(speed)
+    m = n if up == down else int(np.ceil(n * down / up)) + 1   # n: the draws of data made before
+    if x.size < m + 1:
+        x = np.tile(x, m // max(x.size, 1) + 2)
     for _ in range(8):   # an offset inside a quiet stretch would give silence
-        start = int(rng.integers(0, x.size - n))
-        crop = x[start:start + n]
+        start = int(rng.integers(0, x.size - m))
+        crop = x[start:start + m]
         if np.sqrt(np.mean(crop ** 2)) > 1e-4:
             break
+    if (up, down) != (1, 1):
+        crop = resample_poly(crop, up, down)
+    crop = crop[:n]
+    if tilt:
+        spectrum = np.fft.rfft(crop)
+        f = np.clip(np.fft.rfftfreq(crop.size, 1 / SR), 50.0, SR / 2)
+        crop = np.fft.irfft(spectrum * 10 ** (tilt * np.log2(f / 1000.0) / 20), crop.size)
     return unit_rms(crop), path
+
+
+def _ratio(speed: float) -> tuple[int, int]:
+    """(up, down) of a polyphase resampler that plays a recording `speed` times as fast."""
+    frac = Fraction(1 / speed).limit_denominator(24)
+    return frac.numerator, frac.denominator
 
 
 def speech(rng: np.random.Generator, groups: list[tuple[Source, str, list[Path]]], seconds=SECONDS,
@@ -316,7 +352,12 @@ def train_speech_groups() -> list[tuple[Source, str, list[Path]]]:
     return [g for g in speech_groups("train") if g[2]]
 
 
-def train_noise_files() -> list[tuple[Source, list[Path]]]:
-    """The real-noise training pool, for data=synthetic's `real_noise`."""
+def train_noise_files(opensfx: bool = False) -> list[tuple[Source, list[Path]]]:
+    """The real-noise training pool, for data=synthetic's `real_noise`; with `opensfx`, OpenSFX's
+    recordings too (data.real_noise_opensfx)."""
     require([s for s in SOURCES if s.kind == "noise"], "data.real_noise")
-    return [(s, pool(s, "train")) for s in SOURCES if s.kind == "noise"]
+    out = [(s, pool(s, "train")) for s in SOURCES if s.kind == "noise"]
+    if opensfx:
+        require([OPENSFX], "data.real_noise_opensfx")
+        out.append((OPENSFX, OPENSFX.files()))
+    return out

@@ -42,15 +42,23 @@ METADATA_FIELDS = ("name", "voice", "accent", "variant", "rate", "pitch", "pitch
 
 # settings that, at these values, leave every sample as it was before they existed: left out of
 # the hash then, so datasets made before them are reused
-_NEUTRAL = {"real_noise": False, "real_speech": False, "bandlimit_prob": 0.0, "flite_speech": False}
-_NEUTRAL_WITH = {"real_noise": ("real_noise_prob",), "real_speech": ("real_speech_prob",),
-                 "bandlimit_prob": ("bandlimit_hz",), "flite_speech": ("flite_prob", "flite_voices")}
+_NEUTRAL = {"real_noise": False, "real_speech": False, "bandlimit_prob": 0.0, "flite_speech": False,
+            "real_noise_perturb": 0.0, "real_noise_opensfx": False}
+_NEUTRAL_WITH = {"real_noise": ("real_noise_prob", "real_noise_perturb", "real_noise_opensfx"),
+                 "real_speech": ("real_speech_prob",), "bandlimit_prob": ("bandlimit_hz",),
+                 "flite_speech": ("flite_prob", "flite_voices"), "real_noise_perturb": (),
+                 "real_noise_opensfx": ()}
+# settings added after reference models were trained: at these values left out of a model's id
+# too (config.training_config), so those models are still found
+LATER_NEUTRAL = {"real_noise_perturb": 0.0, "real_noise_opensfx": False}
 _told_no_recordings: set[str] = set()
 
 
-def _pools(key: str):
+def _pools(key: str, cfg: Mapping):
     from . import real
-    return real.train_noise_files() if key == "real_noise" else real.train_speech_groups()
+    if key == "real_noise":
+        return real.train_noise_files(cfg.get("real_noise_opensfx") is True)
+    return real.train_speech_groups()
 
 
 def effective(cfg: Mapping) -> dict:
@@ -61,7 +69,7 @@ def effective(cfg: Mapping) -> dict:
     for key in ("real_noise", "real_speech"):
         if cfg.get(key) == "auto":
             try:
-                _pools(key)
+                _pools(key, {})
                 cfg[key] = True
             except real.MissingSource as e:
                 cfg[key] = False
@@ -70,6 +78,12 @@ def effective(cfg: Mapping) -> dict:
                     print(f"note: data.{key}=auto trains on {what} only, which transfers worse to "
                           f"real recordings (README, 'Real recordings'): {e}", file=sys.stderr, flush=True)
                     _told_no_recordings.add(key)
+    if cfg.get("real_noise_opensfx") == "auto":
+        cfg["real_noise_opensfx"] = cfg.get("real_noise") is True and not real.missing([real.OPENSFX])
+        if cfg.get("real_noise") is True and not cfg["real_noise_opensfx"] and "opensfx" not in _told_no_recordings:
+            print(f"note: data.real_noise_opensfx=auto trains without OpenSFX's recordings, fewer real "
+                  f"noises (README, 'Real recordings'): {real.OPENSFX.install_hint()}", file=sys.stderr, flush=True)
+            _told_no_recordings.add("opensfx")
     if cfg.get("flite_speech") == "auto":
         from . import flite
         cfg["flite_speech"] = flite.binary() is not None
@@ -98,7 +112,7 @@ def _hashed_settings(cfg: Mapping) -> dict:
         out["flite"] = flite.version()
     for key in ("real_noise", "real_speech"):   # the recordings are part of what the data is
         if settings.get(key):
-            pools = [(p[0], p[-1]) for p in _pools(key)]
+            pools = [(p[0], p[-1]) for p in _pools(key, settings)]
             out[f"recordings_{key}"] = sorted([s.package, s.version(), [str(f) for f in files]]
                                               for s, files in pools)
     return out
@@ -125,7 +139,7 @@ def check_settings(cfg: Mapping) -> None:
             fail(f"{key} is a [min, max] range, got {list(cfg[key])}")
     if cfg["seconds"][0] < 1.0:
         fail("seconds: utterances shorter than 1 s leave no room for speech")
-    for key in ("real_noise", "real_speech", "flite_speech"):
+    for key in ("real_noise", "real_speech", "flite_speech", "real_noise_opensfx"):
         if cfg.get(key, False) not in (True, False, "auto"):
             fail(f"{key} is true, false or auto, got {cfg.get(key)!r}")
     if cfg.get("flite_speech") in (True, "auto"):
@@ -136,7 +150,7 @@ def check_settings(cfg: Mapping) -> None:
             fail(str(e))
         if not cfg.get("flite_voices"):
             fail("flite_voices is empty but flite_speech is on")
-    for key in ("real_noise_prob", "real_speech_prob", "bandlimit_prob", "flite_prob"):
+    for key in ("real_noise_prob", "real_speech_prob", "bandlimit_prob", "flite_prob", "real_noise_perturb"):
         if not 0 <= float(cfg.get(key, 0)) <= 1:
             fail(f"{key} must be in [0, 1]")
     lo, hi = cfg.get("bandlimit_hz", (3400, 7000))
@@ -208,7 +222,8 @@ def _make_chunk(cfg: dict, split: str, start: int, stop: int, out: str) -> list[
             flite_voices = list(cfg["flite_voices"])
         from .real import train_noise_files, train_speech_groups
         if cfg.get("real_noise") is True:
-            recordings = [(src, f) for src, files in train_noise_files() for f in files]
+            recordings = [(src, f) for src, files in train_noise_files(cfg.get("real_noise_opensfx") is True)
+                          for f in files]
         if cfg.get("real_speech") is True:
             voices = train_speech_groups()
     rows = []

@@ -73,10 +73,14 @@ def test_synthetic_training_with_real_noise_uses_only_the_training_pool(tmp_path
     cfg = {"name": "synthetic", "cache_dir": str(tmp_path), "real_noise": True, "real_noise_prob": 1.0,
            "sizes": {"train": 6, "valid": 2, "test": 2, "test_mismatched": 2}}
     train = load_split(cfg, "train")
-    stems = {f.stem for _, files in real.train_noise_files() for f in files}
+    stems = {f.stem for _, files in real.train_noise_files(opensfx=True) for f in files}
     held = {f.stem for s in real.SOURCES if s.kind == "noise" for f in real.pool(s, "real")}
     names = [row["noise"].split("+")[0] for row in train.metadata]
     assert all(n.startswith("real:") and n[5:] in stems and n[5:] not in held for n in names)
+    # OpenSFX trains only: none of its recordings is in the split, and the default draws from it
+    assert not any(s.package == "openttd-opensfx" for s in real.SOURCES)
+    assert synthetic.effective(resolve(cfg))["real_noise_opensfx"] is True
+    assert {f.stem for f in real.OPENSFX.files()} <= stems
     # the synthetic test split stays synthetic, so it measures what it measured before
     assert not any(r["noise"].startswith("real:") for r in load_split(cfg, "test").metadata)
     # and the option is in the dataset's identity; off, it leaves the old identity alone
@@ -120,11 +124,24 @@ def test_real_noise_auto_falls_back_to_procedural_noise_with_a_note(nothing_inst
         synthetic.ensure(resolve({"name": "synthetic", "real_noise": True, "cache_dir": "/nonexistent"}))
 
 
+def test_without_opensfx_auto_trains_on_the_other_recordings_with_a_note(monkeypatch, capsys, tmp_path):
+    _need_packages()
+    root = real.Source.root
+    monkeypatch.setattr(real.Source, "root", lambda self: tmp_path if self is real.OPENSFX else root(self))
+    monkeypatch.setattr(synthetic, "_told_no_recordings", set())
+    cfg = resolve({"name": "synthetic", "real_noise": True})
+    assert synthetic.effective(cfg)["real_noise_opensfx"] is False
+    assert "apt-get install openttd-opensfx" in capsys.readouterr().err
+    assert synthetic.dataset_dir(cfg) == synthetic.dataset_dir({**cfg, "real_noise_opensfx": False})
+    with pytest.raises(real.MissingSource, match="data.real_noise_opensfx needs .*apt-get install openttd-opensfx"):
+        synthetic.ensure({**cfg, "real_noise_opensfx": True, "cache_dir": str(tmp_path)})
+
+
 def test_the_install_script_names_exactly_the_packages_the_sources_need():
     script = (Path(__file__).resolve().parents[2] / "scripts" / "real-sources.sh").read_text()
     deb = script.split('DEB="')[1].split('"')[0].split()
     npm = script.split('NPM="')[1].split('"')[0]
-    assert sorted(deb) == sorted(s.package for s in real.SOURCES if s.manager == "deb")
+    assert sorted(deb) == sorted(s.package for s in real.SOURCES + real.TRAIN_ONLY if s.manager == "deb")
     assert [npm] == [f"{s.package}@{real.NPM_VERSION}" for s in real.SOURCES if s.manager == "npm"]
 
 
@@ -137,3 +154,38 @@ def test_auto_enters_a_models_hash_as_what_it_decided_on_this_machine(monkeypatc
     monkeypatch.setattr(real.Source, "root", lambda self: Path("/nonexistent"))
     monkeypatch.setattr(synthetic, "_told_no_recordings", set())
     assert training_hash(compose(auto)) == training_hash(compose(off))
+
+
+def test_a_noise_recording_replayed_slower_is_lower_and_tilted_up_is_brighter(tmp_path):
+    rate = 16000
+    t = np.arange(2 * rate) / rate
+    path = tmp_path / "tone.wav"
+    import soundfile as sf
+    sf.write(path, 0.5 * np.sin(2 * np.pi * 1000 * t) + 0.01 * np.random.default_rng(0).normal(size=t.size), rate)
+
+    def peak_hz(x):
+        return np.fft.rfftfreq(x.size, 1 / rate)[np.argmax(np.abs(np.fft.rfft(x)))]
+
+    def high_share(x):
+        power = np.abs(np.fft.rfft(x)) ** 2
+        return power[np.fft.rfftfreq(x.size, 1 / rate) > 4000].sum() / power.sum()
+
+    n = 8000
+    plain, _ = real.noise_crop(np.random.default_rng(1), [path], n)
+    slow, _ = real.noise_crop(np.random.default_rng(1), [path], n, speed=2 ** -0.5)
+    bright, _ = real.noise_crop(np.random.default_rng(1), [path], n, tilt=3.0)
+    assert all(x.size == n and np.isclose(np.sqrt(np.mean(x ** 2)), 1.0) for x in (plain, slow, bright))
+    assert abs(peak_hz(plain) - 1000) < 5 and abs(peak_hz(slow) - 1000 * 2 ** -0.5) < 15
+    assert high_share(bright) > 2 * high_share(plain)
+
+
+def test_perturbing_real_noise_is_in_the_datasets_identity_only_when_on(tmp_path):
+    base = resolve({"name": "synthetic", "cache_dir": str(tmp_path), "real_noise": True})
+    assert synthetic.dataset_dir({**base, "real_noise_perturb": 0.0}) == synthetic.dataset_dir(
+        {k: v for k, v in base.items() if k != "real_noise_perturb"})
+    assert synthetic.dataset_dir({**base, "real_noise_perturb": 0.5}) != synthetic.dataset_dir(base)
+    with pytest.raises(ValueError, match="real_noise_perturb must be in"):
+        synthetic.check_settings({**base, "real_noise_perturb": 1.5})
+    from benchmark.config import compose, training_config, training_hash
+    assert "real_noise_perturb" not in training_config(compose([]))["data"]   # models trained before it keep their ids
+    assert training_hash(compose(["data.real_noise_perturb=0.5"])) != training_hash(compose([]))
