@@ -93,14 +93,26 @@ def load_all(results_dir: Path, studies_dir: Path) -> dict[str, StudyData]:
         summary = tables.cell_summary(table, SPLIT, list(study.axes), metrics, metrics[0])
         scores = {}
         for cell in summary["cell"]:
-            f = Path(results_dir) / name / "cells" / cell / "per_utterance.csv"
-            if f.is_file():
+            f = per_utterance_file(Path(results_dir), name, cell)
+            if f is not None:
                 scores[cell] = pd.read_csv(f, usecols=["split", "name", "metric", "output"])
         out[name] = StudyData(name, study, table, load_meta(Path(results_dir) / name / "meta.json"),
                               summary, metrics[0], paired.load_or_compute(Path(results_dir) / name, study, table),
                               paired.load_or_compute_best(Path(results_dir) / name, table), scores,
                               tables.missing_points(table, study), len(tables.grid_points(study)))
     return out
+
+
+def per_utterance_file(results_dir: Path, study: str, cell: str) -> Path | None:
+    """The cell's per-utterance scores: its study's own, else those another study kept for the same
+    cell (the hash is the whole configuration, shared_cells.py), never a superseded folder's. So a
+    study run before per-utterance files were kept is still compared paired where others hold them."""
+    own = results_dir / study / "cells" / cell / "per_utterance.csv"
+    if own.is_file():
+        return own
+    found = [f for f in sorted(results_dir.glob(f"*/cells/{cell}/per_utterance.csv"))
+             if ".superseded-" not in f.parts[-4]]
+    return found[0] if found else None
 
 
 def _not_run(number: int, title: str, missing: list[str], what: str) -> Finding:

@@ -95,6 +95,22 @@ def test_spread_of_sdes_against_preconditioning_and_weighting(root):
     assert verdicts(root)[3].verdict == "not supported"
 
 
+def test_a_cell_without_its_own_scores_is_paired_with_another_studys_scores_of_the_same_cell(root):
+    fake_study(root, "sde_ablation", drift_effect(0.0))
+    cells = root / "results" / "sde_ablation" / "cells"
+    moved = sorted(cells.iterdir())[:3]           # scored there by another study, not kept here
+    for folder in moved:
+        (root / "results" / "drift_and_prior" / "cells" / folder.name).mkdir(parents=True)
+        (folder / "per_utterance.csv").rename(root / "results" / "drift_and_prior" / "cells" / folder.name / "per_utterance.csv")
+    data = scorecard.load_all(root / "results", root / "studies")
+    assert "paired" in scorecard.axis_spread(data["sde_ablation"], "sde", np.random.default_rng(0))["basis"]
+    # a superseded folder is another configuration: never read
+    (root / "results" / "drift_and_prior").rename(root / "results" / "drift_and_prior.superseded-20261205T000000Z")
+    data = scorecard.load_all(root / "results", root / "studies")
+    assert data["sde_ablation"].outputs(moved[0].name) is None
+    assert "unpaired" in scorecard.axis_spread(data["sde_ablation"], "sde", np.random.default_rng(0))["basis"]
+
+
 def headline_effect(gap):
     return lambda axes, kind: 0.2 if kind == "predictive" else (0.0 if "SGMSE" in axes["system"] else gap)
 
