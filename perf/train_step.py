@@ -1,10 +1,13 @@
 """One training step of the embedded recipe, before and after each kept speed change, in one run.
 
-    python perf/train_step.py [--net small] [--steps 10] [--repeats 3] [--threads N] [--profile]
+    python perf/train_step.py [--net small] [--steps 10] [--repeats 3] [--threads N] [--profile] [--dropped]
 
 Same model, batch (8 × 1.5 s, the embedded front end), bf16 autocast where the CPU has it, 2 threads. Rows:
   fir-autocast   the FIR resampler under autocast (bf16 depthwise convolutions): the old path
   fir-fp32       the FIR resampler in fp32 (benchmark/nets/layers.py): the kept path
+  --dropped adds the layouts measured and dropped, each a model of its own beside the kept path:
+  channels-last  the net's weights and activations in channels-last memory format
+  compile        torch.compile of the net (inductor; its compile time is left out of the rows)
 Prints the median step time of each and the ratio. --profile prints the kept path's top operators
 (torch.profiler, self CPU time), the profile the README's speed section quotes. Two copies run at
 once with --threads 1 against one with --threads 2 measure what --jobs 2 buys on 2 cores.
@@ -48,6 +51,7 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--dropped", action="store_true")
     a = p.parse_args()
     set_threads(a.threads)
     cache = Path(tempfile.gettempdir()) / "benchmark_perf_cache"
@@ -58,13 +62,23 @@ def main():
     first = next(iter(train_batches(load_split(cfg.data, "train"), batch_size=int(cfg.trainer.batch_size),
                                     crop_seconds=float(cfg.trainer.crop_seconds), seed=0, epoch=0)))
     x0, y, mask = spectrograms(frontend_from(cfg), {k: first[k] for k in ("clean", "noisy")}, device)
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    gen = torch.Generator().manual_seed(0)
+    def stepper(layout: str = "kept"):
+        torch.manual_seed(0)
+        model = build_model(cfg)
+        if layout == "channels-last":
+            model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        if layout == "compile":
+            # the network itself, wherever it is held (a diffusion model's denoiser holds it)
+            holders = [m for m in model.modules() if isinstance(getattr(m, "net", None), torch.nn.Module)
+                       and not hasattr(m.net, "net")]
+            compiled = torch.compile(holders[0].net)
+            for holder in holders:
+                holder.net = compiled
+        gen = torch.Generator().manual_seed(0)
+        return lambda: plain_step(model, opt, x0, y, mask, gen, precision, device)
 
-    def step():
-        plain_step(model, opt, x0, y, mask, gen, precision, device)
+    step = stepper()
 
     def timed():
         t0 = time.perf_counter()
@@ -83,11 +97,27 @@ def main():
             step()
             rows[name].append(timed())
     layers.FIRResampler.down, layers.FIRResampler.up = kept
+    if a.dropped:
+        steppers = {"fir-fp32 again": step}
+        for layout in ("channels-last", "compile"):
+            t0 = time.perf_counter()
+            steppers[layout] = stepper(layout)
+            for _ in range(3):
+                steppers[layout]()
+            print(f"{layout}: first 3 steps {time.perf_counter() - t0:.1f} s", flush=True)
+        for _ in range(a.repeats):
+            for name, s in steppers.items():
+                step = s
+                rows.setdefault(name, []).append(timed())
+        step = steppers["fir-fp32 again"]
     rows = {name: statistics.median(v) for name, v in rows.items()}
     print(f"net {a.net}, batch {tuple(y.shape)}, {precision}, {torch.get_num_threads()} threads")
     for name, ms in rows.items():
         print(f"{name:14s} {ms:7.1f} ms/step  {1000 / ms * x0.shape[0]:6.1f} examples/s")
     print(f"fir-autocast / fir-fp32 = {rows['fir-autocast'] / rows['fir-fp32']:.3f}")
+    for layout in ("channels-last", "compile"):
+        if layout in rows:
+            print(f"{layout} / fir-fp32 again = {rows[layout] / rows['fir-fp32 again']:.3f}")
     if a.profile:
         from torch.profiler import ProfilerActivity, profile
         with profile(activities=[ProfilerActivity.CPU]) as prof:

@@ -77,10 +77,18 @@ def test_synthetic_training_with_real_noise_uses_only_the_training_pool(tmp_path
     held = {f.stem for s in real.SOURCES if s.kind == "noise" for f in real.pool(s, "real")}
     names = [row["noise"].split("+")[0] for row in train.metadata]
     assert all(n.startswith("real:") and n[5:] in stems and n[5:] not in held for n in names)
-    # OpenSFX trains only: none of its recordings is in the split, and the default draws from it
+    # OpenSFX trains only: none of its recordings is in the split; the default leaves it out, auto
+    # takes it where installed
     assert not any(s.package == "openttd-opensfx" for s in real.SOURCES)
-    assert synthetic.effective(resolve(cfg))["real_noise_opensfx"] is True
+    assert synthetic.effective(resolve(cfg))["real_noise_opensfx"] is False
+    assert synthetic.effective(resolve({**cfg, "real_noise_opensfx": "auto"}))["real_noise_opensfx"] is True
     assert {f.stem for f in real.OPENSFX.files()} <= stems
+    assert not any(n[5:] in {f.stem for f in real.OPENSFX.files()} for n in names)
+    with_sfx = load_split({**cfg, "real_noise_opensfx": "auto"}, "train")
+    assert (synthetic.dataset_dir(resolve({**cfg, "real_noise_opensfx": "auto"}))
+            != synthetic.dataset_dir(resolve(cfg)))
+    sfx_names = [row["noise"].split("+")[0][5:] for row in with_sfx.metadata]
+    assert set(sfx_names) & {f.stem for f in real.OPENSFX.files()}
     # the synthetic test split stays synthetic, so it measures what it measured before
     assert not any(r["noise"].startswith("real:") for r in load_split(cfg, "test").metadata)
     # and the option is in the dataset's identity; off, it leaves the old identity alone
@@ -129,7 +137,7 @@ def test_without_opensfx_auto_trains_on_the_other_recordings_with_a_note(monkeyp
     root = real.Source.root
     monkeypatch.setattr(real.Source, "root", lambda self: tmp_path if self is real.OPENSFX else root(self))
     monkeypatch.setattr(synthetic, "_told_no_recordings", set())
-    cfg = resolve({"name": "synthetic", "real_noise": True})
+    cfg = resolve({"name": "synthetic", "real_noise": True, "real_noise_opensfx": "auto"})
     assert synthetic.effective(cfg)["real_noise_opensfx"] is False
     assert "apt-get install openttd-opensfx" in capsys.readouterr().err
     assert synthetic.dataset_dir(cfg) == synthetic.dataset_dir({**cfg, "real_noise_opensfx": False})
