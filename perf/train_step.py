@@ -62,6 +62,7 @@ def main():
     first = next(iter(train_batches(load_split(cfg.data, "train"), batch_size=int(cfg.trainer.batch_size),
                                     crop_seconds=float(cfg.trainer.crop_seconds), seed=0, epoch=0)))
     x0, y, mask = spectrograms(frontend_from(cfg), {k: first[k] for k in ("clean", "noisy")}, device)
+
     def stepper(layout: str = "kept"):
         torch.manual_seed(0)
         model = build_model(cfg)
@@ -80,44 +81,35 @@ def main():
 
     step = stepper()
 
-    def timed():
+    def timed(fn):
         t0 = time.perf_counter()
         for _ in range(a.steps):
-            step()
+            fn()
         return (time.perf_counter() - t0) / a.steps * 1000
 
     kept = (layers.FIRResampler.down, layers.FIRResampler.up)
-    variants = {"fir-autocast": (_old_down, _old_up), "fir-fp32": kept}
-    for _ in range(3):
-        step()
-    rows = {name: [] for name in variants}
-    for _ in range(a.repeats):               # alternate, so a busy spell on the cores hits both alike
-        for name, (down, up) in variants.items():
-            layers.FIRResampler.down, layers.FIRResampler.up = down, up
-            step()
-            rows[name].append(timed())
-    layers.FIRResampler.down, layers.FIRResampler.up = kept
+    variants = {"fir-autocast": (step, (_old_down, _old_up)), "fir-fp32": (step, kept)}
     if a.dropped:
-        steppers = {"fir-fp32 again": step}
-        for layout in ("channels-last", "compile"):
-            t0 = time.perf_counter()
-            steppers[layout] = stepper(layout)
-            for _ in range(3):
-                steppers[layout]()
-            print(f"{layout}: first 3 steps {time.perf_counter() - t0:.1f} s", flush=True)
-        for _ in range(a.repeats):
-            for name, s in steppers.items():
-                step = s
-                rows.setdefault(name, []).append(timed())
-        step = steppers["fir-fp32 again"]
+        variants |= {layout: (stepper(layout), kept) for layout in ("channels-last", "compile")}
+    for name, (fn, _) in variants.items():
+        t0 = time.perf_counter()
+        for _ in range(3):
+            fn()
+        print(f"{name}: first 3 steps {time.perf_counter() - t0:.1f} s", flush=True)
+    rows = {name: [] for name in variants}
+    for _ in range(a.repeats):               # alternate, so a busy spell on the cores hits all alike
+        for name, (fn, (down, up)) in variants.items():
+            layers.FIRResampler.down, layers.FIRResampler.up = down, up
+            fn()
+            rows[name].append(timed(fn))
+    layers.FIRResampler.down, layers.FIRResampler.up = kept
     rows = {name: statistics.median(v) for name, v in rows.items()}
     print(f"net {a.net}, batch {tuple(y.shape)}, {precision}, {torch.get_num_threads()} threads")
     for name, ms in rows.items():
         print(f"{name:14s} {ms:7.1f} ms/step  {1000 / ms * x0.shape[0]:6.1f} examples/s")
-    print(f"fir-autocast / fir-fp32 = {rows['fir-autocast'] / rows['fir-fp32']:.3f}")
-    for layout in ("channels-last", "compile"):
-        if layout in rows:
-            print(f"{layout} / fir-fp32 again = {rows[layout] / rows['fir-fp32 again']:.3f}")
+    for name in variants:
+        if name != "fir-fp32":
+            print(f"{name} / fir-fp32 = {rows[name] / rows['fir-fp32']:.3f}")
     if a.profile:
         from torch.profiler import ProfilerActivity, profile
         with profile(activities=[ProfilerActivity.CPU]) as prof:

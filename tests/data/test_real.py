@@ -80,15 +80,14 @@ def test_synthetic_training_with_real_noise_uses_only_the_training_pool(tmp_path
     # OpenSFX trains only: none of its recordings is in the split; the default leaves it out, auto
     # takes it where installed
     assert not any(s.package == "openttd-opensfx" for s in real.SOURCES)
+    sfx = {f.stem for f in real.OPENSFX.files()}
+    auto = resolve({**cfg, "real_noise_opensfx": "auto"})
     assert synthetic.effective(resolve(cfg))["real_noise_opensfx"] is False
-    assert synthetic.effective(resolve({**cfg, "real_noise_opensfx": "auto"}))["real_noise_opensfx"] is True
-    assert {f.stem for f in real.OPENSFX.files()} <= stems
-    assert not any(n[5:] in {f.stem for f in real.OPENSFX.files()} for n in names)
-    with_sfx = load_split({**cfg, "real_noise_opensfx": "auto"}, "train")
-    assert (synthetic.dataset_dir(resolve({**cfg, "real_noise_opensfx": "auto"}))
-            != synthetic.dataset_dir(resolve(cfg)))
-    sfx_names = [row["noise"].split("+")[0][5:] for row in with_sfx.metadata]
-    assert set(sfx_names) & {f.stem for f in real.OPENSFX.files()}
+    assert synthetic.effective(auto)["real_noise_opensfx"] is True
+    assert sfx <= stems
+    assert not any(n[5:] in sfx for n in names)
+    assert synthetic.dataset_dir(auto) != synthetic.dataset_dir(resolve(cfg))
+    assert {row["noise"].split("+")[0][5:] for row in load_split(auto, "train").metadata} & sfx
     # the synthetic test split stays synthetic, so it measures what it measured before
     assert not any(r["noise"].startswith("real:") for r in load_split(cfg, "test").metadata)
     # and the option is in the dataset's identity; off, it leaves the old identity alone
