@@ -21,7 +21,9 @@ import torch
 
 from .audio.io import SAMPLE_RATE, AudioError, read_audio, write_audio
 from .audio.stft import Frontend, peak_normalise
-from .runtime import autocast, synchronize
+from .config import ConfigError, parse_cli, sampler_from_config
+from .runtime import autocast, inference_precision, synchronize
+from .store import load_for_inference
 
 DEFAULT_CHUNK_SECONDS = 30.0
 OVERLAP_SECONDS = 1.0          # the cross-fade between chunks of a long file
@@ -112,9 +114,6 @@ def chunk_seconds_arg(args: dict) -> float:
 def main(argv: list[str] | None = None) -> int:
     """0 when every file was enhanced; 1 when some could not be read (listed, the rest are
     written); 2 for bad arguments, a bad model or no input files, before anything is written."""
-    from .checkpoints import load_for_inference
-    from .runtime import inference_precision
-    from .config import ConfigError, parse_cli, sampler_from_config
 
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):

@@ -8,16 +8,12 @@ on compressed complex spectrograms [B, F, T].
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 from torch import nn
 
-from .diffusion.losses import build_noise_law, denoising_loss
+from .diffusion.losses import denoising_loss
 from .diffusion.preconditioning import Denoiser, Preconditioning
 from .diffusion.samplers import Sample, sample
-from .diffusion.sdes import build_sde
-from .nets import build_net
 
 
 class DiffusionModel(nn.Module):
@@ -66,45 +62,3 @@ class PredictiveModel(nn.Module):
     @torch.no_grad()
     def enhance(self, y, sampler=None, generator=None) -> Sample:
         return Sample(x=self(y), nfe=1)
-
-
-def _plain(cfg) -> dict:
-    if cfg is None:
-        return {}
-    if isinstance(cfg, Mapping):
-        return {k: _plain(v) if isinstance(v, Mapping) else v for k, v in cfg.items()}
-    from omegaconf import OmegaConf
-    return OmegaConf.to_container(cfg, resolve=True)
-
-
-def build_sde_from(cfg) -> object:
-    p = _plain(cfg["sde"])
-    return build_sde(p.pop("name"), **p)
-
-
-def noise_law_from(cfg, sde):
-    """The training noise-level law; the `loss` group holds the settings of every law, each takes its own."""
-    from dataclasses import fields
-
-    from .diffusion.losses import NOISE_LAWS
-
-    settings = _plain(cfg["loss"])
-    name = settings.pop("noise_law")
-    if name in NOISE_LAWS:
-        own = {f.name for f in fields(NOISE_LAWS[name])}
-        settings = {k: v for k, v in settings.items() if k in own}
-    return build_noise_law(name, sde, **settings)
-
-
-def build_model(cfg) -> nn.Module:
-    """cfg needs `model.kind`, `net`, and for diffusion `sde`, `preconditioning` and `loss`."""
-    kind = cfg["model"]["kind"]
-    net_cfg = _plain(cfg["net"])
-    net = build_net(net_cfg.pop("name"), **net_cfg)
-    precond = Preconditioning.from_config(**_plain(cfg["preconditioning"]))
-    if kind == "predictive":
-        return PredictiveModel(net, precond.sigma_data)
-    if kind != "diffusion":
-        raise ValueError(f"model.kind={kind!r} is not one of ['diffusion', 'predictive']")
-    sde = build_sde_from(cfg)
-    return DiffusionModel(net, sde, precond, noise_law_from(cfg, sde))

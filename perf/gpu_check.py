@@ -1,5 +1,5 @@
-"""GPU readiness at paper scale, in one run and one table (issue 18): what a user plans an
-allocation with before spending GPU-days on `scale=paper`.
+"""GPU readiness at paper scale, in one run and one table (docs/performance.md, 'Paper scale,
+rehearsed'): what a user plans an allocation with before spending GPU-days on `scale=paper`.
 
     python perf/gpu_check.py                    # on a CUDA machine: NCSN++M, about 6-8 minutes
     python perf/gpu_check.py --quick --cpu      # the script itself, on CPU with the tiny net (~1 min)
@@ -31,8 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.checkpoints import fresh_model
-from benchmark.config import compose, sampler_from_config
+from benchmark.config import compose, fresh_model, sampler_from_config
 from benchmark.enhance import enhance_waveform
 from benchmark.runtime import autocast, inference_precision
 

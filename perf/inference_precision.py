@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from benchmark.audio.metrics import mean_ci95, score_many
-from benchmark.checkpoints import load_for_inference
 from benchmark.config import sampler_from_config
 from benchmark.data import load_split
 from benchmark.enhance import enhance_waveform
 from benchmark.runtime import autocast, inference_precision, set_threads
+from benchmark.store import load_for_inference
 
 METRICS = ["pesq_wb", "estoi", "si_sdr"]
 

@@ -1,7 +1,7 @@
 """Learning curve: validation metrics against training minutes, for several samplers at once.
 
     python perf/learning_curve.py --steps 4000 --val-every 1000       # the embedded recipe
-    python perf/learning_curve.py --naive --minutes 20                # the naive settings (issue 7)
+    python perf/learning_curve.py --naive --minutes 20                # the naive settings (docs/embedded-recipe.md)
     python perf/learning_curve.py model.kind=predictive --minutes 10  # the predictive baseline
     python perf/learning_curve.py --steps 4000 --val-every 1000 --splits valid,real --config-sampler
                                                                       # off-domain: the real split
@@ -10,7 +10,7 @@ Trains one configuration (the embedded default unless overridden) and, every --v
 enhances the first --val-utterances utterances of each of --splits (valid: the training data's
 validation split; real: the real-recordings split, benchmark/data/real.py) with the EMA weights under each sampler
 below and scores them. The first row is the noisy input. Prints one table; the numbers are what
-issue 7's recipe is tuned on. --steps trains a step budget (what the cosine decay needs); --minutes
+the embedded recipe was tuned on. --steps trains a step budget (what the cosine decay needs); --minutes
 trains for wall-clock minutes at a constant rate; --out keeps the model folder.
 """
 import argparse
@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 from omegaconf import OmegaConf
+from sampler_sweep import METRICS, mean_scores  # perf/, on the path when run as a script
 
-from benchmark.checkpoints import fresh_model
-from benchmark.config import compose, sampler_from_config
+from benchmark.config import compose, fresh_model, sampler_from_config
 from benchmark.data import load_split
 from benchmark.diffusion.samplers import build_sampler
-from benchmark.train import TrainerSettings, fit
-from sampler_sweep import METRICS, mean_scores    # perf/, on the path when run as a script
+from benchmark.fit import TrainerSettings, fit
 
 SAMPLERS = {
     "one step D(σ_max)": ("euler", dict(steps=1, scaling="none")),

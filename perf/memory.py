@@ -16,7 +16,7 @@ import sys
 CHILD = r"""
 import json, resource, sys, numpy as np, torch
 from benchmark.config import compose
-from benchmark.checkpoints import fresh_model
+from benchmark.config import fresh_model
 from benchmark.enhance import enhance_waveform
 from benchmark.config import sampler_from_config
 from benchmark.runtime import autocast, inference_precision, resolve_precision

@@ -5,7 +5,8 @@ autocast. Candidates are measured round-robin (one step each per round), so load
 processes hits them alike and the ratios between them stay meaningful. The last row is a plain
 U-Net like the one in cpu-prototype.md (1.73 M parameters, 15.7 examples/s with bf16 on an idle
 2-core machine at 1-2 s crops), so "vs plain" converts a candidate's figure into an expected
-2-thread training rate. Used to size the "small" preset in benchmark/nets/__init__.py. On a machine shared with other jobs, run with --threads 1
+2-thread training rate. Used to size the "small" preset in benchmark/nets/__init__.py. On a machine
+shared with other jobs, run with --threads 1
 and compare the cpu columns; 2-thread wall figures are only trustworthy on an idle machine.
 
     .venv/bin/python perf/net_throughput.py [--threads 2] [--seconds 1.5] [--rounds 5] [--only NAME ...]
@@ -14,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import statistics
 import time
-
-import math
 
 import torch
 import torch.nn.functional as F

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from benchmark.cell import evaluate_cell
-from benchmark.study import expand, load_study
+from benchmark.driver.cell import evaluate_cell
+from benchmark.driver.grid import expand, load_study
 
 
 def paired(kept: pd.DataFrame, twin: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""RNNoise on a folder of noisy 16 kHz WAVs, for the README's real-split comparison.
+"""RNNoise on a folder of noisy 16 kHz WAVs, for the real-split comparison (docs/data.md).
 
 Runs in a throw-away environment, never in the project's (RNNoise is not a dependency):
 

@@ -8,7 +8,7 @@
 Each sampler is [registry name, settings] (benchmark/diffusion/samplers.py), built on the model's
 own SDE; "config" adds the sampler of the model's config. Every sampler starts from the same seed,
 so differences are the samplers'. Prints the noisy input and one line per sampler and split
-(PESQ-WB, ESTOI, SI-SDR means). How issue 19's plain and matched starts were compared.
+(PESQ-WB, ESTOI, SI-SDR means). How the plain and matched starts were compared (docs/studies.md).
 """
 import argparse
 import json
@@ -17,12 +17,11 @@ import torch
 from omegaconf import OmegaConf
 
 from benchmark.audio.metrics import score_many
-from benchmark.checkpoints import fresh_model
-from benchmark.config import sampler_from_config
+from benchmark.config import fresh_model, sampler_from_config
 from benchmark.data import load_split
 from benchmark.diffusion.samplers import build_sampler
 from benchmark.enhance import enhance_waveform
-from benchmark.train import load_weights
+from benchmark.fit import load_weights
 
 METRICS = ("pesq_wb", "estoi", "si_sdr")
 

@@ -7,7 +7,7 @@ At every network evaluation it prints σ, the RMS of the denoiser's input x̃ = 
 RMS it has in training at that σ, √(σ² + |x0 − y|²) (x̃ = x0 − y + σ·n there), and the RMS error of
 the denoiser's output D against the true x0 − y, all over the first `--utterances` of a split, for
 the trained net and for the exact denoiser of a Gaussian x0 − y with the utterances' own spread
-(design-space.md §5d). A sampler that walks the state off the training distribution shows an input
+(docs/design-space.md §5d). A sampler that walks the state off the training distribution shows an input
 ratio far from 1 where the trained net's error grows and the oracle's does not. How the collapse
 of PC at N = 4 on the cosine model (sampler_ablation) was traced.
 """
@@ -17,9 +17,9 @@ import json
 import torch
 
 from benchmark.audio.stft import peak_normalise
-from benchmark.checkpoints import load_for_inference
 from benchmark.data import load_split
 from benchmark.diffusion.samplers import build_sampler, sample
+from benchmark.store import load_for_inference
 
 
 def _rms(z):

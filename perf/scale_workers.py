@@ -64,10 +64,10 @@ class Clock:
 def child(out: Path, argv: list[str]) -> int:
     import optuna
 
-    import benchmark.worker as worker
+    import benchmark.driver.worker as worker
+    from benchmark.driver.claims import DbClaims
+    from benchmark.driver.tracking import Tracker
     from benchmark.run import main
-    from benchmark.tracking import Tracker
-    from benchmark.training_claim import DbClaims
 
     clock = Clock()
     for cls in (optuna.storages.RDBStorage, optuna.storages._CachedStorage):
@@ -122,10 +122,10 @@ axes:
 
 def prepare(study: Path, models: Path, costs_dir: Path, data_cache: Path) -> int:
     """The model, the test data and the unit costs, so the timed runs only sample and score."""
-    from benchmark.cell import ensure_model
     from benchmark.data import load_split
-    from benchmark.run import estimate
-    from benchmark.study import expand, load_study
+    from benchmark.driver.cell import ensure_model
+    from benchmark.driver.grid import expand, load_study
+    from benchmark.driver.price import estimate
 
     cells = expand(load_study(str(study)), [f"data.cache_dir={data_cache}"])
     ensure_model(cells[0].config, models, progress=False)

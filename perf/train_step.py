@@ -9,7 +9,7 @@ Same model, batch (8 × 1.5 s, the embedded front end), bf16 autocast where the 
   channels-last  the net's weights and activations in channels-last memory format
   compile        torch.compile of the net (inductor; its compile time is left out of the rows)
 Prints the median step time of each and the ratio. --profile prints the kept path's top operators
-(torch.profiler, self CPU time), the profile the README's speed section quotes. Two copies run at
+(torch.profiler, self CPU time), the profile docs/performance.md quotes. Two copies run at
 once with --threads 1 against one with --threads 2 measure what --jobs 2 buys on 2 cores.
 """
 import argparse
@@ -21,14 +21,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from benchmark.checkpoints import frontend_from
-from benchmark.config import compose
+from benchmark.config import build_model, compose, frontend_from
 from benchmark.data import load_split
 from benchmark.data.batching import train_batches
-from benchmark.models import build_model
+from benchmark.fit import plain_step, spectrograms
 from benchmark.nets import layers
 from benchmark.runtime import resolve_precision, set_threads
-from benchmark.train import plain_step, spectrograms
 
 
 def _old_down(self, x):

@@ -15,13 +15,11 @@ from pathlib import Path
 
 import torch
 
-from benchmark.checkpoints import frontend_from
-from benchmark.config import compose
+from benchmark.config import build_model, compose, frontend_from
 from benchmark.data import load_split
-from benchmark.models import build_model
-from benchmark.runtime import autocast, resolve_precision, select_device, set_threads
-from benchmark.train import TrainerSettings, fit, spectrograms
 from benchmark.data.batching import train_batches
+from benchmark.fit import TrainerSettings, fit, spectrograms
+from benchmark.runtime import autocast, resolve_precision, select_device, set_threads
 
 
 def bare(model, batch, precision, device, steps):

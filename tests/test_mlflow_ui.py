@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from benchmark.tracking import EXPERIMENT_KIND, Tracker, runs_url
+from benchmark.driver.tracking import EXPERIMENT_KIND, Tracker, runs_url
 
 STUDY = "sde_ablation"
 # Waits until the app has routed (its title says which page) and, on a runs page, the study's run

@@ -4,12 +4,13 @@ import time
 
 import pytest
 
-from benchmark.meta import Stamper, past_runs, stamp
+from benchmark.driver.invocations import Stamper, past_runs, stamp
 
 
 def test_stamper_keeps_the_running_invocation_on_record(tmp_path):
     path = tmp_path / "meta.json"
-    meta = {"invocation": "b", "runs": [{"id": "a", "minutes": 2.5, "finished_at": "earlier"}, {"id": "b", "started_at": "now"}]}
+    meta = {"invocation": "b",
+            "runs": [{"id": "a", "minutes": 2.5, "finished_at": "earlier"}, {"id": "b", "started_at": "now"}]}
     began = time.monotonic() - 90                      # this invocation has run for 1.5 min
     stamper = Stamper(meta, path, began, every=0.05)
     stamper.start()
@@ -61,8 +62,8 @@ def test_jobs_and_retries_below_their_floor_are_refused(capsys):
 
 def test_models_go_where_models_says(tmp_path, tiny, capsys):
     """--models points every machine at one model folder; without it, <results>/models."""
+    from benchmark.driver.grid import expand, load_study
     from benchmark.run import main
-    from benchmark.study import expand, load_study
 
     cells = expand(load_study("smoke"), tiny)
     trained = cells[0].training_hash                      # as if another machine had trained it there
@@ -81,7 +82,7 @@ def test_models_go_where_models_says(tmp_path, tiny, capsys):
     assert here[other.hash] == "train"
     default = actions()                                   # <results>/models holds no model
     assert default[cells[0].hash] == default[other.hash] == "train"
-    import torch                                          # a killed training resumes from its checkpoint
+    import torch  # a killed training resumes from its checkpoint
     (tmp_path / "results" / "models" / other.training_hash).mkdir(parents=True)
     torch.save({"step": 3, "model": {}}, tmp_path / "results" / "models" / other.training_hash / "last.pt")
     assert actions()[other.hash] == "resume"

@@ -16,8 +16,9 @@ from mlflow.tracking import MlflowClient
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from benchmark.study import enqueue, expand, load_study, next_cell, open_study
-from tests.test_study import REPO, _cmd, _run
+from benchmark.driver.grid import expand, load_study
+from benchmark.driver.queue import enqueue, next_cell, open_study
+from tests.driver.test_queue import REPO, _cmd, _run
 
 
 def _trials(results):
@@ -169,13 +170,13 @@ def test_jobs_workers_die_with_their_coordinator(tmp_path, tiny):
 
 
 def test_jobs_default_is_two_on_a_multi_core_cpu():
-    from benchmark.run import auto_jobs
+    from benchmark.driver.coordinator import auto_jobs
 
     assert auto_jobs("cpu") == (2 if len(os.sched_getaffinity(0)) >= 2 else 1)
 
 
 def test_jobs_default_follows_the_training_rates_this_machine_observed(monkeypatch):
-    from benchmark.run import auto_jobs
+    from benchmark.driver.coordinator import auto_jobs
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert auto_jobs("cpu", {2: 1.0}) == 2                  # one way seen: nothing to compare yet

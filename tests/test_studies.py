@@ -1,10 +1,9 @@
-"""The study files' designs, checked with the exact denoiser of a Gaussian residual (issue 19)."""
+"""The study files' designs, checked with the exact denoiser of a Gaussian residual (docs/studies.md)."""
 import torch
 
-from benchmark.config import sampler_from_config
+from benchmark.config import build_sde_from, sampler_from_config
 from benchmark.diffusion.samplers import sample
-from benchmark.models import build_sde_from
-from benchmark.study import expand, load_study
+from benchmark.driver.grid import expand, load_study
 
 from .diffusion.conftest import oracle, pf_ode_std
 

@@ -49,7 +49,7 @@ def require():
     """(the onnxruntime module, the model's path); DNSMOSUnavailable naming the install command."""
     try:
         import onnxruntime
-        import speechmos         # an empty __init__: neither librosa nor requests is imported
+        import speechmos  # an empty __init__: neither librosa nor requests is imported
     except ImportError as e:
         raise DNSMOSUnavailable(f"the DNSMOS metrics {list(NAMES)} need the optional packages "
                                 f"onnxruntime and speechmos ({e}); install them with `{INSTALL}`") from e

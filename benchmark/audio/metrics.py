@@ -131,7 +131,7 @@ WORST: dict[str, float] = {"pesq_wb": 1.0, "pesq_nb": 1.0, "estoi": 0.0, "stoi":
                            **{m: 1.0 for m in dnsmos.NAMES}}
 DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
 # Optional metrics, scored only when named: their packages are an extra, and DNSMOS costs more
-# than the default metrics together (README, 'Your own recordings and systems').
+# than the default metrics together (docs/usage.md, 'Scoring any system's output').
 OPTIONAL: dict[str, Callable[..., float]] = dict(dnsmos.METRICS)
 GROUPS: dict[str, tuple[str, ...]] = {"dnsmos": dnsmos.NAMES}     # one name for several metrics
 REGISTRY: dict[str, Callable[..., float]] = {**METRICS, **OPTIONAL}

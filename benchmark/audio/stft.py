@@ -1,7 +1,7 @@
 """The front end shared by every model: compressed complex STFT and its exact inverse.
 
 Follows the paper's code (brever `SGMSEp.transform`/`_enhance` and `modules/stft.py`,
-design-space.md section 6): 16 kHz, 512-sample periodic Hann window, hop 128, centred frames with
+docs/design-space.md section 6): 16 kHz, 512-sample periodic Hann window, hop 128, centred frames with
 zero padding, no window normalisation, amplitude compression, the Nyquist bin dropped so that the
 network sees 256 bins, and peak normalisation by the mixture that is undone on output.
 """

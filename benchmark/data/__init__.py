@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from . import real, sources, synthetic
+from .corpora import load_folder, load_vbdmd
 from .paired import Pair, PairedDataset
 from .settings import resolve
 
@@ -31,11 +33,10 @@ def eval_splits(data_cfg, chosen=None) -> list[str]:
     if chosen:
         return list(chosen)
     splits = list(EVAL_SPLITS.get(data_cfg["name"], ("test",)))
-    from . import real
     try:
-        real.require()
+        sources.require()
         splits.append(real.SPLIT)
-    except real.MissingSource as e:
+    except sources.MissingSource as e:
         if not _told_missing:
             print(f"note: the `real` split is skipped: {e}", file=sys.stderr, flush=True)
             _told_missing = True
@@ -45,12 +46,9 @@ def eval_splits(data_cfg, chosen=None) -> list[str]:
 def load_split(data_cfg, split: str) -> PairedDataset:
     cfg = resolve(data_cfg)
     if split == "real":
-        from . import real
         return real.load(cfg)
     if cfg["name"] == "synthetic":
-        from .synthetic import load
-        return load(cfg, split)
-    from .corpora import load_folder, load_vbdmd
+        return synthetic.load(cfg, split)
     return (load_folder if cfg["name"] == "folder" else load_vbdmd)(cfg, split)
 
 
@@ -59,6 +57,5 @@ def dataset_id(data_cfg) -> str:
     every setting that changes its bytes), else the corpus and its folder."""
     cfg = resolve(data_cfg)
     if cfg["name"] == "synthetic":
-        from .synthetic import dataset_dir
-        return dataset_dir(cfg).name
+        return synthetic.dataset_dir(cfg).name
     return f"{cfg['name']}:{cfg.get('root') or cfg.get('path') or ''}"

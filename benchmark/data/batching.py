@@ -1,6 +1,6 @@
 """Training and evaluation batches of waveforms, zero-padded, with their true lengths.
 
-Two training regimes (design-space.md section 7):
+Two training regimes (docs/design-space.md section 7):
 * "crop" (sgmse): a fixed number of items per batch, each a random crop of `crop_seconds`
   (shorter items are kept whole and zero-padded). Crop length is in seconds of audio; the front
   end turns 2.048 s into sgmse's 256 frames at hop 128.

@@ -2,7 +2,7 @@
 
 flite's voices are more natural than espeak-ng's formant synthesis: awb, rms and slt are
 statistical-parametric (clustergen) voices built from CMU ARCTIC speakers, kal16 a diphone voice,
-all at 16 kHz. data.md allows them as an extra source, never a requirement; they go into the
+all at 16 kHz. docs/data.md allows them as an extra source, never a requirement; they go into the
 train split only (the test splits stay espeak-ng, the `real` split real speech). flite is
 deterministic: the same text and settings give the same samples.
 

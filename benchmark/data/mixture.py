@@ -12,13 +12,14 @@ from functools import lru_cache
 import numpy as np
 from scipy.signal import butter, firwin, resample_poly, sosfiltfilt
 
-from . import noise, tts
+from . import flite, noise, tts
 from .p56 import active_level
+from .signal import SILENCE_S, SR, trim_silence  # noqa: F401  (SR: mixture.SR is the data's rate)
+from .sources import noise_crop
+from .sources import speech as real_speech
 from .text import sentence
 
-SR = 16_000
 PEAK_LIMIT = 0.99          # mixtures are scaled down if they would exceed this (16-bit files)
-SILENCE_S = (0.1, 0.3)     # silence before and after the speech, like read-speech corpora
 
 
 @lru_cache(maxsize=1)
@@ -31,12 +32,6 @@ def _resampling_filter() -> np.ndarray:
 def _to_16k(x: np.ndarray) -> np.ndarray:
     # 22,050 -> 16,000 Hz is exactly 320/441
     return resample_poly(np.asarray(x, dtype=np.float64), 320, 441, window=_resampling_filter())
-
-
-def trim_silence(x: np.ndarray, floor: float = 1e-4) -> np.ndarray:
-    """x without its leading and trailing samples at or below `floor`."""
-    idx = np.nonzero(np.abs(x) > floor)[0]
-    return x[idx[0]:idx[-1] + 1] if idx.size else x[:0]
 
 
 def _uniform_int(rng: np.random.Generator, bounds: Sequence[int]) -> int:
@@ -92,7 +87,6 @@ def speech(rng: np.random.Generator, engine: tts.Session, cfg: Mapping, accents:
 
 def flite_speech(rng: np.random.Generator, cfg: Mapping, voices: Sequence[str]) -> tuple[np.ndarray, dict]:
     """Clean flite speech (flite.py) with the same duration, prosody draws and description."""
-    from . import flite
     voice = voices[int(rng.integers(len(voices)))]
     rate, pitch, pitch_range = _prosody(rng, cfg)
     features = flite.prosody(voice, rate, pitch, pitch_range)
@@ -133,7 +127,6 @@ def noise_signal(rng: np.random.Generator, engine: tts.Session, cfg: Mapping,
     recordings keeps its samples)."""
     first = None
     if recordings and rng.random() < float(cfg["real_noise_prob"]):
-        from .real import noise_crop
         speed, tilt = 1.0, 0.0
         if float(cfg.get("real_noise_perturb", 0.0)) and rng.random() < float(cfg["real_noise_perturb"]):
             # a few recordings made many: the same machine or wind at another speed and colour
@@ -176,7 +169,6 @@ def make(seed: int, cfg: Mapping, accents: Sequence[str], variants: Sequence[str
     rng = np.random.default_rng(seed)
     with tts.Session() as engine:
         if voices and rng.random() < float(cfg["real_speech_prob"]):
-            from .real import speech as real_speech
             clean, source, group, used = real_speech(rng, voices, cfg["seconds"], pad=True)
             meta = dict(voice=f"real:{source.package}/{group}", accent="", variant="", rate=0, pitch=0,
                         pitch_range=0, text=";".join(p.name for p in used))

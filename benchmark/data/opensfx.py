@@ -7,7 +7,7 @@ sample catalogue format: a table of (offset | 0x80000000, size) pairs, uint32 li
 first offset giving the table's length; at each offset a length-prefixed title, then a RIFF WAV.
 
 Entries are addressed as virtual paths `<container>/<index>_<slug>.wav`, so the training pool,
-its hash and `real.read` treat them like files.
+its hash and `sources.read` treat them like files.
 """
 from __future__ import annotations
 

@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import mixture, noise, tts
+from . import flite, mixture, noise, sources, tts
 from .cache import cache_root, ensure_folder, is_complete
 from .corpora import pair_folders
 from .paired import PairedDataset
+from .sources import train_noise_files, train_speech_groups
 
 GENERATOR_VERSION = 2      # bump when a change to the generator changes any sample
 SPLITS = ("train", "valid", "test", "test_mismatched")
@@ -55,41 +56,38 @@ _told_no_recordings: set[str] = set()
 
 
 def _pools(key: str, cfg: Mapping):
-    from . import real
     if key == "real_noise":
-        return real.train_noise_files(cfg.get("real_noise_opensfx") is True)
-    return real.train_speech_groups()
+        return sources.train_noise_files(cfg.get("real_noise_opensfx") is True)
+    return sources.train_speech_groups()
 
 
 def effective(cfg: Mapping) -> dict:
     """The settings with `real_noise` / `real_speech: auto` decided: on where the recordings are
     installed, else off with a note (once) saying what that loses and how to install them."""
-    from . import real
     cfg = dict(cfg)
     for key in ("real_noise", "real_speech"):
         if cfg.get(key) == "auto":
             try:
                 _pools(key, {})
                 cfg[key] = True
-            except real.MissingSource as e:
+            except sources.MissingSource as e:
                 cfg[key] = False
                 if key not in _told_no_recordings:
                     what = "procedural noise" if key == "real_noise" else "espeak-ng speech"
                     print(f"note: data.{key}=auto trains on {what} only, which transfers worse to "
-                          f"real recordings (README, 'Real recordings'): {e}", file=sys.stderr, flush=True)
+                          f"real recordings (docs/data.md): {e}", file=sys.stderr, flush=True)
                     _told_no_recordings.add(key)
     if cfg.get("real_noise_opensfx") == "auto":
-        cfg["real_noise_opensfx"] = cfg.get("real_noise") is True and not real.missing([real.OPENSFX])
+        cfg["real_noise_opensfx"] = cfg.get("real_noise") is True and not sources.missing([sources.OPENSFX])
         if cfg.get("real_noise") is True and not cfg["real_noise_opensfx"] and "opensfx" not in _told_no_recordings:
             print(f"note: data.real_noise_opensfx=auto trains without OpenSFX's recordings, fewer real "
-                  f"noises (README, 'Real recordings'): {real.OPENSFX.install_hint()}", file=sys.stderr, flush=True)
+                  f"noises (docs/data.md): {sources.OPENSFX.install_hint()}", file=sys.stderr, flush=True)
             _told_no_recordings.add("opensfx")
     if cfg.get("flite_speech") == "auto":
-        from . import flite
         cfg["flite_speech"] = flite.binary() is not None
         if not cfg["flite_speech"] and "flite" not in _told_no_recordings:
             print(f"note: data.flite_speech=auto trains on espeak-ng voices only, less natural "
-                  f"speech (README, 'Real recordings'): no flite ({flite.INSTALL})", file=sys.stderr, flush=True)
+                  f"speech (docs/data.md): no flite ({flite.INSTALL})", file=sys.stderr, flush=True)
             _told_no_recordings.add("flite")
     return cfg
 
@@ -108,7 +106,6 @@ def _hashed_settings(cfg: Mapping) -> dict:
     if "bandlimit_prob" in settings:   # before this, band-limiting also reached valid and test
         out["bandlimit_splits"] = ["train"]
     if settings.get("flite_speech"):
-        from . import flite
         out["flite"] = flite.version()
     for key in ("real_noise", "real_speech"):   # the recordings are part of what the data is
         if settings.get(key):
@@ -143,7 +140,6 @@ def check_settings(cfg: Mapping) -> None:
         if cfg.get(key, False) not in (True, False, "auto"):
             fail(f"{key} is true, false or auto, got {cfg.get(key)!r}")
     if cfg.get("flite_speech") in (True, "auto"):
-        from . import flite
         try:
             flite.check_voices(cfg.get("flite_voices") or [])
         except flite.FliteMissing as e:
@@ -220,7 +216,6 @@ def _make_chunk(cfg: dict, split: str, start: int, stop: int, out: str) -> list[
     else:
         if cfg.get("flite_speech") is True:
             flite_voices = list(cfg["flite_voices"])
-        from .real import train_noise_files, train_speech_groups
         if cfg.get("real_noise") is True:
             recordings = [(src, f) for src, files in train_noise_files(cfg.get("real_noise_opensfx") is True)
                           for f in files]

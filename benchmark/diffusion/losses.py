@@ -1,4 +1,4 @@
-"""Training objective (design-space.md §4): denoising score matching in the EDM form.
+"""Training objective (docs/design-space.md §4): denoising score matching in the EDM form.
 
     x̃ = (x0 − y) + σ·n,   n ~ CN(0, I)
     ℓ = weight(σ) · mean_freq[(1/L) Σ_frames |D(x̃; σ, y) − (x0 − y)|²]     (brever `SGMSEp.loss`)

@@ -1,4 +1,4 @@
-"""Preconditioning: six independent terms, each `richter` (SGMSE+) or `edm` (design-space.md §3).
+"""Preconditioning: six independent terms, each `richter` (SGMSE+) or `edm` (docs/design-space.md §3).
 
     D(x̃; σ, y) = c_skip·x̃ + c_out·F_θ([Re, Im](c_in·x̃ + c_shift), [Re, Im](y); c_noise)
     score(x)   = (D(x̃) − x̃) / (s(t)·σ²),   x̃ = (x − y)/s(t)
@@ -48,7 +48,7 @@ PRECONDITIONING = {
     "edm-scaled-shift": dict(
         cshift=lambda n, sd: n.cin * n.y / n.s,                     # c_in·x/s: EDM's D(x/s) un-centred
     ),
-    # Loss weightings of the methods after the paper (issue 20), as weights on |D − (x0 − y)|²:
+    # Loss weightings of the methods after the paper (docs/design-space.md §13), as weights on |D − (x0 − y)|²:
     # data prediction |x̂0 − x0|² (sgmse's `data_prediction`, Richter et al. 2024, arXiv 2409.10753;
     # its 0.001-weighted time-domain L1 term is left out: our losses are all in the STFT domain).
     "data": dict(

@@ -1,4 +1,4 @@
-"""Samplers (design-space.md §5): predictor–corrector and EDM's stochastic Heun, generalised to y.
+"""Samplers (docs/design-space.md §5): predictor–corrector and EDM's stochastic Heun, generalised to y.
 
 Every sampler is a dataclass of its settings with `__call__(denoiser, sde, y, generator) -> x̂0`.
 The denoiser is D(x̃, y, σ, t) (preconditioning.Denoiser or an oracle); the score is derived from it
@@ -47,6 +47,10 @@ class PC:
     steps: int = 30                 # N
     corrector_steps: int = 1        # c; NFE = N·(c + 1)
     snr: float = 0.5                # r; Langevin step ε = 2(r·s·σ)²
+
+    def nfe_budget(self) -> int:
+        """Network evaluations per utterance, before running (--dry-run); sample() counts the real ones."""
+        return self.steps * (self.corrector_steps + 1)
 
     def needs_sigma_inv(self) -> bool:
         return False
@@ -127,13 +131,23 @@ class EDM:
         """The std of x̃ = (x − y)/s at the start. The marginal there is (x0 − y) + σ₀·n, whose std is
         √(σ₀² + σ_d²); `plain` (brever's prior, also at σ_start) drops the σ_d part, a mismatch that
         grows as σ₀ falls toward σ_d: with the exact denoiser, N = 3 from σ₀ = 0.25 ends at std 0.073
-        instead of 0.1 (issue 19). `matched` draws from the marginal's Gaussian approximation."""
+        instead of 0.1 (docs/studies.md, 'The start of the reverse process'). `matched` draws from the
+        marginal's Gaussian approximation."""
         if self.start == "matched":
             return torch.sqrt(sigma0 ** 2 + self.sigma_data ** 2)
         return sigma0
 
     def gamma(self) -> float:
         return min(self.churn / self.steps, math.sqrt(2) - 1) if self.churn > 0 else 0.0
+
+    def nfe_budget(self) -> int:
+        """Heun: 2N − 1 (no correction on the last step, one fewer with an Euler first step); Euler: N;
+        midpoint: 2N."""
+        if self.solver == "euler":
+            return self.steps
+        if self.solver == "midpoint":
+            return 2 * self.steps
+        return 2 * self.steps - 1 - (1 if self.first_step == "euler" and self.steps > 1 else 0)
 
     def needs_sigma_inv(self) -> bool:
         # the midpoint of a step in σ (scaling none) is a σ whose t the network needs
@@ -221,6 +235,9 @@ def Euler(**settings) -> EDM:
 @dataclass
 class Ancestral:
     steps: int = 5                  # N = NFE
+
+    def nfe_budget(self) -> int:
+        return self.steps
 
     def needs_sigma_inv(self) -> bool:
         return False

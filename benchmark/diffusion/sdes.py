@@ -1,4 +1,4 @@
-"""The SDEs of the design space (design-space.md §1–2), all of one form.
+"""The SDEs of the design space (docs/design-space.md §1–2), all of one form.
 
     forward SDE   dx = a(t)·(y − x) dt + g(t) dw                       (drift toward the noisy y)
     marginal      x(t) = y + s(t)·[(x0 − y) + σ(t)·n],  n ~ CN(0, I)
@@ -52,7 +52,7 @@ class SDE:
         t1 = torch.ones((), dtype=y.real.dtype, device=y.device)
         return y + self.s(t1) * self.sigma(t1) * complex_randn(y, generator)
 
-    # The two SDE forms the samplers integrate (design-space.md §1).
+    # The two SDE forms the samplers integrate (docs/design-space.md §1).
     def probability_flow(self, x, y, score, t):
         """dx/dt = a(y − x) − ½g²·∇log p."""
         return self.a(t) * (y - x) - 0.5 * self.g(t) ** 2 * score
@@ -285,7 +285,7 @@ class BBLS(_Bridge):
 
 
 # ---------------------------------------------------------------------------------------------
-# Beyond the paper (issue 20): two processes whose mean also moves from x0 to y, in the same form.
+# Beyond the paper (docs/design-space.md §13): two processes whose mean also moves from x0 to y, in the same form.
 
 @dataclass
 class SBVE(SDE):

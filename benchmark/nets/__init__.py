@@ -1,6 +1,6 @@
 """Network registry: preset name → settings, and `build_net` to instantiate one.
 
-Presets (design-space.md section 6; counts asserted in tests/nets):
+Presets (docs/design-space.md section 6; counts asserted in tests/nets):
 - "ncsnpp_m": NCSN++M, the paper's network, 27,756,186 parameters.
 - "ncsnpp":   NCSN++, the large variant, 65,590,694 parameters.
 - "small":    the same architecture sized for the embedded default on 2 CPU cores

@@ -28,6 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args[key] = value
     # Imported once the arguments are known good: pandas, matplotlib and seaborn take seconds to load,
     # which --help and a mistyped key need not wait for.
+    # lazily: build imports matplotlib and seaborn, which --help does not need
     from benchmark.report.build import build_report
     from benchmark.report.index import build_index
     from benchmark.report.load import ReportError

@@ -1,5 +1,5 @@
 """Build reports/<study>.html from studies/<study>.yaml and results/<study>/{cells.csv,meta.json},
-with paired differences from the cells' per-utterance scores (paired.py).
+with paired differences from the cells' per-utterance scores (paired_stats.py).
 
 The page is one file: CSS inline, figures as base64 PNG, no script and no external resource, so
 it opens offline and can be mailed or archived as is.
@@ -16,10 +16,10 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from benchmark.report import claims, diagnosis, export, listening, paired, plots, tables
+from benchmark.report import claims, diagnosis, export, listening, paired_stats, plots, tables
 from benchmark.report import conditions as by_condition
+from benchmark.report.load import ReportError, Study, data_name, load_cells, load_meta, load_study
 from benchmark.report.twins import twins
-from benchmark.report.load import Study, data_name, load_cells, load_meta, load_study, ReportError
 
 TEMPLATE = "template.html.j2"
 DATA_DESCRIPTIONS = {
@@ -27,7 +27,7 @@ DATA_DESCRIPTIONS = {
     "vbdmd": "VoiceBank-DEMAND",
     "folder": "a user-supplied folder of clean/noisy pairs",
 }
-# Other people's numbers, for scale only (anchors.md A2, A5; design-space.md §8). Never ours, and
+# Other people's numbers, for scale only (docs/anchors.md A2, A5; docs/design-space.md §8). Never ours, and
 # never the paper's own tables, which could not be retrieved.
 REFERENCES = (
     ("VoiceBank-DEMAND noisy test input", "PESQ-WB ≈ 1.97",
@@ -38,7 +38,7 @@ REFERENCES = (
 )
 MISSING_SHOWN = 12
 BOLD_TESTED = (f"not distinguishable from the column's best (Wilcoxon signed-rank over utterances, "
-               f"Holm-adjusted, p ≥ {paired.ALPHA:g})")
+               f"Holm-adjusted, p ≥ {paired_stats.ALPHA:g})")
 
 
 def study_file(studies_dir: Path, name: str) -> Path:
@@ -78,10 +78,10 @@ def _number(value, decimals: int = 0) -> str:
 def bold_flags(summary: pd.DataFrame, split: str, metrics: list[str],
                vs_best: pd.DataFrame | None) -> dict[str, pd.Series]:
     """Per metric, the cells shown bold: those not distinguishable from the best by a paired test
-    (paired.tied_with_best) where the per-utterance tests are at hand, else the best value only."""
+    (paired_stats.tied_with_best) where the per-utterance tests are at hand, else the best value only."""
     out = {}
     for m in metrics:
-        tied = paired.tied_with_best(vs_best, split, m)
+        tied = paired_stats.tied_with_best(vs_best, split, m)
         out[m] = (summary["cell"].isin(tied) & (summary["kind"] != "input") if tied
                   else tables.best_flags(summary[m]))
     return out
@@ -187,12 +187,12 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
     if primary is None:
         return section
     section["listening"] = listening.section(cells_dir, summary, split, clips_dir,
-                                             f"{export_prefix}/clips")
+                                             f"{export_prefix}/clips", sorted(set(table["split"])))
     reference = tables.noisy_reference(table, split, primary)
     section["references"] = [(tables.metric_name(m), tables.fmt(tables.noisy_reference(
         table, split, m)[0], m)) for m in metrics]
     section["rows"] = _main_rows(summary, study, metrics, bold_flags(summary, split, metrics, vs_best))
-    section["tested_bold"] = any(paired.tied_with_best(vs_best, split, m) for m in metrics)
+    section["tested_bold"] = any(paired_stats.tied_with_best(vs_best, split, m) for m in metrics)
     section["pivots"] = _pivots(summary, study, metrics)
     split_pairs = pairs[pairs["split"] == split] if pairs is not None else None
     section["paired"] = _paired(split_pairs, study, metrics)
@@ -310,9 +310,9 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
     source = results_dir / study_name / "cells.csv"
     table = load_cells(source, study)
     meta = load_meta(results_dir / study_name / "meta.json")
-    pairs = paired.load_or_compute(results_dir / study_name, study, table)
+    pairs = paired_stats.load_or_compute(results_dir / study_name, study, table)
     cond = by_condition.load(results_dir / study_name)
-    vs_best = paired.load_or_compute_best(results_dir / study_name, table)
+    vs_best = paired_stats.load_or_compute_best(results_dir / study_name, table)
     html = render(study, table, meta, source, pairs, export_prefix=study_name, cond=cond,
                   cells_dir=results_dir / study_name / "cells", vs_best=vs_best,
                   diagnosed=diagnosis.load(study, results_dir, studies_dir),
@@ -323,7 +323,7 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
         summary, metrics, _ = _split_summary(table, split, study)
         if metrics:
             reference = {m: tables.noisy_reference(table, split, m) for m in metrics}
-            tested = any(paired.tied_with_best(vs_best, split, m) for m in metrics)
+            tested = any(paired_stats.tied_with_best(vs_best, split, m) for m in metrics)
             frames[split] = export.marked_frame(summary, list(study.axes), metrics, reference,
                                                 bold_flags(summary, split, metrics, vs_best))
             export.write(frames[split], metrics, reports_dir / study_name, split,

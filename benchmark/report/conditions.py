@@ -1,4 +1,4 @@
-"""The report's view by condition (results/<study>/conditions.csv, written by benchmark/conditions.py):
+"""The report's view by condition (results/<study>/conditions.csv, written by benchmark/driver/condition_scores.py):
 for each input-SNR band, noise type and speaker group, the noisy input's mean and the Δ over it
 of the split's best diffusion cell and of the predictive baseline, as a table and a plot."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from benchmark.conditions import CONDITIONS, SNR_EDGES
+from benchmark.driver.condition_scores import CONDITIONS, SNR_EDGES
 from benchmark.report import tables
 from benchmark.report.plots import STYLE, WIDTH, to_base64
 

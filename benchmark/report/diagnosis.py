@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.report import paired
+from benchmark.report import paired_stats
 from benchmark.report.claims import Claim
 from benchmark.report.load import ReportError, Study, load_cells, load_study
 from benchmark.report.tables import fmt, metric_name
@@ -31,9 +31,9 @@ def load(study: Study, results_dir: Path, studies_dir: Path) -> tuple[Study, pd.
     folder = results_dir / name
     current = (folder / "pairs.csv").is_file() and (
         (folder / "pairs.csv").stat().st_mtime >= (folder / "cells.csv").stat().st_mtime)
-    pairs = paired.kept(folder) if current else None       # stale after a run with --no-report
+    pairs = paired_stats.kept(folder) if current else None       # stale after a run with --no-report
     if pairs is None:
-        pairs = paired.compute(load_cells(folder / "cells.csv", other), other, folder / "cells")
+        pairs = paired_stats.compute(load_cells(folder / "cells.csv", other), other, folder / "cells")
     return (other, pairs) if pairs is not None and len(pairs) else None
 
 

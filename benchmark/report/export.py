@@ -8,7 +8,7 @@
                                   input as the last row; needs \\usepackage{booktabs}
     reports/<study>/tables.md     every split side by side as one Markdown table (a cell per row,
                                   "metric / metric / …" per split, the input's means in the
-                                  header), the same bold: what a README's reference section quotes,
+                                  header), the same bold: what a reference-run page (docs/reference-runs/) quotes,
                                   so its numbers come from the command, not from hand copying
 """
 from __future__ import annotations

@@ -5,7 +5,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmark.report import scorecard, tables
+from benchmark.config import ConfigError, compose
+from benchmark.data import dataset_id
+from benchmark.report import scorecard, tables, validity
 from benchmark.report.build import template, write_page
 from benchmark.report.claims import pm as _pm
 from benchmark.report.load import Study
@@ -14,8 +16,10 @@ from benchmark.report.load import Study
 def render(data: dict, studies_dir: Path, reports_dir: Path) -> str:
     known = scorecard.known_studies(studies_dir)
     pages = {n: f"{n}.html" for n in data if (Path(reports_dir) / f"{n}.html").is_file()}
+    found = scorecard.findings(data, known)
+    gated = [f for f in found if f.verdict == validity.INVALID]
     return template("index.html.j2").render(
-        findings=scorecard.findings(data, known), studies=study_lines(data), pages=pages,
+        findings=found, gated=gated, studies=study_lines(data), pages=pages,
         not_run=[n for n in known if n not in data], n_studies=len(data), split=scorecard.SPLIT,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
@@ -27,6 +31,8 @@ def study_lines(data: dict[str, scorecard.StudyData]) -> list[dict]:
         s, m = d.summary, d.metric
         pick = {k: s[s["kind"] == k].head(1) for k in ("diffusion", "predictive", "input")}
         ref = tables.noisy_reference(d.table, scorecard.SPLIT, m)
+        best = pick["diffusion"]
+        delta = None if best.empty else validity.above_input(d, best["cell"].iloc[0], scorecard.SPLIT)
 
         def show(rows):
             return "—" if rows.empty else f"{_pm(rows[m].iloc[0], rows[f'{m}_ci'].iloc[0], m)}"
@@ -35,9 +41,12 @@ def study_lines(data: dict[str, scorecard.StudyData]) -> list[dict]:
                     "best": show(pick["diffusion"]),
                     "best_label": "" if pick["diffusion"].empty else pick["diffusion"]["label"].iloc[0],
                     "input": _pm(ref[0], ref[1], m), "predictive": show(pick["predictive"]),
+                    "delta": "" if delta is None else delta.detail,
+                    "delta_tone": "" if delta is None else ("good" if delta.passed else "bad"),
                     "cells": int((s["kind"] != "input").sum()),
                     "grid": d.grid, "n_missing": len(d.missing),
-                    "wall": (f"{meta['wall_minutes']:.0f} min" if isinstance(meta.get("wall_minutes"), (int, float)) else "—"),
+                    "wall": (f"{meta['wall_minutes']:.0f} min" if isinstance(meta.get("wall_minutes"), (int, float))
+                             else "—"),
                     "commit": str(meta.get("git_commit", "—"))[:12], "device": meta.get("device", "—"),
                     "versions": ", ".join(f"{k} {v}" for k, v in (meta.get("package_versions") or {}).items()
                                           if k in ("torch", "mlflow", "numpy", "pesq")) or "—",
@@ -47,10 +56,9 @@ def study_lines(data: dict[str, scorecard.StudyData]) -> list[dict]:
 
 def _dataset_now(study: Study) -> str:
     """The data's id from the study's settings today, for a meta.json written before it was kept."""
-    from benchmark.config import ConfigError, compose
-    from benchmark.data import dataset_id
     try:
-        return f"{dataset_id(compose([str(o) for o in (study.raw or {}).get('base') or []]).data)} (not recorded by the run; from today's settings)"
+        base = [str(o) for o in (study.raw or {}).get('base') or []]
+        return f"{dataset_id(compose(base).data)} (not recorded by the run; from today's settings)"
     except (ConfigError, ValueError, KeyError):
         return "—"
 

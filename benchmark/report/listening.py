@@ -44,14 +44,22 @@ PEAK = 0.89             # −1 dBFS: every clip of one utterance gets the same g
 ROLES = ("noisy", "enhanced", "clean")
 
 
-def _files(cell_dir: Path, split: str) -> dict[str, dict[str, Path]]:
-    """{utterance name: {role: wav}} of one cell's examples for `split`."""
+def foreign(name: str, split: str, splits=()) -> bool:
+    """Whether an example named `<split>_<name>_<role>.wav` belongs to another split whose name
+    begins with this one's: `test_mismatched_x_noisy.wav` matches `test_*.wav` as utterance
+    `mismatched_x` of `test`."""
+    return any(o != split and o.startswith(f"{split}_") and f"{split}_{name}".startswith(f"{o}_") for o in splits)
+
+
+def _files(cell_dir: Path, split: str, splits=()) -> dict[str, dict[str, Path]]:
+    """{utterance name: {role: wav}} of one cell's examples for `split` (not those of `splits` that
+    share its prefix)."""
     out: dict[str, dict[str, Path]] = {}
     pattern = re.compile(rf"^{re.escape(split)}_(.+)_({'|'.join(ROLES)})\.wav$")
     folder = cell_dir / "examples"
     for f in sorted(folder.glob(f"{split}_*.wav")) if folder.is_dir() else []:
         m = pattern.match(f.name)
-        if m:
+        if m and not foreign(m.group(1), split, splits):
             out.setdefault(m.group(1), {})[m.group(2)] = f
     return out
 
@@ -113,16 +121,18 @@ def input_snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
 
 
 def section(cells_dir: Path | None, summary: pd.DataFrame, split: str,
-            clips_dir: Path | None = None, href: str = "clips") -> dict:
+            clips_dir: Path | None = None, href: str = "clips", splits=()) -> dict:
     """{"utterances": [{name, snr, clips: [{label, mp3, spectrogram}]}], "bytes", "missing": why
     there are no players}; mp3 and spectrogram are the clip files' addresses, `href`/<split>/….
     Utterances are ordered by input SNR, lowest first. Writes the clips into clips_dir/<split>/
-    (without a clips_dir there is nowhere to put them, and the section says so)."""
+    (without a clips_dir there is nowhere to put them, and the section says so). `splits`: every
+    split of the study, so that another split's examples are never shown under this one."""
     systems = chosen_systems(summary)
     folder = clips_dir / split if clips_dir else None
     index = clips_dir / f"{split}.json" if clips_dir else None
-    kept = (read_json(index) if index else None) or {}
-    found = {cell: _files(cells_dir / cell, split) for cell, _ in systems} if cells_dir else {}
+    on_disk = (read_json(index) if index else None) or {}
+    kept = {n: u for n, u in on_disk.items() if not foreign(n, split, splits)}
+    found = {cell: _files(cells_dir / cell, split, splits) for cell, _ in systems} if cells_dir else {}
     names = sorted(set().union(*found.values())
                    | {n for n, u in kept.items() if set(u.get("clips", [])) & {c for c, _ in systems}})
     if not names or folder is None:
@@ -168,7 +178,7 @@ def section(cells_dir: Path | None, summary: pd.DataFrame, split: str,
     for stale in folder.glob("*.*"):
         if stale.name not in made:
             stale.unlink()
-    if shown != kept:
+    if shown != on_disk:
         write_atomic(index, json.dumps(shown, indent=1, sort_keys=True) + "\n")   # sorted: stable diffs
     utterances.sort(key=lambda u: u["snr_db"])
     return {"utterances": utterances, "bytes": sum(len(d) for d in made.values()), "missing": ""}

@@ -76,7 +76,7 @@ def pareto_front(nfe: np.ndarray, score: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-SGMSE_NFE = 60      # SGMSE+'s PC sampler: N = 30 with one corrector step (design-space.md §5)
+SGMSE_NFE = 60      # SGMSE+'s PC sampler: N = 30 with one corrector step (docs/design-space.md §5)
 COST_AXES = {"nfe": "network evaluations per utterance (NFE, log scale)",
              "rtf": "measured real-time factor (enhancement seconds per audio second, log scale)"}
 

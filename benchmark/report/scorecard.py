@@ -25,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from benchmark.audio.metrics import mean_ci95
-from benchmark.report import paired, tables
+from benchmark.config import ConfigError, build_sde_from, compose, sampler_from_config
+from benchmark.report import paired_stats, tables, validity
 from benchmark.report.claims import pm as _pm
 from benchmark.report.load import ReportError, Study, load_cells, load_meta, load_study
 
@@ -54,6 +56,7 @@ class StudyData:
     scores: dict = field(default_factory=dict, repr=False)   # cell -> per-utterance outputs
     missing: list = field(default_factory=list)              # grid points not run yet (tables.missing_points)
     grid: int = 0                                            # the study's diffusion grid points (tables.grid_points)
+    training: pd.DataFrame | None = None                     # training.csv: each model's convergence
 
     def outputs(self, cell: str) -> pd.Series | None:
         """The cell's per-utterance outputs on SPLIT and the metric, by utterance name."""
@@ -73,6 +76,9 @@ class Finding:
     text: str
     numbers: list[str] = field(default_factory=list)
     studies: list[str] = field(default_factory=list)
+    systems: list[tuple[str, str]] = field(default_factory=list)     # (study, cell) the verdict compares
+    baselines: list[tuple[str, str]] = field(default_factory=list)   # those standing for the paper's SGMSE+
+    checks: list = field(default_factory=list)                       # validity.Check, once gated
 
 
 def load_all(results_dir: Path, studies_dir: Path) -> dict[str, StudyData]:
@@ -95,11 +101,12 @@ def load_all(results_dir: Path, studies_dir: Path) -> dict[str, StudyData]:
         for cell in summary["cell"]:
             f = per_utterance_file(Path(results_dir), name, cell)
             if f is not None:
-                scores[cell] = pd.read_csv(f, usecols=["split", "name", "metric", "output"])
+                scores[cell] = pd.read_csv(f, usecols=lambda c: c in ("split", "name", "metric", "input", "output"))
         out[name] = StudyData(name, study, table, load_meta(Path(results_dir) / name / "meta.json"),
-                              summary, metrics[0], paired.load_or_compute(Path(results_dir) / name, study, table),
-                              paired.load_or_compute_best(Path(results_dir) / name, table), scores,
-                              tables.missing_points(table, study), len(tables.grid_points(study)))
+                              summary, metrics[0], paired_stats.load_or_compute(Path(results_dir) / name, study, table),
+                              paired_stats.load_or_compute_best(Path(results_dir) / name, table), scores,
+                              tables.missing_points(table, study), len(tables.grid_points(study)),
+                              validity.load_training(results_dir, [name])[name])
     return out
 
 
@@ -128,14 +135,14 @@ def compare(d: StudyData, a: pd.Series, b: pd.Series) -> tuple[float, float, flo
     if sa is not None and sb is not None:
         diff = (sa - sb.reindex(sa.index)).dropna().to_numpy(dtype=float)
         mean, ci, _, _ = mean_ci95(diff)
-        return mean, ci, paired.wilcoxon_p(diff)
+        return mean, ci, paired_stats.wilcoxon_p(diff)
     m = d.metric
     return float(a[m] - b[m]), float(math.hypot(a[f"{m}_ci"], b[f"{m}_ci"])), math.nan
 
 
 def not_worse(diff: float, ci: float, p: float) -> bool:
     """a − b is not significantly below zero (Wilcoxon where at hand, else the CI)."""
-    return diff >= 0 or (p >= paired.ALPHA if math.isfinite(p) else diff + ci >= 0)
+    return diff >= 0 or (p >= paired_stats.ALPHA if math.isfinite(p) else diff + ci >= 0)
 
 
 def drift_finding(data: dict[str, StudyData]) -> Finding:
@@ -168,8 +175,8 @@ def drift_finding(data: dict[str, StudyData]) -> Finding:
     if not rows:
         return Finding(1, title, "no data", "neutral", f"{name} has no cell pair with and without drift.",
                        studies=[name])
-    hurts = [r for r in rows if r[1] < 0 and (r[3] < paired.ALPHA if math.isfinite(r[3]) else r[1] + r[2] < 0)]
-    helps = [r for r in rows if r[1] > 0 and (r[3] < paired.ALPHA if math.isfinite(r[3]) else r[1] - r[2] > 0)]
+    hurts = [r for r in rows if r[1] < 0 and (r[3] < paired_stats.ALPHA if math.isfinite(r[3]) else r[1] + r[2] < 0)]
+    helps = [r for r in rows if r[1] > 0 and (r[3] < paired_stats.ALPHA if math.isfinite(r[3]) else r[1] - r[2] > 0)]
     numbers = [f"{ctx or 'all'}: Δ {tables.metric_name(m)} (without − with) {_pm(diff, ci, m, True)}"
                + (f", p = {p:.3g}" if math.isfinite(p) else "") for ctx, diff, ci, p in rows]
     if not hurts:
@@ -183,7 +190,34 @@ def drift_finding(data: dict[str, StudyData]) -> Finding:
         verdict, tone = "mixed", "neutral"
         text = (f"Removing the drift lowers {tables.metric_name(m)} significantly in {len(hurts)} of "
                 f"{len(rows)} SDE(s) and not in the others; {basis}.")
-    return Finding(1, title, verdict, tone, text, numbers, [name])
+    compared = d.summary[(d.summary["kind"] == "diffusion") & d.summary[axis].isin([without, with_])]
+    return Finding(1, title, verdict, tone, text, numbers, [name],
+                   systems=[(name, c) for c in compared["cell"]])
+
+
+def cell_overrides(study: Study, labels: dict) -> list[str]:
+    """The overrides that make the study's cell with these axis labels (base, then its axis values or
+    the `extra` entry that names them)."""
+    raw = study.raw or {}
+    overrides = [str(o) for o in raw.get("base") or []]
+    extra = next((e for e in raw.get("extra") or []
+                  if all(str((e.get("axes") or {}).get(a, "")) == str(v) for a, v in labels.items())), None)
+    if extra is not None:
+        return overrides + [str(o) for o in extra.get("overrides") or []]
+    for axis, value in labels.items():
+        overrides += [str(o) for o in ((raw.get("axes") or {}).get(axis) or {}).get(value) or []]
+    return overrides
+
+
+def cell_config(d: StudyData, cell: str):
+    """A diffusion cell's configuration, composed from its study file (None if it cannot be)."""
+    rows = d.summary[d.summary["cell"] == cell]
+    if rows.empty:
+        return None
+    try:
+        return compose(cell_overrides(d.study, {a: rows[a].iloc[0] for a in d.study.axes}))
+    except (ConfigError, ValueError, KeyError):
+        return None
 
 
 def prior_match(study: Study, labels: dict) -> float | None:
@@ -191,21 +225,8 @@ def prior_match(study: Study, labels: dict) -> float | None:
     of x̃ = (x − y)/s over the marginal's √(σ₀² + σ_d²) (1: no mismatch). brever's plain start at σ₀
     drops the data's own std σ_d: σ₀/√(σ₀² + σ_d²), 0.93 at the embedded σ₀ = 0.25 and 1.00 from
     σ(1) = 90 (cosine); the matched start (sampler.start=matched) is 1 at any σ₀."""
-    import torch
-
-    from benchmark.config import ConfigError, compose, sampler_from_config
-    from benchmark.models import build_sde_from
-    raw = study.raw or {}
-    overrides = [str(o) for o in raw.get("base") or []]
-    extra = next((e for e in raw.get("extra") or []
-                  if all(str((e.get("axes") or {}).get(a, "")) == str(v) for a, v in labels.items())), None)
-    if extra is not None:
-        overrides += [str(o) for o in extra.get("overrides") or []]
-    else:
-        for axis, value in labels.items():
-            overrides += [str(o) for o in ((raw.get("axes") or {}).get(axis) or {}).get(value) or []]
     try:
-        cfg = compose(overrides)
+        cfg = compose(cell_overrides(study, labels))
         sde = build_sde_from(cfg)
         sampler = sampler_from_config(cfg, sde=sde)
         t = sampler.start_time(sde) if hasattr(sampler, "start_time") else float(getattr(sampler, "t_start", 1.0))
@@ -224,7 +245,7 @@ def start_levels(study: Study) -> set[float]:
 
 def mismatch_finding(data: dict[str, StudyData], known: dict[str, Study] | None = None) -> Finding:
     title = "A prior mismatch is not necessarily responsible for a performance drop"
-    lines, tested, spared = [], [], []
+    lines, tested, spared, systems = [], [], [], []
     for name, d in data.items():
         cells = d.summary[d.summary["kind"] == "diffusion"].copy()
         cells["match"] = [prior_match(d.study, {a: r[a] for a in d.study.axes}) for _, r in cells.iterrows()]
@@ -237,12 +258,13 @@ def mismatch_finding(data: dict[str, StudyData], known: dict[str, Study] | None 
         large = cells[cells["match"].round(3) < levels[-1]]
         best_small = small.iloc[0]
         tests = [compare(d, r, best_small) for _, r in large.iterrows()]
-        adjusted = paired.holm([p for _, _, p in tests])
+        adjusted = paired_stats.holm([p for _, _, p in tests])
         unharmed = [r for (_, r), (diff, ci, _), p in zip(large.iterrows(), tests, adjusted)
                     if not_worse(diff, ci, p)]
         if unharmed:
             spared.append(name)
         top = max(unharmed or [large.iloc[0]], key=lambda r: r[d.metric])
+        systems += [(name, best_small["cell"]), (name, top["cell"])]
         lines.append(f"{name}: prior std / marginal std from {levels[0]:.3f} to {levels[-1]:.3f}; the best "
                      f"cell with the least mismatch ({best_small['label']}, {best_small['match']:.3f}) "
                      f"{tables.fmt(best_small[d.metric], d.metric)}; with a larger one "
@@ -265,7 +287,7 @@ def mismatch_finding(data: dict[str, StudyData], known: dict[str, Study] | None 
                 "best cell with the least mismatch, consistent with the mismatch costing quality.")
     text += (" Cells also differ in the SDE or the sampler, so the comparison is not of the mismatch alone"
              " (drift_and_prior's `embedded` and `matched start` cells differ in the start only).")
-    return Finding(2, title, verdict, tone, text, lines, tested)
+    return Finding(2, title, verdict, tone, text, lines, tested, systems=systems)
 
 
 def _value_means(d: StudyData, axis: str, cells: pd.DataFrame, matrix: np.ndarray) -> np.ndarray:
@@ -298,7 +320,8 @@ def axis_spread(d: StudyData, axis: str, rng: np.random.Generator) -> dict | Non
     boot = np.ptp(_value_means(d, axis, cells, draws), axis=1)
     lo, hi = np.percentile(boot, [2.5, 97.5])
     return {"spread": spread, "lo": float(lo), "hi": float(hi), "values": int(cells[axis].nunique()),
-            "basis": basis, "steps": sorted(set(cells["train_steps"].dropna().astype(int)))}
+            "basis": basis, "steps": sorted(set(cells["train_steps"].dropna().astype(int))),
+            "cells": list(cells["cell"])}
 
 
 def spread_finding(data: dict[str, StudyData], seed: int = 0) -> Finding:
@@ -322,7 +345,8 @@ def spread_finding(data: dict[str, StudyData], seed: int = 0) -> Finding:
         return Finding(3, title, "no data", "neutral", "Too few values with results to form a spread.",
                        numbers, [v[0] for v in found.values()])
     steps = {tuple(s["steps"]) for s in (sde, *rivals.values())}
-    caveat = "" if len(steps) == 1 else f" The studies trained for different steps ({sorted(steps)}): compare with care."
+    caveat = ("" if len(steps) == 1
+              else f" The studies trained for different steps ({sorted(steps)}): compare with care.")
     above = [r for r, s in rivals.items() if sde["lo"] > s["hi"]]
     below = [r for r, s in rivals.items() if sde["hi"] < s["lo"]]
     name = tables.metric_name(metric)
@@ -339,7 +363,9 @@ def spread_finding(data: dict[str, StudyData], seed: int = 0) -> Finding:
     else:
         verdict, tone = "not resolved", "neutral"
         text = f"The intervals of the spreads of {name} overlap: these data do not rank them."
-    return Finding(3, title, verdict, tone, text + caveat, numbers, [v[0] for v in found.values()])
+    systems = [(study, c) for study, sp in found.values() if sp for c in sp["cells"]]
+    return Finding(3, title, verdict, tone, text + caveat, numbers, [v[0] for v in found.values()],
+                   systems=systems)
 
 
 def headline_finding(data: dict[str, StudyData]) -> Finding:
@@ -377,7 +403,8 @@ def headline_finding(data: dict[str, StudyData]) -> Finding:
         verdict, tone = "not supported", "bad"
         text = (f"The recommended setting matches SGMSE+ on {name}, but with {ratio:.1f}× fewer NFE, "
                 f"not {NFE_FACTOR}× ({basis}).")
-    return Finding(4, title, verdict, tone, text, numbers, [study])
+    return Finding(4, title, verdict, tone, text, numbers, [study],
+                   systems=[(study, a["cell"]), (study, b["cell"])], baselines=[(study, b["cell"])])
 
 
 def known_studies(studies_dir: Path) -> dict[str, Study]:
@@ -388,7 +415,9 @@ def known_studies(studies_dir: Path) -> dict[str, Study]:
 def findings(data: dict[str, StudyData], known: dict[str, Study] | None = None) -> list[Finding]:
     """The four findings; `known`: every study file, so a finding names the unrun studies that test it."""
     found = [drift_finding(data), mismatch_finding(data, known), spread_finding(data), headline_finding(data)]
-    return [provisional(f, data) for f in found]
+    training = {name: d.training for name, d in data.items()}
+    return [validity.gate(provisional(f, data), data, SPLIT, training, lambda s, c: cell_config(data[s], c))
+            for f in found]
 
 
 def provisional(finding: Finding, data: dict[str, StudyData]) -> Finding:

@@ -14,7 +14,7 @@ from benchmark.audio.io import resample
 from benchmark.audio.metrics import resolve_metrics, score_many, score_utterance
 from benchmark.config import ConfigError, compose
 from benchmark.data import tts
-from benchmark.study import expand, load_study
+from benchmark.driver.grid import expand, load_study
 
 from ..optional import need
 

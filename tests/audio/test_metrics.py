@@ -7,8 +7,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from benchmark.audio.metrics import (DEFAULT_METRICS, MAX_RATIO_DB, METRICS, score_many,
-                                     score_utterance, si_components, summarise)
+from benchmark.audio.metrics import (
+    DEFAULT_METRICS,
+    MAX_RATIO_DB,
+    METRICS,
+    score_many,
+    score_utterance,
+    si_components,
+    summarise,
+)
 
 SR = 16_000
 
@@ -288,7 +295,7 @@ def test_without_a_mixture_the_clean_reference_is_the_yardstick():
 
 
 def test_the_report_reads_cells_csv_with_the_floored_count(tmp_path):
-    """cells.csv carries summarise's columns (benchmark/cell.py cell_rows); the report must read it."""
+    """cells.csv carries summarise's columns (benchmark/driver/cell.py cell_rows); the report must read it."""
     from benchmark.report import build_report
     from benchmark.report.load import load_cells, load_study
 

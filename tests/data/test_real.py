@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.data import eval_splits, load_split, real, synthetic
+from benchmark.data import eval_splits, load_split, real, sources, synthetic
 from benchmark.data.settings import resolve
 
 from ..optional import need
 
 
 def _need_packages():
-    need(real.require, real.MissingSource, "these packages (.ci/run)")
+    need(sources.require, sources.MissingSource, "these packages (.ci/run)")
 
 
 def _digests(folder: Path) -> dict:
@@ -42,7 +42,7 @@ def test_the_split_is_the_same_bytes_twice(tmp_path, small):
 def test_every_pair_names_its_sources_and_licences(tmp_path, small):
     _need_packages()
     ds = load_split({"name": "synthetic", "cache_dir": str(tmp_path)}, "real")
-    packages = {s.package: s for s in real.SOURCES}
+    packages = {s.package: s for s in sources.SOURCES}
     for row in ds.metadata:
         for kind in ("speech", "noise"):
             source = packages[row[f"{kind}_package"]]
@@ -54,17 +54,17 @@ def test_every_pair_names_its_sources_and_licences(tmp_path, small):
 
 def test_pools_are_disjoint_and_the_split_draws_only_from_its_own(tmp_path, small):
     _need_packages()
-    for source in real.SOURCES:
-        held, train = set(real.pool(source, "real")), set(real.pool(source, "train"))
+    for source in sources.SOURCES:
+        held, train = set(sources.pool(source, "real")), set(sources.pool(source, "train"))
         assert held and not held & train
         assert held | train == set(source.files())
         # whole speaker groups: no language or file is on both sides
         assert not {source.group(f) for f in held} & {source.group(f) for f in train}
-    held = {str(f) for s in real.SOURCES for f in real.pool(s, "real")}
+    held = {str(f) for s in sources.SOURCES for f in sources.pool(s, "real")}
     ds = load_split({"name": "synthetic", "cache_dir": str(tmp_path)}, "real")
     used = {p for row in ds.metadata for p in row["speech_paths"].split(";") + [row["noise_path"]]}
     assert used <= held
-    training = {str(f) for _, files in real.train_noise_files() for f in files}
+    training = {str(f) for _, files in sources.train_noise_files() for f in files}
     assert training and not training & held
 
 
@@ -73,14 +73,14 @@ def test_synthetic_training_with_real_noise_uses_only_the_training_pool(tmp_path
     cfg = {"name": "synthetic", "cache_dir": str(tmp_path), "real_noise": True, "real_noise_prob": 1.0,
            "sizes": {"train": 6, "valid": 2, "test": 2, "test_mismatched": 2}}
     train = load_split(cfg, "train")
-    stems = {f.stem for _, files in real.train_noise_files(opensfx=True) for f in files}
-    held = {f.stem for s in real.SOURCES if s.kind == "noise" for f in real.pool(s, "real")}
+    stems = {f.stem for _, files in sources.train_noise_files(opensfx=True) for f in files}
+    held = {f.stem for s in sources.SOURCES if s.kind == "noise" for f in sources.pool(s, "real")}
     names = [row["noise"].split("+")[0] for row in train.metadata]
     assert all(n.startswith("real:") and n[5:] in stems and n[5:] not in held for n in names)
     # OpenSFX trains only: none of its recordings is in the split; the default leaves it out, auto
     # takes it where installed
-    assert not any(s.package == "openttd-opensfx" for s in real.SOURCES)
-    sfx = {f.stem for f in real.OPENSFX.files()}
+    assert not any(s.package == "openttd-opensfx" for s in sources.SOURCES)
+    sfx = {f.stem for f in sources.OPENSFX.files()}
     auto = resolve({**cfg, "real_noise_opensfx": "auto"})
     assert synthetic.effective(resolve(cfg))["real_noise_opensfx"] is False
     assert synthetic.effective(auto)["real_noise_opensfx"] is True
@@ -100,12 +100,12 @@ def test_synthetic_training_with_real_noise_uses_only_the_training_pool(tmp_path
 
 @pytest.fixture
 def nothing_installed(monkeypatch, tmp_path):
-    monkeypatch.setattr(real.Source, "root", lambda self: tmp_path / "empty")
+    monkeypatch.setattr(sources.Source, "root", lambda self: tmp_path / "empty")
     monkeypatch.setattr("benchmark.data._told_missing", False)
 
 
 def test_a_missing_package_says_how_to_install_it(nothing_installed, tmp_path):
-    with pytest.raises(real.MissingSource) as e:
+    with pytest.raises(sources.MissingSource) as e:
         load_split({"name": "synthetic", "cache_dir": str(tmp_path)}, "real")
     msg = str(e.value)
     assert "apt-get install klettres-data ktuberling-data" in msg
@@ -127,20 +127,20 @@ def test_real_noise_auto_falls_back_to_procedural_noise_with_a_note(nothing_inst
     assert synthetic.effective(cfg)["real_noise"] is False
     assert synthetic.dataset_dir(cfg) == synthetic.dataset_dir(resolve({"name": "synthetic"}))
     assert "procedural noise only" in capsys.readouterr().err
-    with pytest.raises(real.MissingSource, match="data.real_noise needs"):
+    with pytest.raises(sources.MissingSource, match="data.real_noise needs"):
         synthetic.ensure(resolve({"name": "synthetic", "real_noise": True, "cache_dir": "/nonexistent"}))
 
 
 def test_without_opensfx_auto_trains_on_the_other_recordings_with_a_note(monkeypatch, capsys, tmp_path):
     _need_packages()
-    root = real.Source.root
-    monkeypatch.setattr(real.Source, "root", lambda self: tmp_path if self is real.OPENSFX else root(self))
+    root = sources.Source.root
+    monkeypatch.setattr(sources.Source, "root", lambda self: tmp_path if self is sources.OPENSFX else root(self))
     monkeypatch.setattr(synthetic, "_told_no_recordings", set())
     cfg = resolve({"name": "synthetic", "real_noise": True, "real_noise_opensfx": "auto"})
     assert synthetic.effective(cfg)["real_noise_opensfx"] is False
     assert "apt-get install openttd-opensfx" in capsys.readouterr().err
     assert synthetic.dataset_dir(cfg) == synthetic.dataset_dir({**cfg, "real_noise_opensfx": False})
-    with pytest.raises(real.MissingSource, match="data.real_noise_opensfx needs .*apt-get install openttd-opensfx"):
+    with pytest.raises(sources.MissingSource, match="data.real_noise_opensfx needs .*apt-get install openttd-opensfx"):
         synthetic.ensure({**cfg, "real_noise_opensfx": True, "cache_dir": str(tmp_path)})
 
 
@@ -148,17 +148,17 @@ def test_the_install_script_names_exactly_the_packages_the_sources_need():
     script = (Path(__file__).resolve().parents[2] / "scripts" / "real-sources.sh").read_text()
     deb = script.split('DEB="')[1].split('"')[0].split()
     npm = script.split('NPM="')[1].split('"')[0]
-    assert sorted(deb) == sorted(s.package for s in real.SOURCES + real.TRAIN_ONLY if s.manager == "deb")
-    assert [npm] == [f"{s.package}@{real.NPM_VERSION}" for s in real.SOURCES if s.manager == "npm"]
+    assert sorted(deb) == sorted(s.package for s in sources.SOURCES + sources.TRAIN_ONLY if s.manager == "deb")
+    assert [npm] == [f"{s.package}@{sources.NPM_VERSION}" for s in sources.SOURCES if s.manager == "npm"]
 
 
 def test_auto_enters_a_models_hash_as_what_it_decided_on_this_machine(monkeypatch, capsys):
     from benchmark.config import compose, training_hash
     auto = ["data.real_noise=auto", "data.real_speech=auto"]
     on, off = (["data.real_noise=" + v, "data.real_speech=" + v] for v in ("true", "false"))
-    assert real.available(), "the real-recordings packages are missing: bash scripts/real-sources.sh"
+    assert sources.available(), "the real-recordings packages are missing: bash scripts/real-sources.sh"
     assert training_hash(compose(auto)) == training_hash(compose(on)) != training_hash(compose(off))
-    monkeypatch.setattr(real.Source, "root", lambda self: Path("/nonexistent"))
+    monkeypatch.setattr(sources.Source, "root", lambda self: Path("/nonexistent"))
     monkeypatch.setattr(synthetic, "_told_no_recordings", set())
     assert training_hash(compose(auto)) == training_hash(compose(off))
 
@@ -178,9 +178,9 @@ def test_a_noise_recording_replayed_slower_is_lower_and_tilted_up_is_brighter(tm
         return power[np.fft.rfftfreq(x.size, 1 / rate) > 4000].sum() / power.sum()
 
     n = 8000
-    plain, _ = real.noise_crop(np.random.default_rng(1), [path], n)
-    slow, _ = real.noise_crop(np.random.default_rng(1), [path], n, speed=2 ** -0.5)
-    bright, _ = real.noise_crop(np.random.default_rng(1), [path], n, tilt=3.0)
+    plain, _ = sources.noise_crop(np.random.default_rng(1), [path], n)
+    slow, _ = sources.noise_crop(np.random.default_rng(1), [path], n, speed=2 ** -0.5)
+    bright, _ = sources.noise_crop(np.random.default_rng(1), [path], n, tilt=3.0)
     assert all(x.size == n and np.isclose(np.sqrt(np.mean(x ** 2)), 1.0) for x in (plain, slow, bright))
     assert abs(peak_hz(plain) - 1000) < 5 and abs(peak_hz(slow) - 1000 * 2 ** -0.5) < 15
     assert high_share(bright) > 2 * high_share(plain)

@@ -35,7 +35,8 @@ def test_oracle_edm_weighted_loss_is_one():
     # E|D* − d0|² = σ²σ_d²/(σ² + σ_d²), and the edm weight is its inverse: the loss is 1 at every σ.
     sde = build_sde("oucosine", stiffness=0.0)
     x0, y = _data()
-    loss, per, _ = denoising_loss(OracleDenoiser(sde, "edm"), UniformT(), x0, y, generator=torch.Generator().manual_seed(1))
+    loss, per, _ = denoising_loss(OracleDenoiser(sde, "edm"), UniformT(), x0, y,
+                                  generator=torch.Generator().manual_seed(1))
     assert float(loss) == pytest.approx(1.0, rel=0.02)
 
 
@@ -43,13 +44,14 @@ def test_oracle_richter_weighted_loss():
     # With 1/σ² the oracle's loss is σ_d²/(σ² + σ_d²): large σ count for little (SGMSE+'s weighting).
     sde = build_sde("ouve", stiffness=0.0)
     x0, y = _data()
-    _, per, sigma = denoising_loss(OracleDenoiser(sde, "richter"), UniformT(), x0, y, generator=torch.Generator().manual_seed(2))
+    _, per, sigma = denoising_loss(OracleDenoiser(sde, "richter"), UniformT(), x0, y,
+                                   generator=torch.Generator().manual_seed(2))
     expect = SIGMA_D ** 2 / (sigma.double() ** 2 + SIGMA_D ** 2)
     assert float(per.double().mean()) == pytest.approx(float(expect.mean()), rel=0.03)
 
 
 def test_training_objective_is_gamma_free_with_edm_preconditioning():
-    # design-space.md §1: σ(t) and all c_* ignore γ, so the drift toward y changes nothing in training.
+    # docs/design-space.md §1: σ(t) and all c_* ignore γ, so the drift toward y changes nothing in training.
     x0, y = _data(8, 3)
     x0, y = x0.repeat(1, 4, 4).to(torch.complex64), y.repeat(1, 4, 4).to(torch.complex64)
     losses = []
@@ -60,7 +62,8 @@ def test_training_objective_is_gamma_free_with_edm_preconditioning():
     assert torch.equal(losses[0], losses[1])
     # ...but a richter term (c_in = s(t)) makes γ matter.
     d = Denoiser(TinyNet().float(), build_sde("ouvp", stiffness=1.5), Preconditioning.from_config("edm", cin="richter"))
-    assert not torch.equal(losses[0], denoising_loss(d, UniformT(), x0, y, generator=torch.Generator().manual_seed(7))[0])
+    other = denoising_loss(d, UniformT(), x0, y, generator=torch.Generator().manual_seed(7))[0]
+    assert not torch.equal(losses[0], other)
 
 
 def test_padded_frames_do_not_count():
@@ -132,5 +135,5 @@ def test_velocity_weight_is_flowse_velocity_loss():
     assert torch.allclose(ours, sde.t_max ** 2 * flowse, rtol=1e-8)
     # a weight off by a factor of the schedule would not pass
     wrong = Denoiser(torch.nn.Identity(), sde, Preconditioning.from_config("edm", weight="richter"))
-    assert not torch.allclose(wrong.loss_weight(sigma.reshape(-1), t.reshape(-1), y) * (D - (x0 - y)).abs().pow(2).mean(dim=(1, 2)),
-                              sde.t_max ** 2 * flowse, rtol=1e-2)
+    theirs = wrong.loss_weight(sigma.reshape(-1), t.reshape(-1), y) * (D - (x0 - y)).abs().pow(2).mean(dim=(1, 2))
+    assert not torch.allclose(theirs, sde.t_max ** 2 * flowse, rtol=1e-2)

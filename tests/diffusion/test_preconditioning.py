@@ -41,7 +41,7 @@ def _net_output(net):
 
 
 def test_all_richter_is_sgmse_score():
-    # score = (D − x̃)/(sσ²) = −F/t: SGMSE+'s network output divided by t (design-space.md §3).
+    # score = (D − x̃)/(sσ²) = −F/t: SGMSE+'s network output divided by t (docs/design-space.md §3).
     D, net = _denoiser("richter")
     d0, y, n, t = _batch()
     sde = D.sde

@@ -1,4 +1,4 @@
-"""Samplers driven by the exact denoiser of a Gaussian residual (design-space.md §5d)."""
+"""Samplers driven by the exact denoiser of a Gaussian residual (docs/design-space.md §5d)."""
 import math
 
 import pytest
@@ -185,8 +185,7 @@ def test_matched_start_removes_the_prior_mismatch_of_a_low_start(case):
 
 
 def test_matched_start_takes_sigma_data_from_the_config_and_keeps_old_cell_ids():
-    from benchmark.config import cell_hash, compose, sampler_from_config
-    from benchmark.models import build_sde_from
+    from benchmark.config import build_sde_from, cell_hash, compose, sampler_from_config
     cfg = compose(["sampler.start=matched", "preconditioning.sigma_data=0.2"])
     sampler = sampler_from_config(cfg, sde=build_sde_from(cfg))
     assert (sampler.start, sampler.sigma_data) == ("matched", 0.2)
@@ -208,7 +207,7 @@ def test_sigma_start_and_t_start_are_exclusive():
 
 
 # ---------------------------------------------------------------------------------------------
-# The samplers of the methods after the paper (issue 20).
+# The samplers of the methods after the paper (docs/design-space.md §13).
 
 def _exact_pf(sde, seed=1):
     s1 = float(sde.sigma(torch.tensor(1.0, dtype=torch.float64)))
@@ -273,7 +272,10 @@ def test_sb_samplers_take_sgmse_steps():
     # equals sgmse's SB-ODE and SB-SDE updates x' = w_x·x + w_0·x̂0 + w_y·y (+ w_z·z).
     sbve = build_sde("sbve")
     y = Y[:2, :8, :8]
-    x_hat0 = lambda x, y, t: 0.5 * x + 0.3 * y                     # any estimate, as long as it is fixed
+
+    def x_hat0(x, y, t):                                           # any estimate, as long as it is fixed
+        return 0.5 * x + 0.3 * y
+
     for t_prev, t in ((0.8, 0.6), (0.3, 0.1)):
         x = y + 0.2 * torch.randn(y.shape, dtype=y.dtype, generator=torch.Generator().manual_seed(4))
         (wx, w0, wy), (vx, v0, vz) = _sb_weights(t, t_prev)
@@ -299,7 +301,8 @@ def test_ancestral_sampler_nfe_and_limits():
                       build_sde("flow"), y).nfe == 2 * n
     # one step is the denoiser at the prior, as the one-step euler is
     one = sample(build_sampler("ancestral", sde, steps=1), oracle, sde, Y, torch.Generator().manual_seed(2)).x
-    ref = sample(build_sampler("euler", sde, steps=1, scaling="none"), oracle, sde, Y, torch.Generator().manual_seed(2)).x
+    ref = sample(build_sampler("euler", sde, steps=1, scaling="none"), oracle, sde, Y,
+                 torch.Generator().manual_seed(2)).x
     assert torch.allclose(one, ref)
     # many steps sample the true marginal: std σ_d, not the PF-ODE's (posterior sampling, not a mean)
     for name in ("ouve", "oucosine", "flow"):

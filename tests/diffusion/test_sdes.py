@@ -64,7 +64,7 @@ def test_sigma_inverse_round_trips(sde_case):
 
 
 def test_sigma_inverse_extrapolates_above_t1_for_churn(sde_case):
-    # Stochastic Heun evaluates σ̂ = (1 + γ)σ(1), i.e. t̂ > 1 (design-space.md §11.8).
+    # Stochastic Heun evaluates σ̂ = (1 + γ)σ(1), i.e. t̂ > 1 (docs/design-space.md §11.8).
     name, _, sde = sde_case
     if not sde.has_sigma_inv or name in BRIDGES:
         return
@@ -73,7 +73,7 @@ def test_sigma_inverse_extrapolates_above_t1_for_churn(sde_case):
     assert float(t_hat) > 1 and torch.isclose(sde.sigma(t_hat), s_hat)
 
 
-# σ(0.01), σ(1), s(1), prior std s(1)σ(1): design-space.md §2, computed from brever's code.
+# σ(0.01), σ(1), s(1), prior std s(1)σ(1): docs/design-space.md §2, computed from brever's code.
 SPEC_TABLE = [
     ("richter-ouve", {}, "0.0109", "1.7433", "0.2231", "0.389"),
     ("ouve", {"stiffness": 0.0}, "0.0109", "0.4975", "1", "0.4975"),

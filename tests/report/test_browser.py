@@ -1,6 +1,6 @@
 """The report pages open in headless Chromium as in a person's browser: nothing fetched from
-outside the page and its own folder (reports/<study>/: the listening clips), no console error, every plot decodes and every player loads. The checker is
-itself shown to catch each kind of breakage."""
+outside the page and its own folder (reports/<study>/: the listening clips), no console error, every
+plot decodes and every player loads. The checker is itself shown to catch each kind of breakage."""
 import base64
 import io
 from pathlib import Path

@@ -1,8 +1,16 @@
 import pandas as pd
 
-from benchmark.report.claims import (axis_claim, claim_check, drift_claim, few_step_claim,
-                                     headline_claim, overlap, spread_claim, versus_input,
-                                     versus_predictive)
+from benchmark.report.claims import (
+    axis_claim,
+    claim_check,
+    drift_claim,
+    few_step_claim,
+    headline_claim,
+    overlap,
+    spread_claim,
+    versus_input,
+    versus_predictive,
+)
 from benchmark.report.load import Study
 
 M = "pesq_wb"

@@ -1,5 +1,5 @@
 """The committed reference reports rebuild from the committed results, byte for byte apart from the
-build time (issue 19's proof): a rerun of `python -m benchmark.report` on a clean checkout changes
+build time: a rerun of `python -m benchmark.report` on a clean checkout changes
 nothing a reader sees. Built into a scratch copy of the tracked files, so the checkout is untouched."""
 import re
 import shutil

@@ -64,14 +64,14 @@ def test_the_sde_ablation_page_carries_the_diagnosis(root):
 def test_the_kept_pairs_are_read_unless_the_cells_are_newer(root):
     import os
 
-    from benchmark.report import paired
+    from benchmark.report import paired_stats
     fake_study(root, "drift_and_prior", walk_effect(-0.3, 0.0))
     folder = root / "results" / "drift_and_prior"
     study = load_study(root / "studies" / "sde_ablation.yaml")
     computed = diagnosis.load(study, root / "results", root / "studies")[1]
     kept = computed.assign(mean=computed["mean"] + 1.0)      # what a report would have kept, marked
     kept.to_csv(folder / "pairs.csv", index=False)
-    assert paired.kept(folder) is not None
+    assert paired_stats.kept(folder) is not None
     got = diagnosis.load(study, root / "results", root / "studies")[1]
     assert got["mean"].tolist() == pytest.approx(kept["mean"].tolist())
     later = (folder / "pairs.csv").stat().st_mtime + 10        # a run with --no-report added cells

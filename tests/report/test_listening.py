@@ -137,3 +137,25 @@ def test_a_rebuild_leaves_unchanged_clips_untouched(dirs):
     build_report(*dirs.args())
     moved = sorted(f.name for f in folder.iterdir() if f.stat().st_mtime_ns != 1)
     assert moved == [f"utt0_{cell}.jpg", f"utt0_{cell}.mp3"]
+
+
+def test_a_split_never_shows_the_examples_of_a_split_named_after_it(dirs):
+    """`test_mismatched_<name>_<role>.wav` also matches `test_*.wav`: the `test` section showed three
+    test_mismatched utterances on every committed page. Neither its players nor its kept index may."""
+    table = pd.read_csv(dirs.cells, dtype=str, keep_default_na=False)
+    assert {"test", "test_mismatched"} <= set(table["split"])
+    _write_examples(dirs, split="test", seconds=(2.0,), snrs=(5.0,))
+    _write_examples(dirs, split="test_mismatched", seconds=(2.0, 2.0), snrs=(0.0, 3.0))
+    html = build_report(*dirs.args()).read_text()
+    section = html[html.index('id="split-test"'):html.index("</section>", html.index('id="split-test"'))]
+    assert [name for name, _ in HEADER.findall(section)] == ["utt0"]
+    index = dirs.reports / STUDY / "clips" / "test.json"
+    assert set(json.loads(index.read_text())) == {"utt0"}
+    # an index kept by an older build with the other split's utterances loses them on a rebuild
+    clips = json.loads(index.read_text())
+    index.write_text(json.dumps({**clips, "mismatched_utt1": clips["utt0"]}))
+    shutil.rmtree(dirs.results / STUDY / "cells")
+    html = build_report(*dirs.args()).read_text()
+    section = html[html.index('id="split-test"'):html.index("</section>", html.index('id="split-test"'))]
+    assert [name for name, _ in HEADER.findall(section)] == ["utt0"]
+    assert set(json.loads(index.read_text())) == {"utt0"}

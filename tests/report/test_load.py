@@ -1,8 +1,7 @@
 import pytest
 import yaml
 
-from benchmark.report.load import (DEFAULTS_FILE, ReportError, data_name, load_cells,
-                                   load_meta, load_study)
+from benchmark.report.load import DEFAULTS_FILE, ReportError, data_name, load_cells, load_meta, load_study
 
 from .conftest import STUDY
 

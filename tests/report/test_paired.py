@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.report import build_report, paired
+from benchmark.report import build_report, paired_stats
 from benchmark.report.load import load_cells, load_study
 from benchmark.report.tables import grid_points
 
@@ -35,7 +35,7 @@ def _write_scores(dirs, rng=np.random.default_rng(0)):
 
 def test_each_value_is_paired_with_the_reference_in_each_context(dirs):
     study, table, cells = _write_scores(dirs)
-    pairs = paired.compute(table, study, dirs.results / STUDY / "cells")
+    pairs = paired_stats.compute(table, study, dirs.results / STUDY / "cells")
     # sde: 2 values × 3 sampler contexts; sampler: 2 values × 3 sde contexts; × 2 splits × 2 metrics
     assert len(pairs) == (6 + 6) * 2 * 2
     sde = pairs[(pairs["axis"] == "sde") & (pairs["split"] == "test") & (pairs["metric"] == "pesq_wb")]
@@ -58,12 +58,12 @@ def test_pairs_need_both_cells_scores(dirs):
     root = dirs.results / STUDY / "cells"
     reference = cells[(cells["sde"] == "ouve") & (cells["sampler"] == "pc N=30")]["cell"].iloc[0]
     (root / reference / "per_utterance.csv").unlink()
-    pairs = paired.compute(table, study, root)
+    pairs = paired_stats.compute(table, study, root)
     assert reference not in set(pairs["reference_cell"]) | set(pairs["cell"])
     assert len(pairs) == (4 + 4) * 2 * 2            # it was the reference in one context of each axis
     for folder in root.iterdir():
         (folder / "per_utterance.csv").unlink(missing_ok=True)
-    assert paired.compute(table, study, root) is None
+    assert paired_stats.compute(table, study, root) is None
 
 
 def test_report_keeps_pairs_csv_and_reads_it_back_without_the_scores(dirs):
@@ -105,16 +105,16 @@ def test_grid_points_drop_excluded_cells_and_add_extra_ones(dirs):
 
 def test_holm_matches_a_hand_computation():
     # m = 4: sorted 0.01, 0.02, 0.03, 0.5 -> 0.04, 0.06, 0.06 (kept monotone), 0.5; NaN left out
-    got = paired.holm([0.03, 0.5, 0.01, float("nan"), 0.02])
+    got = paired_stats.holm([0.03, 0.5, 0.01, float("nan"), 0.02])
     assert got[:3] == pytest.approx([0.06, 0.5, 0.04]) and math.isnan(got[3])
     assert got[4] == pytest.approx(0.06)
-    assert paired.holm([0.4, 0.6]) == pytest.approx([0.8, 0.8])       # capped, then monotone
+    assert paired_stats.holm([0.4, 0.6]) == pytest.approx([0.8, 0.8])       # capped, then monotone
 
 
 def test_every_pair_has_a_wilcoxon_p_adjusted_within_its_split_and_metric(dirs):
     from scipy.stats import wilcoxon
     study, table, cells = _write_scores(dirs)
-    pairs = paired.compute(table, study, dirs.results / STUDY / "cells")
+    pairs = paired_stats.compute(table, study, dirs.results / STUDY / "cells")
     row = pairs[(pairs["axis"] == "sde") & (pairs["value"] == "oucosine") & (pairs["split"] == "test")
                 & (pairs["metric"] == "pesq_wb")].iloc[0]
     a, b = (pd.read_csv(dirs.results / STUDY / "cells" / h / "per_utterance.csv")
@@ -122,7 +122,7 @@ def test_every_pair_has_a_wilcoxon_p_adjusted_within_its_split_and_metric(dirs):
             for h in (row["cell"], row["reference_cell"]))
     assert row["p_wilcoxon"] == pytest.approx(wilcoxon(a - b).pvalue)
     family = pairs[(pairs["split"] == "test") & (pairs["metric"] == "pesq_wb")]
-    assert family["p_holm"].to_numpy() == pytest.approx(paired.holm(family["p_wilcoxon"]))
+    assert family["p_holm"].to_numpy() == pytest.approx(paired_stats.holm(family["p_wilcoxon"]))
     assert row["p_holm"] < 0.001                                     # a real effect survives Holm
     assert family[family["axis"] == "sampler"]["p_holm"].min() > 0.01    # no effect: no finding
     html = build_report(*dirs.args()).read_text()
@@ -151,16 +151,16 @@ def test_cells_not_distinguishable_from_the_best_are_bold(dirs):
     from scipy.stats import wilcoxon
     ranked = _scores_by_rank(dirs, effects=[0.3, 0.3, 0.3])
     table = load_cells(dirs.cells, load_study(dirs.studies / f"{STUDY}.yaml"))
-    vs = paired.versus_best(table, dirs.results / STUDY / "cells")
+    vs = paired_stats.versus_best(table, dirs.results / STUDY / "cells")
     family = vs[(vs["split"] == "test") & (vs["metric"] == "pesq_wb")]
     assert set(family["best_cell"]) == {ranked[0]} and set(family["cell"]) == set(ranked[1:])
     scores = {c: pd.read_csv(dirs.results / STUDY / "cells" / c / "per_utterance.csv")["output"].to_numpy()
               for c in ranked}
     raw = [wilcoxon(scores[c] - scores[ranked[0]]).pvalue for c in family["cell"]]
     assert family["p_wilcoxon"].to_numpy() == pytest.approx(raw)
-    assert family["p_holm"].to_numpy() == pytest.approx(paired.holm(raw))
-    assert paired.tied_with_best(vs, "test", "pesq_wb") == set(ranked[:3])
-    assert paired.tied_with_best(vs, "test", "si_sdr") is None          # no scores: no test
+    assert family["p_holm"].to_numpy() == pytest.approx(paired_stats.holm(raw))
+    assert paired_stats.tied_with_best(vs, "test", "pesq_wb") == set(ranked[:3])
+    assert paired_stats.tied_with_best(vs, "test", "si_sdr") is None          # no scores: no test
     html = build_report(*dirs.args()).read_text()
     assert "not distinguishable from the column" in html
     assert (dirs.results / STUDY / "vs_best.csv").is_file()

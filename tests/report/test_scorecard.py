@@ -9,19 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.cell import cell_rows
+from benchmark.driver.cell import cell_rows
+from benchmark.driver.grid import expand, load_study
 from benchmark.report import scorecard
 from benchmark.report.index import build_index
-from benchmark.study import expand, load_study
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 N = 60
 
 
-def fake_study(root: Path, name: str, effect, noise: float = 0.05, seed: int = 0, keep=None) -> None:
+def fake_study(root: Path, name: str, effect, noise: float = 0.05, seed: int = 0, keep=None,
+               lift: float = 0.5, converged: bool = True) -> None:
     """results/<name>/ for every cell of studies/<name>.yaml (or those `keep(axes labels, kind)`
-    accepts: a run stopped part-way): PESQ-WB = a shared per-utterance level + effect(axes
-    labels, kind) + the cell's own noise."""
+    accepts: a run stopped part-way): PESQ-WB = a shared per-utterance level + lift + effect(axes
+    labels, kind) + the cell's own noise, the input being the level (`lift` puts every system above
+    its input, as the validity checks ask); training.csv says each model `converged` or not."""
     spec = load_study(name, STUDIES)
     rng = np.random.default_rng(seed)
     level = 1.5 + rng.normal(0, 0.3, N)
@@ -30,7 +32,7 @@ def fake_study(root: Path, name: str, effect, noise: float = 0.05, seed: int = 0
     for cell in expand(spec):
         if keep is not None and not keep(cell.axes, cell.kind):
             continue
-        output = level + effect(cell.axes, cell.kind) + rng.normal(0, noise, N)
+        output = level + lift + effect(cell.axes, cell.kind) + rng.normal(0, noise, N)
         scores = pd.DataFrame({"split": "test", "name": [f"u{i}" for i in range(N)], "metric": "pesq_wb",
                                "input": level, "output": output, "delta": output - level, "floored": False})
         folder = out / "cells" / cell.hash
@@ -39,6 +41,11 @@ def fake_study(root: Path, name: str, effect, noise: float = 0.05, seed: int = 0
         timing = {"test": {"nfe": float(cell.nfe_budget()), "rtf": 0.01 * cell.nfe_budget()}}
         tables.append(cell_rows(name, cell, scores, timing, {"steps": 4000, "minutes": 10.0}, "cpu"))
     pd.concat(tables).to_csv(out / "cells.csv", index=False)
+    hashes = sorted({c.training_hash for c in expand(spec)})
+    gain = 0.005 if converged else 0.08
+    pd.DataFrame({"training_hash": hashes, "metric": "pesq_wb", "steps": 4000, "from_step": 3000,
+                  "from_value": 2.0, "to_value": 2.0 + gain, "gain": gain, "limit": 0.02, "converged": converged,
+                  "val_utterances": 60}).to_csv(out / "training.csv", index=False)
     (out / "meta.json").write_text('{"git_commit": "abc", "device": "cpu", "wall_minutes": 12.5}')
 
 
@@ -101,7 +108,8 @@ def test_a_cell_without_its_own_scores_is_paired_with_another_studys_scores_of_t
     moved = sorted(cells.iterdir())[:3]           # scored there by another study, not kept here
     for folder in moved:
         (root / "results" / "drift_and_prior" / "cells" / folder.name).mkdir(parents=True)
-        (folder / "per_utterance.csv").rename(root / "results" / "drift_and_prior" / "cells" / folder.name / "per_utterance.csv")
+        (folder / "per_utterance.csv").rename(
+            root / "results" / "drift_and_prior" / "cells" / folder.name / "per_utterance.csv")
     data = scorecard.load_all(root / "results", root / "studies")
     assert "paired" in scorecard.axis_spread(data["sde_ablation"], "sde", np.random.default_rng(0))["basis"]
     # a superseded folder is another configuration: never read
@@ -136,7 +144,8 @@ def test_prior_mismatch_from_the_matched_start_of_drift_and_prior(root):
     def start_effect(gain):
         return lambda axes, kind: 0.2 if kind == "predictive" else (gain if axes["sampler"] == "matched start" else 0.0)
     study = scorecard.load_study(root / "studies" / "drift_and_prior.yaml")
-    assert scorecard.prior_match(study, {"sde": "cosine", "drift": "with", "sampler": "embedded"}) == pytest.approx(0.928, abs=1e-3)
+    match = scorecard.prior_match(study, {"sde": "cosine", "drift": "with", "sampler": "embedded"})
+    assert match == pytest.approx(0.928, abs=1e-3)
     assert scorecard.prior_match(study, {"sde": "cosine", "drift": "with", "sampler": "matched start"}) == 1.0
     fake_study(root, "drift_and_prior", start_effect(0.0))
     found = verdicts(root)[2]
@@ -173,3 +182,43 @@ def test_a_study_run_part_way_gives_provisional_verdicts_and_says_how_far_it_got
     assert found[4].verdict == "not yet run"              # a finding from other studies is untouched
     html = build_index(root / "results", root / "reports", root / "studies").read_text()
     assert "partial: 4 of 9 grid points" in html and "supported, provisional" in html
+
+
+def test_a_verdict_whose_baseline_is_below_its_input_is_not_valid(root):
+    # SGMSE+ 0.3 below its noisy input, the recommended setting 0.3 above it: "supported" before
+    fake_study(root, "headline", headline_effect(+0.6), lift=-0.3)
+    f = verdicts(root)[4]
+    assert f.verdict == "not valid at this scale" and f.tone == "invalid"
+    assert "1 of 2 system(s) fail 'above input'" in f.text and 'would have read "supported"' in f.text
+    failed = [n for n in f.numbers if n.startswith("✗")]
+    assert len(failed) == 1 and "SGMSE+ (NFE 60)" in failed[0] and "Δ over the input -0.29" in failed[0]
+
+
+def test_a_verdict_from_models_that_did_not_converge_or_kept_no_curve_is_not_valid(root):
+    fake_study(root, "headline", headline_effect(+0.3), converged=False)
+    f = verdicts(root)[4]
+    assert f.verdict == "not valid at this scale" and "2 of 2 system(s) fail 'converged'" in f.text
+    assert any("gain +0.080 (criterion < 0.02; 60 validation utterances)" in n for n in f.numbers)
+    (root / "results" / "headline" / "training.csv").unlink()            # a run from before curves were kept
+    f = verdicts(root)[4]
+    assert f.verdict == "not valid at this scale" and any("has no learning curve" in n for n in f.numbers)
+
+
+def test_a_headline_whose_sgmse_is_not_the_papers_is_not_valid(root):
+    path = root / "studies" / "headline.yaml"
+    path.write_text(path.read_text().replace("sampler=pc, sampler.steps=30]", "sampler=pc, sampler.steps=20]"))
+    fake_study(root, "headline", headline_effect(+0.3))
+    f = verdicts(root)[4]
+    assert f.verdict == "not valid at this scale" and "1 of 1 system(s) fail 'baseline'" in f.text
+    assert any("not SGMSE+ as published: {'steps': 20}" in n for n in f.numbers)
+
+
+def test_a_verdict_from_working_converged_systems_stands_and_the_index_says_which_are_gated(root):
+    fake_study(root, "headline", headline_effect(+0.3))
+    assert verdicts(root)[4].verdict == "supported"
+    fake_study(root, "sde_ablation", drift_effect(+0.05), converged=False)
+    build_index(root / "results", root / "reports", root / "studies")
+    html = (root / "reports" / "index.html").read_text()
+    assert re.search(r'class="banner">1 of 4 verdicts are not valid at this scale:\s*finding 1\.', html)
+    # the Studies table shows each best cell's paired Δ over its input, coloured by the check
+    assert re.search(r'<td class="num good">\+0\.[0-9]{3} ± 0\.[0-9]{3}, Wilcoxon p = ', html)

@@ -5,8 +5,16 @@ import pandas as pd
 import pytest
 
 from benchmark.report.load import load_cells, load_study
-from benchmark.report.tables import (axis_pivot, best_flags, cell_summary, noisy_reference,
-                                     pooled_ci, report_metrics, split_order, two_axis_grid)
+from benchmark.report.tables import (
+    axis_pivot,
+    best_flags,
+    cell_summary,
+    noisy_reference,
+    pooled_ci,
+    report_metrics,
+    split_order,
+    two_axis_grid,
+)
 
 from .conftest import STUDY
 

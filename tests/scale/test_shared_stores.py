@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.scale.conftest import fresh_db as _fresh_db, set_up
+from tests.scale.conftest import fresh_db as _fresh_db
+from tests.scale.conftest import set_up
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -116,7 +117,8 @@ def test_two_coordinators_starting_together_enqueue_the_grid_once(servers, tmp_p
 def test_dry_run_on_a_shared_storage_shows_the_queue(servers, tmp_path, tiny):
     import optuna
 
-    from benchmark.study import enqueue, expand, load_study, next_cell
+    from benchmark.driver.grid import expand, load_study
+    from benchmark.driver.queue import enqueue, next_cell
 
     storage = _fresh_db(servers[0], "dry")
     cells = expand(load_study("smoke"), [*tiny, "trainer.max_steps=8", "trainer.val_every=4", "trainer.threads=1"])
@@ -152,7 +154,7 @@ def test_a_missing_database_driver_names_the_package(tmp_path, monkeypatch):
     import optuna
 
     from benchmark.config import ConfigError
-    from benchmark.study import storage_for
+    from benchmark.driver.queue import storage_for
 
     def no_driver(*a, **k):
         raise ImportError("Failed to import DB access module for the corresponding SQL dialect")

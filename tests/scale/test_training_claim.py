@@ -1,4 +1,4 @@
-"""A model's training claim in the shared PostgreSQL database (benchmark/training_claim.py): a live
+"""A model's training claim in the shared PostgreSQL database (benchmark/driver/claims.py): a live
 holder keeps it however long it trains, a holder killed with -9 loses it once its heartbeat has
 been silent for the grace period, a model trained where this machine cannot see it is named, not
 trained again; and on a file store the claim stays the file lock. Setting a study up is
@@ -15,7 +15,7 @@ import optuna
 import pytest
 import sqlalchemy
 
-from benchmark.training_claim import TABLE, ClaimLost, DbClaims, FileClaims, ModelElsewhere, claims_for, serialized
+from benchmark.driver.claims import TABLE, ClaimLost, DbClaims, FileClaims, ModelElsewhere, claims_for, serialized
 from tests.scale.conftest import REPO, fresh_db
 
 GRACE = 2.0
@@ -24,7 +24,7 @@ HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     import sqlalchemy
-    from benchmark.training_claim import DbClaims
+    from benchmark.driver.claims import DbClaims
     url, folder, seconds = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
     with DbClaims(sqlalchemy.create_engine(url), grace={grace}).hold(folder):
         print("held", flush=True)
@@ -132,7 +132,7 @@ def test_a_killed_setup_holder_drops_its_lock_at_once(url):
     script = textwrap.dedent("""
         import sys, time
         import optuna
-        from benchmark.training_claim import serialized
+        from benchmark.driver.claims import serialized
         with serialized(optuna.storages.RDBStorage(sys.argv[1]), "setup killed"):
             print("held", flush=True)
             time.sleep(600)

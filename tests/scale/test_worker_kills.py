@@ -13,11 +13,10 @@ import time
 
 import optuna
 import pandas as pd
-import pytest
 import sqlalchemy
 import torch
 
-from benchmark.training_claim import TABLE, DbClaims
+from benchmark.driver.claims import TABLE, DbClaims
 from tests.scale.conftest import REPO, fresh_db, set_up
 
 GRACE = 4

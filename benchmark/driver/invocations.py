@@ -1,0 +1,64 @@
+"""results/<study>/meta.json: each invocation's record (command, commit, wall-clock), kept whole
+under kills (atomic writes, a stamp every minute) and under concurrent invocations (merged by id)."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..durable import locked, write_json
+
+
+def mine(meta: dict) -> dict:
+    """This invocation's record in meta["runs"] (found by its id: other invocations add theirs)."""
+    return next(r for r in meta["runs"] if r.get("id") == meta["invocation"])
+
+
+def _merge_runs(on_disk: list[dict], ours: list[dict]) -> list[dict]:
+    """Every invocation's record once: ours replace theirs by id, the others' are kept as written."""
+    def key(r):
+        return r.get("id") or (r.get("started_at"), r.get("command"))
+    merged = {key(r): r for r in on_disk}
+    merged.update({key(r): r for r in ours})
+    return list(merged.values())
+
+
+def stamp(meta: dict, path: Path, began: float, **extra) -> None:
+    """Record this invocation's wall-clock so far in meta.json.
+
+    Atomic (a kill never leaves half a file) and merged under a lock with what is on disk, so two
+    invocations sharing a study each keep their record instead of the last writer's winning.
+    """
+    mine(meta).update(minutes=round((time.monotonic() - began) / 60, 1), **extra)
+    with locked(path.with_suffix(".lock")):
+        meta["runs"] = _merge_runs(past_runs(path), meta["runs"])
+        meta["wall_minutes"] = round(sum(r.get("minutes", 0) for r in meta["runs"]), 1)
+        write_json(path, meta)
+
+
+class Stamper(threading.Thread):
+    """Re-stamps meta.json every `every` seconds, so a killed run's time still counts in wall_minutes."""
+
+    def __init__(self, meta: dict, path: Path, began: float, every: float = 60.0):
+        super().__init__(daemon=True)
+        self.meta, self.path, self.began, self.every = meta, path, began, every
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every):
+            try:
+                stamp(self.meta, self.path, self.began,
+                       last_seen=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            except OSError:
+                pass                            # a full disk must not kill the study; the final stamp retries
+
+
+def past_runs(path: Path) -> list[dict]:
+    """The invocations recorded by earlier runs of this study (empty if none or unreadable)."""
+    try:
+        runs = json.loads(path.read_text()).get("runs", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return runs if isinstance(runs, list) else []

@@ -1,0 +1,146 @@
+"""Validity before verdicts: a finding compares systems that work, each trained to a stated criterion.
+
+Before a finding's verdict stands, every system it compares passes three checks on the verdict's
+split and the study's primary metric:
+
+    above input   the system's output beats its noisy input, paired over the same utterances:
+                  mean Δ (output − input) > 0 and Wilcoxon signed-rank p < 0.05 (the per-utterance
+                  scores); without them, the lower end of cells.csv's 95% CI of Δ above 0
+    converged     its model gained less than store.CONVERGENCE_GAIN (0.02) of validation PESQ-WB
+                  over the last quarter of its training (results/<study>/training.csv); a model
+                  without that record has not shown that it converged
+    baseline      where a claim names the paper's baseline (SGMSE+), the cell is the paper's:
+                  richter-ouve, all-richter preconditioning, PC with N = 30 and one corrector step
+
+A finding with a failed check reads "not valid at this scale", names the check and its numbers, and
+keeps the verdict it would have had as context. Systems that do not enhance, or that are still
+learning, compare how fast each half-learns, not the designs the paper studies.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.audio.metrics import mean_ci95
+from benchmark.config import to_dict
+from benchmark.diffusion.preconditioning import TERMS, Preconditioning
+from benchmark.report import paired_stats, tables
+
+INVALID = "not valid at this scale"
+SGMSE = {"sde": "richter-ouve", "preconditioning": "richter", "sampler": "pc", "steps": 30, "corrector_steps": 1}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str          # above input | converged | baseline
+    passed: bool
+    text: str          # "<study> <cell> [<label>]: <detail>"
+    detail: str = ""   # the figures alone (the index's Δ column)
+
+
+def above_input(d, cell: str, split: str) -> Check:
+    """The cell's output against its own noisy input on `split` and the study's metric, paired."""
+    m = d.metric
+    label = _label(d, cell)
+    frame = d.scores.get(cell)
+    if frame is not None:
+        part = frame[(frame["split"] == split) & (frame["metric"] == m)]
+        if len(part) and "input" in part:
+            diff = (part["output"] - part["input"]).dropna().to_numpy(dtype=float)
+            mean, ci, _, _ = mean_ci95(diff)
+            p = paired_stats.wilcoxon_p(diff)
+            passed = bool(mean > 0 and math.isfinite(p) and p < paired_stats.ALPHA)
+            detail = f"{_signed(mean, ci, m)}, Wilcoxon p = {p:.2g} ({len(diff)} utterances)"
+            return Check("above input", passed, f"{label}: Δ over the input {detail}", detail)
+    rows = d.table[(d.table["cell"] == cell) & (d.table["split"] == split) & (d.table["metric"] == m)
+                   & (d.table["which"] == "delta")]
+    if rows.empty:
+        return Check("above input", False, f"{label}: no scores against the input on {split}")
+    mean, ci = float(rows["mean"].iloc[0]), float(rows["ci95"].iloc[0])
+    detail = f"{_signed(mean, ci, m)} (95% CI; per-utterance scores not at hand)"
+    return Check("above input", bool(mean - ci > 0), f"{label}: Δ over the input {detail}", detail)
+
+
+def converged(d, cell: str, training: pd.DataFrame | None) -> Check:
+    """The cell's model's gain over the last quarter of its training, from training.csv."""
+    label = _label(d, cell)
+    thash = _training_hash(d, cell)
+    row = None if training is None or thash is None else training[training["training_hash"] == thash]
+    if row is None or row.empty:
+        return Check("converged", False, f"{label}: model {thash or '?'} has no learning curve in the results "
+                                         "(training.csv), so its convergence is not shown")
+    r = row.iloc[0]
+    passed = str(r["converged"]).lower() == "true"
+    return Check("converged", passed,
+                 f"{label}: validation {tables.metric_name(r['metric'])} {r['from_value']:.3f} at step "
+                 f"{int(r['from_step'])} → {r['to_value']:.3f} at step {int(r['steps'])}, gain {r['gain']:+.3f} "
+                 f"(criterion < {r['limit']:.2f}; {int(r['val_utterances'])} validation utterances)")
+
+
+def paper_baseline(d, cell: str, cfg) -> Check:
+    """Whether the cell is SGMSE+ as published (the paper's own baseline of its headline claim);
+    `cfg`: the cell's composed configuration (None where its study file cannot say)."""
+    label = _label(d, cell)
+    if cfg is None:
+        return Check("baseline", False, f"{label}: its configuration is not at hand to check")
+    p = Preconditioning.from_config(**to_dict(cfg.preconditioning))
+    found = {"sde": cfg.sde.name, "preconditioning": "richter" if all(getattr(p, t) == "richter" for t in TERMS)
+             else "not all richter", "sampler": cfg.sampler.name, "steps": cfg.sampler.get("steps"),
+             "corrector_steps": cfg.sampler.get("corrector_steps")}
+    wrong = {k: v for k, v in found.items() if v != SGMSE[k]}
+    return Check("baseline", not wrong, f"{label}: " + ("SGMSE+ as published (richter-ouve, richter "
+                                                        "preconditioning, PC N = 30, one corrector step)"
+                                                        if not wrong else f"not SGMSE+ as published: {wrong}"))
+
+
+def gate(finding, data: dict, split: str, training: dict[str, pd.DataFrame], configs=None):
+    """`finding` as it stands, or "not valid at this scale" with the checks that fail.
+    `finding.systems`: (study, cell) of every system its verdict compares; `finding.baselines`: those
+    of them that stand for the paper's SGMSE+; `configs(study, cell)`: a cell's configuration."""
+    systems = list(dict.fromkeys(getattr(finding, "systems", []) or []))
+    if not systems or finding.verdict in ("not yet run", "no data", "not tested"):
+        return finding
+    checks = []
+    for study, cell in systems:
+        d = data[study]
+        checks.append(above_input(d, cell, split))
+        checks.append(converged(d, cell, training.get(study)))
+    checks += [paper_baseline(data[s], c, configs(s, c) if configs else None)
+               for s, c in getattr(finding, "baselines", []) or []]
+    failed = [c for c in checks if not c.passed]
+    if not failed:
+        return replace(finding, checks=checks)
+    kinds = list(dict.fromkeys(c.name for c in failed))
+    counts = {k: sum(c.name == k for c in failed) for k in kinds}
+    total = {k: sum(c.name == k for c in checks) for k in kinds}
+    why = "; ".join(f"{counts[k]} of {total[k]} system(s) fail '{k}'" for k in kinds)
+    text = (f"Not a finding: {why}. The comparison would have read \"{finding.verdict}\": "
+            f"{finding.text}")
+    return replace(finding, verdict=INVALID, tone="invalid", text=text, checks=checks,
+                   numbers=[f"✗ {c.text}" for c in failed] + finding.numbers)
+
+
+def load_training(results_dir: Path, names) -> dict[str, pd.DataFrame]:
+    """Each study's training.csv (absent: an empty table)."""
+    out = {}
+    for name in names:
+        path = Path(results_dir) / name / "training.csv"
+        out[name] = pd.read_csv(path, dtype={"training_hash": str}) if path.is_file() else None
+    return out
+
+
+def _training_hash(d, cell: str) -> str | None:
+    rows = d.table[d.table["cell"] == cell]
+    return str(rows["training_hash"].iloc[0]) if len(rows) and "training_hash" in rows else None
+
+
+def _label(d, cell: str) -> str:
+    rows = d.table[d.table["cell"] == cell]
+    return f"{d.name} {cell}" + (f" [{rows['label'].iloc[0]}]" if len(rows) and "label" in rows else "")
+
+
+def _signed(mean: float, ci: float, metric: str) -> str:
+    return f"{mean:+.3f} ± {ci:.3f}" + (" dB" if metric == "si_sdr" else "")
