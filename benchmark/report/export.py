@@ -1,7 +1,8 @@
 """Every split's main table as CSV and LaTeX next to the HTML, to paste into a paper as it is.
 
-    reports/<study>/<split>.csv   one row per cell: label, axes, NFE, then per metric the mean,
-                                  its 95% CI and the delta over the noisy input (full precision)
+    reports/<study>/<split>.csv   one row per cell: its hash as text (`#93587e37`: bare, pandas and
+                                  spreadsheets read it as the number 9.36e+41), label, axes, NFE, then
+                                  per metric the mean, its 95% CI and the delta over the noisy input
     reports/<study>/<split>.tex   a booktabs tabular: mean ± CI at the report's decimals, the best
                                   cells the report marks in bold (not distinguishable from the
                                   best by a paired test, else the best value; ties all bold), the noisy
@@ -84,7 +85,8 @@ def write(frame: pd.DataFrame, metrics: Sequence[str], folder: Path, split: str,
     """Write <folder>/<split>.csv and .tex of a `marked_frame`; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     csv_path, tex_path = folder / f"{split}.csv", folder / f"{split}.tex"
-    frame.to_csv(csv_path, index=False, float_format="%.6g")
+    text = frame.assign(cell=[f"#{c}" if c else c for c in frame["cell"].fillna("")]) if "cell" in frame else frame
+    text.to_csv(csv_path, index=False, float_format="%.6g")
     tex_path.write_text(to_latex(frame, metrics, caption), encoding="utf-8")
     return [csv_path, tex_path]
 

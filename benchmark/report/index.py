@@ -13,13 +13,15 @@ from benchmark.report.claims import pm as _pm
 from benchmark.report.load import Study
 
 
-def render(data: dict, studies_dir: Path, reports_dir: Path) -> str:
+def render(data: dict, studies_dir: Path, reports_dir: Path, results_dir: Path | None = None) -> str:
     known = scorecard.known_studies(studies_dir)
+    others = scorecard.findings_by_split(results_dir, studies_dir, known) if results_dir else {}
     pages = {n: f"{n}.html" for n in data if (Path(reports_dir) / f"{n}.html").is_file()}
     found = scorecard.findings(data, known)
     gated = [f for f in found if f.verdict == validity.INVALID]
     return template("index.html.j2").render(
         findings=found, gated=gated, studies=study_lines(data), pages=pages,
+        elsewhere=[[(split, f[i]) for split, f in others.items()] for i in range(len(found))],
         not_run=[n for n in known if n not in data], n_studies=len(data), split=scorecard.SPLIT,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
@@ -66,7 +68,7 @@ def _dataset_now(study: Study) -> str:
 def build_index(results_dir: Path = Path("results"), reports_dir: Path = Path("reports"),
                 studies_dir: Path = Path("studies")) -> Path:
     data = scorecard.load_all(Path(results_dir), Path(studies_dir))
-    html = render(data, Path(studies_dir), Path(reports_dir))
+    html = render(data, Path(studies_dir), Path(reports_dir), Path(results_dir))
     path = Path(reports_dir) / "index.html"
     write_page(path, html)
     print(f"wrote {path}: {len(data)} stud{'y' if len(data) == 1 else 'ies'} with results",

@@ -1,4 +1,4 @@
-"""reports/index.html: the paper's four findings, each with a verdict computed from every study that
+"""reports/index.html: the paper's five findings, each with a verdict computed from every study that
 has results, and one line per study. Built by `python -m benchmark.report` (all studies) and at
 the end of every `benchmark.run`.
 
@@ -16,6 +16,8 @@ matched condition) and each study's primary metric; none quotes a paper number.
                    interval over utterances (paired across cells), or from the cells' CIs when the
                    per-utterance scores are not at hand
     4. headline    the recommended setting against SGMSE+ at a quarter of its NFE (headline)
+    5. sampler     EDM Heun with churn against the same solver without, and that against PC, at each
+                   N (sampler_ablation): the stochasticity injected in the reverse process
 """
 from __future__ import annotations
 
@@ -25,21 +27,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from benchmark.audio.metrics import mean_ci95
-from benchmark.config import ConfigError, build_sde_from, compose, sampler_from_config
 from benchmark.report import paired_stats, tables, validity
 from benchmark.report.claims import pm as _pm
 from benchmark.report.load import ReportError, Study, load_cells, load_meta, load_study
+from benchmark.report.priors import cell_config, prior_match, start_levels
 
 SPLIT = "test"
+SPLITS = ("test", "test_mismatched", "real")     # each verdict is also read on the other splits
 BOOTSTRAP = 1000
 # Which study and axis each finding reads; the axis value that stands for "no drift".
 DRIFT = ("sde_ablation", "drift", "without", "with")
 SPREADS = (("SDE", "sde_ablation", "sde"), ("preconditioning", "preconditioning_ablation", "preconditioning"),
            ("loss weighting", "loss_weighting_ablation", "weighting"))
 HEADLINE = ("headline", "system")
+# The sampler finding: at each step count, EDM Heun with S_churn = ∞ against the same solver without
+# churn (the stochasticity), and that deterministic Heun against PC (the second-order step).
+SAMPLER = ("sampler_ablation", "sampler", "steps", "Heun churn ∞", "Heun", "PC")
 NFE_FACTOR = 4          # "reducing the computational cost by a factor of four" (abstract)
 
 
@@ -57,13 +62,14 @@ class StudyData:
     missing: list = field(default_factory=list)              # grid points not run yet (tables.missing_points)
     grid: int = 0                                            # the study's diffusion grid points (tables.grid_points)
     training: pd.DataFrame | None = None                     # training.csv: each model's convergence
+    split: str = SPLIT                                       # the split this summary and its outputs are of
 
     def outputs(self, cell: str) -> pd.Series | None:
-        """The cell's per-utterance outputs on SPLIT and the metric, by utterance name."""
+        """The cell's per-utterance outputs on the split and the metric, by utterance name."""
         frame = self.scores.get(cell)
         if frame is None:
             return None
-        part = frame[(frame["split"] == SPLIT) & (frame["metric"] == self.metric)]
+        part = frame[(frame["split"] == self.split) & (frame["metric"] == self.metric)]
         return part.set_index("name")["output"] if len(part) else None
 
 
@@ -81,8 +87,8 @@ class Finding:
     checks: list = field(default_factory=list)                       # validity.Check, once gated
 
 
-def load_all(results_dir: Path, studies_dir: Path) -> dict[str, StudyData]:
-    """Every study file under `studies_dir` whose results/<name>/cells.csv exists."""
+def load_all(results_dir: Path, studies_dir: Path, split: str = SPLIT) -> dict[str, StudyData]:
+    """Every study file under `studies_dir` whose results/<name>/cells.csv exists and holds `split`."""
     out = {}
     for path in sorted(Path(studies_dir).glob("*.y*ml")):
         name = path.stem
@@ -91,12 +97,12 @@ def load_all(results_dir: Path, studies_dir: Path) -> dict[str, StudyData]:
             continue
         study = load_study(path)
         table = load_cells(cells, study)
-        if SPLIT not in set(table["split"]):
+        if split not in set(table["split"]):
             continue
-        metrics = tables.report_metrics(table[table["split"] == SPLIT], study.primary_metric)
+        metrics = tables.report_metrics(table[table["split"] == split], study.primary_metric)
         if not metrics:
             continue
-        summary = tables.cell_summary(table, SPLIT, list(study.axes), metrics, metrics[0])
+        summary = tables.cell_summary(table, split, list(study.axes), metrics, metrics[0])
         scores = {}
         for cell in summary["cell"]:
             f = per_utterance_file(Path(results_dir), name, cell)
@@ -106,7 +112,7 @@ def load_all(results_dir: Path, studies_dir: Path) -> dict[str, StudyData]:
                               summary, metrics[0], paired_stats.load_or_compute(Path(results_dir) / name, study, table),
                               paired_stats.load_or_compute_best(Path(results_dir) / name, table), scores,
                               tables.missing_points(table, study), len(tables.grid_points(study)),
-                              validity.load_training(results_dir, [name])[name])
+                              validity.load_training(results_dir, [name])[name], split)
     return out
 
 
@@ -157,7 +163,7 @@ def drift_finding(data: dict[str, StudyData]) -> Finding:
     rows = []
     if d.pairs is not None:
         part = d.pairs[(d.pairs["axis"] == axis) & (d.pairs["value"] == without)
-                       & (d.pairs["reference"] == with_) & (d.pairs["split"] == SPLIT) & (d.pairs["metric"] == m)]
+                       & (d.pairs["reference"] == with_) & (d.pairs["split"] == d.split) & (d.pairs["metric"] == m)]
         rows = [(r["context"], float(r["mean"]), float(r["ci95"]), float(r["p_holm"])) for _, r in part.iterrows()]
         basis = ("paired per utterance, Wilcoxon p Holm-adjusted" if part["p_holm"].notna().any()
                  else "paired per utterance, 95% CI (the kept pairs.csv predates the p-values)")
@@ -193,54 +199,6 @@ def drift_finding(data: dict[str, StudyData]) -> Finding:
     compared = d.summary[(d.summary["kind"] == "diffusion") & d.summary[axis].isin([without, with_])]
     return Finding(1, title, verdict, tone, text, numbers, [name],
                    systems=[(name, c) for c in compared["cell"]])
-
-
-def cell_overrides(study: Study, labels: dict) -> list[str]:
-    """The overrides that make the study's cell with these axis labels (base, then its axis values or
-    the `extra` entry that names them)."""
-    raw = study.raw or {}
-    overrides = [str(o) for o in raw.get("base") or []]
-    extra = next((e for e in raw.get("extra") or []
-                  if all(str((e.get("axes") or {}).get(a, "")) == str(v) for a, v in labels.items())), None)
-    if extra is not None:
-        return overrides + [str(o) for o in extra.get("overrides") or []]
-    for axis, value in labels.items():
-        overrides += [str(o) for o in ((raw.get("axes") or {}).get(axis) or {}).get(value) or []]
-    return overrides
-
-
-def cell_config(d: StudyData, cell: str):
-    """A diffusion cell's configuration, composed from its study file (None if it cannot be)."""
-    rows = d.summary[d.summary["cell"] == cell]
-    if rows.empty:
-        return None
-    try:
-        return compose(cell_overrides(d.study, {a: rows[a].iloc[0] for a in d.study.axes}))
-    except (ConfigError, ValueError, KeyError):
-        return None
-
-
-def prior_match(study: Study, labels: dict) -> float | None:
-    """How far the cell's sampler start is from the marginal it stands for: the std of its prior draw
-    of x̃ = (x − y)/s over the marginal's √(σ₀² + σ_d²) (1: no mismatch). brever's plain start at σ₀
-    drops the data's own std σ_d: σ₀/√(σ₀² + σ_d²), 0.93 at the embedded σ₀ = 0.25 and 1.00 from
-    σ(1) = 90 (cosine); the matched start (sampler.start=matched) is 1 at any σ₀."""
-    try:
-        cfg = compose(cell_overrides(study, labels))
-        sde = build_sde_from(cfg)
-        sampler = sampler_from_config(cfg, sde=sde)
-        t = sampler.start_time(sde) if hasattr(sampler, "start_time") else float(getattr(sampler, "t_start", 1.0))
-        sigma0 = sde.sigma(torch.tensor(t, dtype=torch.float64))
-        drawn = sampler.start_std(sigma0) if hasattr(sampler, "start_std") else sigma0   # PC, ancestral: plain
-        return float(drawn / torch.sqrt(sigma0 ** 2 + float(cfg.preconditioning.sigma_data) ** 2))
-    except (ConfigError, ValueError, TypeError, AttributeError):
-        return None
-
-
-def start_levels(study: Study) -> set[float]:
-    """The distinct prior matches of a study's diffusion cells (rounded), from its file alone."""
-    levels = (prior_match(study, dict(zip(study.axes, point))) for point in tables.grid_points(study))
-    return {round(v, 3) for v in levels if v is not None}
 
 
 def mismatch_finding(data: dict[str, StudyData], known: dict[str, Study] | None = None) -> Finding:
@@ -407,17 +365,76 @@ def headline_finding(data: dict[str, StudyData]) -> Finding:
                    systems=[(study, a["cell"]), (study, b["cell"])], baselines=[(study, b["cell"])])
 
 
+def sampler_finding(data: dict[str, StudyData]) -> Finding:
+    study, axis, steps, churned, plain, pc = SAMPLER
+    title = ("The stochasticity injected in the reverse process, not the sampler's second-order step, is "
+             "what makes the EDM sampler beat predictor-corrector")
+    if study not in data:
+        return _not_run(5, title, [study], "Tested by EDM Heun with and without churn against PC at each N.")
+    d = data[study]
+    cells = d.summary[d.summary["kind"] == "diffusion"]
+    if axis not in cells or steps not in cells:
+        return Finding(5, title, "no data", "neutral", f"{study} has no `{axis}` × `{steps}` grid.", studies=[study])
+    rows, systems = [], []
+    for n, group in cells.groupby(steps, sort=False):
+        pick = {v: group[group[axis] == v] for v in (churned, plain, pc)}
+        if any(p.empty for p in pick.values()):
+            continue
+        a, b, c = (pick[v].iloc[0] for v in (churned, plain, pc))
+        rows.append((n, compare(d, a, b), compare(d, b, c)))
+        systems += [(study, a["cell"]), (study, b["cell"]), (study, c["cell"])]
+    if not rows:
+        return Finding(5, title, "no data", "neutral", "No step count has all three samplers.", studies=[study])
+    adjusted = paired_stats.holm([r[1][2] for r in rows] + [r[2][2] for r in rows])
+    churn_p, order_p = adjusted[:len(rows)], adjusted[len(rows):]
+
+    def wins(diff, ci, p):
+        return diff > 0 and (p < paired_stats.ALPHA if math.isfinite(p) else diff - ci > 0)
+    churn_wins = [r[0] for r, p in zip(rows, churn_p) if wins(r[1][0], r[1][1], p)]
+    order_wins = [r[0] for r, p in zip(rows, order_p) if wins(r[2][0], r[2][1], p)]
+    m, name = d.metric, tables.metric_name(d.metric)
+    numbers = [f"N = {n}: churn ∞ − none {_pm(ch[0], ch[1], m, True)}, p = {cp:.3g}; "
+               f"Heun − PC {_pm(od[0], od[1], m, True)}, p = {op:.3g}"
+               for (n, ch, od), cp, op in zip(rows, churn_p, order_p)]
+    if len(churn_wins) == len(rows) and len(order_wins) < len(rows):
+        verdict, tone = "supported", "good"
+        text = (f"Churn raises {name} significantly at every N ({len(rows)}); the deterministic second-order "
+                f"step beats PC at {len(order_wins)} of {len(rows)}.")
+    elif not churn_wins:
+        verdict, tone = "not supported", "bad"
+        text = f"Churn raises {name} significantly at none of the {len(rows)} step counts."
+    else:
+        verdict, tone = "mixed", "neutral"
+        text = (f"Churn raises {name} significantly at {len(churn_wins)} of {len(rows)} step counts; the "
+                f"deterministic second-order step beats PC at {len(order_wins)}.")
+    text += " Paired per utterance, Wilcoxon p Holm-adjusted over the finding's comparisons; one trained model."
+    return Finding(5, title, verdict, tone, text, numbers, [study], systems=systems)
+
+
 def known_studies(studies_dir: Path) -> dict[str, Study]:
     """Every study file but the smoke test, by name."""
     return {p.stem: load_study(p) for p in sorted(Path(studies_dir).glob("*.y*ml")) if p.stem != "smoke"}
 
 
 def findings(data: dict[str, StudyData], known: dict[str, Study] | None = None) -> list[Finding]:
-    """The four findings; `known`: every study file, so a finding names the unrun studies that test it."""
-    found = [drift_finding(data), mismatch_finding(data, known), spread_finding(data), headline_finding(data)]
+    """The five findings; `known`: every study file, so a finding names the unrun studies that test it."""
+    found = [drift_finding(data), mismatch_finding(data, known), spread_finding(data), headline_finding(data),
+             sampler_finding(data)]
     training = {name: d.training for name, d in data.items()}
-    return [validity.gate(provisional(f, data), data, SPLIT, training, lambda s, c: cell_config(data[s], c))
+    split = next((d.split for d in data.values()), SPLIT)
+    return [validity.gate(provisional(f, data), data, split, training, lambda s, c: cell_config(data[s], c))
             for f in found]
+
+
+def findings_by_split(results_dir: Path, studies_dir: Path, known: dict[str, Study] | None = None,
+                      splits=SPLITS[1:]) -> dict[str, list[Finding]]:
+    """The same five findings read on each of `splits` (where any study scored it)."""
+    out = {}
+    for split in splits:
+        data = load_all(results_dir, studies_dir, split)
+        if data:
+            out[split] = findings(data, known)
+    return out
 
 
 def provisional(finding: Finding, data: dict[str, StudyData]) -> Finding:

@@ -103,11 +103,14 @@ def gate(finding, data: dict, split: str, training: dict[str, pd.DataFrame], con
     systems = list(dict.fromkeys(getattr(finding, "systems", []) or []))
     if not systems or finding.verdict in ("not yet run", "no data", "not tested"):
         return finding
-    checks = []
+    checks, models = [], set()
     for study, cell in systems:
         d = data[study]
         checks.append(above_input(d, cell, split))
-        checks.append(converged(d, cell, training.get(study)))
+        model = _training_hash(d, cell)
+        if (study, model) not in models:             # one check per model, however many cells sample it
+            models.add((study, model))
+            checks.append(converged(d, cell, training.get(study)))
     checks += [paper_baseline(data[s], c, configs(s, c) if configs else None)
                for s, c in getattr(finding, "baselines", []) or []]
     failed = [c for c in checks if not c.passed]
@@ -116,7 +119,8 @@ def gate(finding, data: dict, split: str, training: dict[str, pd.DataFrame], con
     kinds = list(dict.fromkeys(c.name for c in failed))
     counts = {k: sum(c.name == k for c in failed) for k in kinds}
     total = {k: sum(c.name == k for c in checks) for k in kinds}
-    why = "; ".join(f"{counts[k]} of {total[k]} system(s) fail '{k}'" for k in kinds)
+    unit = {"converged": "model(s)"}
+    why = "; ".join(f"{counts[k]} of {total[k]} {unit.get(k, 'system(s)')} fail '{k}'" for k in kinds)
     text = (f"Not a finding: {why}. The comparison would have read \"{finding.verdict}\": "
             f"{finding.text}")
     return replace(finding, verdict=INVALID, tone="invalid", text=text, checks=checks,

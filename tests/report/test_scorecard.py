@@ -19,7 +19,7 @@ N = 60
 
 
 def fake_study(root: Path, name: str, effect, noise: float = 0.05, seed: int = 0, keep=None,
-               lift: float = 0.5, converged: bool = True) -> None:
+               lift: float = 0.5, converged: bool = True, splits=("test",)) -> None:
     """results/<name>/ for every cell of studies/<name>.yaml (or those `keep(axes labels, kind)`
     accepts: a run stopped part-way): PESQ-WB = a shared per-utterance level + lift + effect(axes
     labels, kind) + the cell's own noise, the input being the level (`lift` puts every system above
@@ -33,12 +33,14 @@ def fake_study(root: Path, name: str, effect, noise: float = 0.05, seed: int = 0
         if keep is not None and not keep(cell.axes, cell.kind):
             continue
         output = level + lift + effect(cell.axes, cell.kind) + rng.normal(0, noise, N)
-        scores = pd.DataFrame({"split": "test", "name": [f"u{i}" for i in range(N)], "metric": "pesq_wb",
-                               "input": level, "output": output, "delta": output - level, "floored": False})
+        scores = pd.concat([pd.DataFrame({"split": split, "name": [f"u{i}" for i in range(N)], "metric": "pesq_wb",
+                                          "input": level, "output": output + (0.0 if split == "test" else -lift - 0.2),
+                                          "delta": output - level, "floored": False}) for split in splits])
+        scores["delta"] = scores["output"] - scores["input"]
         folder = out / "cells" / cell.hash
         folder.mkdir(parents=True)
         scores.to_csv(folder / "per_utterance.csv", index=False)
-        timing = {"test": {"nfe": float(cell.nfe_budget()), "rtf": 0.01 * cell.nfe_budget()}}
+        timing = {split: {"nfe": float(cell.nfe_budget()), "rtf": 0.01 * cell.nfe_budget()} for split in splits}
         tables.append(cell_rows(name, cell, scores, timing, {"steps": 4000, "minutes": 10.0}, "cpu"))
     pd.concat(tables).to_csv(out / "cells.csv", index=False)
     hashes = sorted({c.training_hash for c in expand(spec)})
@@ -162,7 +164,7 @@ def test_index_page_lists_studies_links_pages_and_names_what_is_missing(root):
     (root / "reports" / "sde_ablation.html").write_text("<html></html>")
     html = build_index(root / "results", root / "reports", root / "studies").read_text()
     assert '<a href="sde_ablation.html">sde_ablation</a>' in html
-    assert html.count('class="badge"') == 4 and "not yet run" in html
+    assert html.count('class="badge"') == 5 and "not yet run" in html
     assert "12 min" in html or "13 min" in html
     for name in ("headline", "sampler_ablation", "preconditioning_ablation", "loss_weighting_ablation"):
         assert name in html[html.index("Not yet run"):]
@@ -197,7 +199,7 @@ def test_a_verdict_whose_baseline_is_below_its_input_is_not_valid(root):
 def test_a_verdict_from_models_that_did_not_converge_or_kept_no_curve_is_not_valid(root):
     fake_study(root, "headline", headline_effect(+0.3), converged=False)
     f = verdicts(root)[4]
-    assert f.verdict == "not valid at this scale" and "2 of 2 system(s) fail 'converged'" in f.text
+    assert f.verdict == "not valid at this scale" and "2 of 2 model(s) fail 'converged'" in f.text
     assert any("gain +0.080 (criterion < 0.02; 60 validation utterances)" in n for n in f.numbers)
     (root / "results" / "headline" / "training.csv").unlink()            # a run from before curves were kept
     f = verdicts(root)[4]
@@ -219,6 +221,39 @@ def test_a_verdict_from_working_converged_systems_stands_and_the_index_says_whic
     fake_study(root, "sde_ablation", drift_effect(+0.05), converged=False)
     build_index(root / "results", root / "reports", root / "studies")
     html = (root / "reports" / "index.html").read_text()
-    assert re.search(r'class="banner">1 of 4 verdicts are not valid at this scale:\s*finding 1\.', html)
+    assert re.search(r'class="banner">1 of 5 verdicts are not valid at this scale:\s*finding 1\.', html)
     # the Studies table shows each best cell's paired Δ over its input, coloured by the check
     assert re.search(r'<td class="num good">\+0\.[0-9]{3} ± 0\.[0-9]{3}, Wilcoxon p = ', html)
+
+
+def sampler_effect(churn_gain, order_gain=0.0):
+    gains = {"PC": 0.0, "Heun": order_gain, "Heun churn ∞": order_gain + churn_gain}
+    return lambda axes, kind: 0.2 if kind == "predictive" else gains[axes["sampler"]]
+
+
+def test_the_sampler_finding_credits_churn_not_the_second_order_step(root):
+    fake_study(root, "sampler_ablation", sampler_effect(+0.3))
+    f = verdicts(root)[5]
+    assert f.verdict == "supported" and f.studies == ["sampler_ablation"]
+    assert "Churn raises PESQ-WB significantly at every N (4)" in f.text and "beats PC at 0 of 4" in f.text
+    assert len(f.numbers) == 4 and all("churn ∞ − none +0.3" in n for n in f.numbers)
+
+
+def test_the_sampler_finding_is_not_supported_when_churn_adds_nothing(root):
+    fake_study(root, "sampler_ablation", sampler_effect(0.0, order_gain=0.3))
+    f = verdicts(root)[5]
+    assert f.verdict == "not supported" and "at none of the 4 step counts" in f.text
+    shutil.rmtree(root / "results")
+    assert verdicts(root)[5].verdict == "not yet run"
+
+
+def test_each_verdict_is_also_read_on_the_other_splits(root):
+    # on `real` every system falls 0.2 below its input: the same comparison is gated there, not on test
+    fake_study(root, "headline", headline_effect(+0.3), splits=("test", "real"))
+    assert verdicts(root)[4].verdict == "supported"
+    other = scorecard.findings_by_split(root / "results", root / "studies")
+    assert list(other) == ["real"] and other["real"][3].verdict == "not valid at this scale"
+    build_index(root / "results", root / "reports", root / "studies")
+    html = (root / "reports" / "index.html").read_text()
+    assert re.search(r'The same finding on the other splits:\s*<span class="invalid"><span class="hash">real</span>'
+                     r'\s*<span class="badge">not valid at this scale</span>', html)
