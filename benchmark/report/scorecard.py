@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.audio.metrics import mean_ci95
+from benchmark.driver import training_record
 from benchmark.report import paired_stats, tables, validity
 from benchmark.report.claims import pm as _pm
 from benchmark.report.load import ReportError, Study, load_cells, load_meta, load_study
@@ -112,7 +113,7 @@ def load_all(results_dir: Path, studies_dir: Path, split: str = SPLIT) -> dict[s
                               summary, metrics[0], paired_stats.load_or_compute(Path(results_dir) / name, study, table),
                               paired_stats.load_or_compute_best(Path(results_dir) / name, table), scores,
                               tables.missing_points(table, study), len(tables.grid_points(study)),
-                              validity.load_training(results_dir, [name])[name], split)
+                              training_record.read(Path(results_dir) / name), split)
     return out
 
 
@@ -144,6 +145,11 @@ def compare(d: StudyData, a: pd.Series, b: pd.Series) -> tuple[float, float, flo
         return mean, ci, paired_stats.wilcoxon_p(diff)
     m = d.metric
     return float(a[m] - b[m]), float(math.hypot(a[f"{m}_ci"], b[f"{m}_ci"])), math.nan
+
+
+def above(diff: float, ci: float, p: float) -> bool:
+    """a − b is significantly above zero (Wilcoxon where at hand, else the CI)."""
+    return diff > 0 and (p < paired_stats.ALPHA if math.isfinite(p) else diff - ci > 0)
 
 
 def not_worse(diff: float, ci: float, p: float) -> bool:
@@ -181,8 +187,8 @@ def drift_finding(data: dict[str, StudyData]) -> Finding:
     if not rows:
         return Finding(1, title, "no data", "neutral", f"{name} has no cell pair with and without drift.",
                        studies=[name])
-    hurts = [r for r in rows if r[1] < 0 and (r[3] < paired_stats.ALPHA if math.isfinite(r[3]) else r[1] + r[2] < 0)]
-    helps = [r for r in rows if r[1] > 0 and (r[3] < paired_stats.ALPHA if math.isfinite(r[3]) else r[1] - r[2] > 0)]
+    hurts = [r for r in rows if above(-r[1], r[2], r[3])]
+    helps = [r for r in rows if above(r[1], r[2], r[3])]
     numbers = [f"{ctx or 'all'}: Δ {tables.metric_name(m)} (without − with) {_pm(diff, ci, m, True)}"
                + (f", p = {p:.3g}" if math.isfinite(p) else "") for ctx, diff, ci, p in rows]
     if not hurts:
@@ -387,11 +393,8 @@ def sampler_finding(data: dict[str, StudyData]) -> Finding:
         return Finding(5, title, "no data", "neutral", "No step count has all three samplers.", studies=[study])
     adjusted = paired_stats.holm([r[1][2] for r in rows] + [r[2][2] for r in rows])
     churn_p, order_p = adjusted[:len(rows)], adjusted[len(rows):]
-
-    def wins(diff, ci, p):
-        return diff > 0 and (p < paired_stats.ALPHA if math.isfinite(p) else diff - ci > 0)
-    churn_wins = [r[0] for r, p in zip(rows, churn_p) if wins(r[1][0], r[1][1], p)]
-    order_wins = [r[0] for r, p in zip(rows, order_p) if wins(r[2][0], r[2][1], p)]
+    churn_wins = [r[0] for r, p in zip(rows, churn_p) if above(r[1][0], r[1][1], p)]
+    order_wins = [r[0] for r, p in zip(rows, order_p) if above(r[2][0], r[2][1], p)]
     m, name = d.metric, tables.metric_name(d.metric)
     numbers = [f"N = {n}: churn ∞ − none {_pm(ch[0], ch[1], m, True)}, p = {cp:.3g}; "
                f"Heun − PC {_pm(od[0], od[1], m, True)}, p = {op:.3g}"

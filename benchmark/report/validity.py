@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pandas as pd
 
@@ -125,15 +124,6 @@ def gate(finding, data: dict, split: str, training: dict[str, pd.DataFrame], con
             f"{finding.text}")
     return replace(finding, verdict=INVALID, tone="invalid", text=text, checks=checks,
                    numbers=[f"✗ {c.text}" for c in failed] + finding.numbers)
-
-
-def load_training(results_dir: Path, names) -> dict[str, pd.DataFrame]:
-    """Each study's training.csv (absent: an empty table)."""
-    out = {}
-    for name in names:
-        path = Path(results_dir) / name / "training.csv"
-        out[name] = pd.read_csv(path, dtype={"training_hash": str}) if path.is_file() else None
-    return out
 
 
 def _training_hash(d, cell: str) -> str | None:
