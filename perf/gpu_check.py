@@ -164,7 +164,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cpu", action="store_true", help="run without CUDA (checks the script, not a GPU)")
     p.add_argument("--quick", action="store_true", help="the tiny net, short inputs, few repeats")
-    p.add_argument("--minutes", type=float, default=2.0, help="learning-curve training minutes")
+    p.add_argument("--minutes", type=float, default=2.0,
+                   help="learning-curve training minutes; 0 leaves it out (perf/gpu_session.py runs its own)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("overrides", nargs="*", help="config overrides, e.g. data.cache_dir=DIR")
     a = p.parse_args()
@@ -182,7 +183,8 @@ def main():
     device = "cpu" if a.cpu else torch.cuda.get_device_name()
     rows = training_rows(base, batch, seconds, a.repeats, ("fp32", "bf16", "fp16"))
     rows += inference_rows(base, lengths, a.repeats, rtf_s)
-    rows += learning_curve_rows(base, a.minutes, utts)
+    if a.minutes > 0:
+        rows += learning_curve_rows(base, a.minutes, utts)
     print(f"\n| {device}, torch {torch.__version__} | time | rate | peak memory |")
     print("|---|---|---|---|")
     for row in rows:

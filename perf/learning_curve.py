@@ -11,7 +11,11 @@ enhances the first --val-utterances utterances of each of --splits (valid: the t
 validation split; real: the real-recordings split, benchmark/data/real.py) with the EMA weights under each sampler
 below and scores them. The first row is the noisy input. Prints one table; the numbers are what
 the embedded recipe was tuned on. --steps trains a step budget (what the cosine decay needs); --minutes
-trains for wall-clock minutes at a constant rate; --out keeps the model folder.
+trains for wall-clock minutes at a constant rate; --val-minutes validates each time that many
+training minutes have passed instead of every --val-every steps (perf/gpu_session.py: PESQ-WB by
+minute); the minutes printed and the --minutes budget count training only, validation excluded, so
+machines that validate at different speeds are compared at the same training time. --out keeps the
+model folder.
 """
 import argparse
 import tempfile
@@ -42,7 +46,10 @@ def main():
     p.add_argument("--minutes", type=float, default=12)
     p.add_argument("--steps", type=int, default=None, help="train this many steps instead (cosine decay needs it)")
     p.add_argument("--val-every", type=int, default=300)
+    p.add_argument("--val-minutes", type=float, default=None,
+                   help="validate each time this many training minutes have passed (instead of --val-every)")
     p.add_argument("--val-utterances", type=int, default=20)
+    p.add_argument("--jobs", type=int, default=2, help="metric processes")
     p.add_argument("--naive", action="store_true",
                    help="the issue's naive settings instead of the recipe: n_fft 512, lr 5e-4, no decay")
     p.add_argument("--splits", default="valid", help="comma-separated: valid, real, test, ...")
@@ -53,8 +60,9 @@ def main():
     budget = ([f"trainer.max_steps={a.steps}", "trainer.max_minutes=null"] if a.steps else
               ["trainer.max_steps=null", f"trainer.max_minutes={a.minutes}", "trainer.lr_decay=none"])
     naive = ["frontend.n_fft=512", "trainer.lr=0.0005", "trainer.lr_decay=none"] if a.naive else []
+    val_every = 5 if a.val_minutes else a.val_every     # with --val-minutes: look every 5 steps, validate on the minute
     cfg = compose(budget + naive + a.overrides + [
-                                 f"trainer.val_every={a.val_every}", "trainer.checkpoint_every=100000"])
+                                 f"trainer.val_every={val_every}", "trainer.checkpoint_every=100000"])
     model, frontend, device = fresh_model(cfg)
     splits = {}
     for name in a.splits.split(","):
@@ -66,24 +74,37 @@ def main():
                          {k: build_sampler(n, model.sde, **s) for k, (n, s) in SAMPLERS.items()})})
     t0 = time.perf_counter()
     rows = []
+    validating = [0.0, 0]             # seconds spent validating; validations done
+    settings = TrainerSettings.from_config(cfg.trainer)
 
     def validate(m, step):
-        train_min = (time.perf_counter() - t0) / 60
+        started = time.perf_counter()
+        train_min = (started - t0 - validating[0]) / 60
+        if a.val_minutes and train_min < a.val_minutes * (validating[1] + 1) and not finishing(train_min, step):
+            return None
         for split, items in splits.items():
             for label, sampler in samplers.items():
-                inp, out = mean_scores(m, frontend, items, sampler, device, jobs=2)
+                inp, out = mean_scores(m, frontend, items, sampler, device, jobs=a.jobs)
                 if not any(r[2] == split and r[3] == "noisy input" for r in rows):
                     rows.append(("—", 0, split, "noisy input", *[inp[k] for k in METRICS]))
                 rows.append((f"{train_min:.1f}", step, split, label, *[out[k] for k in METRICS]))
                 print(f"{train_min:6.1f} min  step {step:5d}  {split:6s} {label:30s} " +
                       "  ".join(f"{k} {out[k]:.3f}" for k in METRICS), flush=True)
+        validating[0] += time.perf_counter() - started
+        validating[1] += 1
+        if settings.max_minutes is not None:      # fit's budget counts wall-clock: give validation's time back
+            settings.max_minutes = a.minutes + validating[0] / 60
         return {"val_score": float(np.nan)}
+
+    def finishing(train_min, step):
+        """fit validates once more after its last step: that one always runs."""
+        return step >= a.steps if a.steps else train_min >= a.minutes
 
     with tempfile.TemporaryDirectory() as tmp:
         out = a.out or tmp
         Path(out).mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, Path(out) / "config.yaml")      # a model folder: `benchmark.evaluate` reads it
-        fit(model, frontend, load_split(cfg.data, "train"), TrainerSettings.from_config(cfg.trainer), out,
+        fit(model, frontend, load_split(cfg.data, "train"), settings, out,
             seed=int(cfg.seed), device=device, validate=validate, progress=False)
     print(f"\n{'min':>5s} {'step':>5s}  {'split':6s} {'system':30s} " + " ".join(f"{k:>8s}" for k in METRICS))
     for r in sorted(rows, key=lambda r: (list(splits).index(r[2]), r[1])):

@@ -29,3 +29,21 @@ def test_without_cuda_it_says_so_unless_told_to_run_on_cpu():
         pytest.skip("this machine has CUDA")
     done = subprocess.run([sys.executable, "perf/gpu_check.py"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 1 and "no CUDA device here" in done.stderr
+
+
+@pytest.mark.slow     # ~6 min on 2 cores (NCSN++M's rehearsal): run it (-m slow) before a GPU session
+def test_the_gpu_session_runs_every_stage_on_cpu_and_keeps_each_table(data_cache, tmp_path):
+    done = subprocess.run([sys.executable, "perf/gpu_session.py", "--out", str(tmp_path), "--cpu", "--quick",
+                           "--minutes", "0.3", "--cache", str(data_cache)], cwd=REPO, capture_output=True,
+                          text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = (tmp_path / "session.md").read_text()
+    for stage in ("1. readiness", "2. paper-scale rehearsal", "3. learning curves"):
+        assert f"## {stage}" in summary and "failed" not in summary and "cut at" not in summary, summary
+    assert "resumed from step" in summary and "60 s file" not in summary and "0.5 s file, whole" in summary
+    # each curve: the input's row and validations by minute, the last at the end of --minutes
+    for name in ("recommended", "predictive"):
+        rows = [ln.split() for ln in (tmp_path / f"curve_{name}.log").read_text().splitlines()
+                if len(ln.split()) > 6 and ln.split()[2] == "valid"]
+        minutes = [float(r[0]) for r in rows if r[0] != "—"]
+        assert len(minutes) >= 2 and minutes == sorted(minutes) and minutes[-1] >= 0.3, rows

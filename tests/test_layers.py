@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "benchmark"
 # Which layer each module is in; a module may import its own layer and those below it.
 LAYERS = [
     ("science", ("benchmark.diffusion", "benchmark.nets", "benchmark.audio", "benchmark.data",
-                 "benchmark.runtime", "benchmark.durable")),
+                 "benchmark.runtime", "benchmark.durable", "benchmark.preflight")),
     ("training", ("benchmark.fit", "benchmark.models")),
     ("configuration", ("benchmark.config",)),
     ("store", ("benchmark.store", "benchmark.enhance", "benchmark.evaluate")),

@@ -11,55 +11,25 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 from mlflow.tracking import MlflowClient
-from scipy.signal import resample_poly
-
-from benchmark.config import compose
-from benchmark.data import load_split
 
 REPO = Path(__file__).resolve().parents[2]
-STUDY = """name: paper_rehearsal
-title: Paper-scale rehearsal
-claim: the paper-scale path runs end to end
-baselines: false
-axes:
-  sampler:
-    pc: [sampler=pc]
-    heun: [sampler=edm, sampler.steps=8]
-"""
+sys.path.insert(0, str(REPO / "perf"))
+from paper_rehearsal import STUDY, command, long_file_rows, vbdmd_tree  # noqa: E402  (perf/paper_rehearsal.py)
+
+DATA = ["data.seconds=[1.0,1.3]"]
 
 
 def _vbdmd_tree(root: Path, data_cache) -> None:
-    """VB-DMD's folder and file names at 48 kHz; speech and noise from the synthetic generator."""
-    cfg = compose([f"data.cache_dir={data_cache}", "data.sizes.train=8", "data.sizes.valid=1", "data.sizes.test=2",
-                   "data.sizes.test_mismatched=1", "data.seconds=[1.0,1.3]"])
-    names = {"trainset_28spk": ["p226_001", "p230_001", "p230_002", "p239_001", "p239_002", "p243_001"],
-             "testset": ["p232_001"]}
-    sources = {"trainset_28spk": load_split(cfg.data, "train"), "testset": load_split(cfg.data, "test")}
-    for sub, files in names.items():
-        for k, name in enumerate(files):
-            item = sources[sub][k]
-            # The test file is cut to its 0.8 s of speech (0.2 to 1.0 s): NCSN++M's 75 calls on it are
-            # most of the test's time on CPU, and 0.8 s is about the least that ESTOI scores.
-            part = slice(3200, 16000) if sub == "testset" else slice(None)
-            for kind in ("clean", "noisy"):
-                folder = root / f"{kind}_{sub}_wav"
-                folder.mkdir(parents=True, exist_ok=True)
-                sf.write(folder / f"{name}.wav", resample_poly(item[kind][part], 3, 1).astype(np.float32), 48000)
+    # The test file is cut to its 0.8 s of speech (0.2 to 1.0 s): NCSN++M's 75 calls on it are
+    # most of the test's time on CPU, and 0.8 s is about the least that ESTOI scores.
+    vbdmd_tree(root, [f"data.cache_dir={data_cache}", *DATA], slice(3200, 16000))
 
 
 def _cmd(root, results, study_file):
-    return [sys.executable, "-m", "benchmark.run", f"study={study_file}", f"--results={results}",
-            f"--reports={results.parent / 'reports'}", "--quiet", "--jobs", "1",
-            "scale=paper", "data=vbdmd", f"data.root={root}", "data.valid_speakers=[p226]",
-            "trainer.max_epochs=null", "trainer.max_steps=3", "trainer.batch_seconds=2.5", "trainer.n_buckets=2",
-            "trainer.checkpoint_every=1", "trainer.val_utterances=0", "trainer.log_every=1",
-            "eval.metrics=[pesq_wb,estoi,si_sdr]", "eval.jobs=1", "eval.examples=1",
-            "eval.splits=[test]"]   # the real split (120 pairs) would dominate a CPU rehearsal
+    return command(root, results, study_file, 3, ["trainer.batch_seconds=2.5", "trainer.n_buckets=2", "eval.jobs=1"])
 
 
 def test_paper_scale_trains_resumes_samples_scores_and_reports(tmp_path, data_cache):
@@ -97,3 +67,8 @@ def test_paper_scale_trains_resumes_samples_scores_and_reports(tmp_path, data_ca
     assert sorted(r.data.tags["role"] for r in runs) == ["cell", "cell", "study", "training"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert (results.parent / "reports" / "paper_rehearsal.html").is_file()
+    # perf/paper_rehearsal.py's last step: the trained model on a long file, whole and chunked
+    [model_dir] = [p.parent for p in (results / "models").glob("*/done.json")]
+    rows = long_file_rows(model_dir, [f"data.cache_dir={data_cache}", *DATA], 0.5, ["EDM Heun N=8"])
+    assert [r[0] for r in rows] == ["EDM Heun N=8 (NFE 15), 0.5 s file, whole, fp32"]
+    assert all(float(r[4].split(" / ")[0]) > 1.0 for r in rows)      # PESQ-WB scored the enhanced file
