@@ -22,6 +22,7 @@ import torch
 from .audio.io import SAMPLE_RATE, AudioError, read_audio, write_audio
 from .audio.stft import Frontend, peak_normalise
 from .config import ConfigError, parse_cli, sampler_from_config
+from .preflight import PreflightError, apart, writable_dir, writable_file
 from .runtime import autocast, inference_precision, synchronize
 from .store import load_for_inference
 
@@ -98,6 +99,27 @@ def _inputs(path: Path) -> list[Path]:
     raise AudioError(f"{path}: no such file or folder")
 
 
+def _outputs(files: list[Path], source: Path, out_dir: Path) -> dict[Path, Path]:
+    """Where each input will be written, every target checked before any work: a collision or an
+    unwritable place would otherwise lose an output, or the minutes spent computing it."""
+    writable_dir(out_dir, "output")
+    if source.is_dir():
+        apart(out_dir, source, "output")
+    targets: dict[Path, Path] = {}
+    for path in files:
+        target = out_dir / (path.stem + ".wav")
+        # Refused rather than renamed (a.flac.wav): outputs keep the input's name so that evaluate
+        # pairs them with references by name, and evaluate itself refuses two formats of one name.
+        if target in targets:
+            raise PreflightError(f"{targets[target]} and {path} would both be written to {target}: "
+                                 "keep one format per name")
+        if target.resolve() == path.resolve():
+            raise PreflightError(f"output {target} would overwrite the input {path}: choose another folder")
+        targets[target] = path
+        writable_file(target, "output")
+    return {path: target for target, path in targets.items()}
+
+
 def chunk_seconds_arg(args: dict) -> float:
     """`chunk_seconds=` as a number of seconds longer than the cross-fade between chunks."""
     text = args.get("chunk_seconds", str(DEFAULT_CHUNK_SECONDS))
@@ -113,7 +135,8 @@ def chunk_seconds_arg(args: dict) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """0 when every file was enhanced; 1 when some could not be read (listed, the rest are
-    written); 2 for bad arguments, a bad model or no input files, before anything is written."""
+    written); 2 for bad arguments, a bad model, no input files or an output that cannot take them
+    (the input folder, a file, two inputs of one name), before anything is written."""
 
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
@@ -125,14 +148,15 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"jobs={args['jobs']}: enhance has no jobs setting (it runs one file "
                               "at a time; use device=cuda for speed)")
         chunk_seconds = chunk_seconds_arg(args)
-        loaded = load_for_inference(args["model"], overrides)
         files = _inputs(Path(args["input"]))
+        out_dir = Path(args["output"])
+        targets = _outputs(files, Path(args["input"]), out_dir)
+        loaded = load_for_inference(args["model"], overrides)
     except (ConfigError, AudioError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     model, frontend, cfg = loaded.model, loaded.frontend, loaded.config
     sampler = sampler_from_config(cfg, model)
-    out_dir = Path(args["output"])
     gen = torch.Generator(device=loaded.device).manual_seed(int(cfg.get("seed", 0)))
     precision = inference_precision(cfg, loaded.device)
     total_audio = total_time = 0.0
@@ -146,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         res = enhance_waveform(model, frontend, noisy, sampler, device=loaded.device, generator=gen,
                                chunk_seconds=chunk_seconds, overlap_seconds=OVERLAP_SECONDS,
                                precision=precision)
-        write_audio(out_dir / (path.stem + ".wav"), res.audio)
+        write_audio(targets[path], res.audio)
         dur = len(noisy) / SAMPLE_RATE
         total_audio += dur
         total_time += res.seconds

@@ -30,9 +30,11 @@ from omegaconf import OmegaConf
 
 from benchmark.audio.io import RESAMPLER, SAMPLE_RATE, AudioError, read_audio
 from benchmark.audio.metrics import WORST, resolve_metrics, score_many, summarise
+from benchmark.preflight import writable_file
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 KEYS = ("clean", "enhanced", "noisy", "output", "jobs", "metrics")
+TABLES = ("per_utterance.csv", "summary.csv")
 
 
 class EvaluateError(ValueError):
@@ -184,14 +186,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         conf = parse_args(argv)
         enhanced = Path(conf["enhanced"])
         output = Path(conf.get("output") or enhanced.parent / f"{enhanced.name}_scores")
+        for name in TABLES:      # before the scoring: a refused write would lose all of it
+            writable_file(output / name, "output")
         table, summary = evaluate_folders(conf["clean"], enhanced, conf.get("noisy"),
                                           jobs=conf.get("jobs"), metrics=conf.get("metrics"))
     except (EvaluateError, AudioError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     output.mkdir(parents=True, exist_ok=True)
-    table.to_csv(output / "per_utterance.csv", index=False)
-    summary.to_csv(output / "summary.csv", index=False)
+    for name, frame in zip(TABLES, (table, summary)):
+        frame.to_csv(output / name, index=False)
     print(f"{table['name'].nunique()} utterances, mean ± 95% CI; written to {output}")
     print(format_summary(summary))
     for note in nan_notes(summary, have_noisy=bool(conf.get("noisy"))):

@@ -139,6 +139,24 @@ def load_checkpoint(path: str | Path, device="cpu") -> dict:
                               f"({str(e).strip().splitlines()[0][:200]})") from None
 
 
+def _logged_loss(log: Path, step: int) -> float:
+    """The last loss train_log.jsonl holds at or before `step`: what a checkpoint written before
+    checkpoints kept their loss resumes with (lines past it were logged after it, then lost to a kill)."""
+    loss = float("nan")
+    try:
+        lines = log.read_text().splitlines()
+    except OSError:
+        return loss
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:                      # a line cut by a kill
+            continue
+        if isinstance(entry, dict) and entry.get("step", step + 1) <= step and "loss" in entry:
+            loss = float(entry["loss"])
+    return loss
+
+
 def _save(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -189,6 +207,10 @@ def fit(model, frontend: Frontend, train_set, settings: TrainerSettings, out_dir
     elapsed = 0.0
     last = out_dir / LAST
     validated_at = [-1]        # in the checkpoint: a resume after the final validation does not repeat it
+    # The losses since the last log line and that line's loss, in the checkpoint too: a resume
+    # mid-window logs the mean an unbroken run logs, and one at the final step (killed before its
+    # done.json) still reports its final loss instead of NaN.
+    running, last_loss = [], float("nan")
     if last.is_file():
         state = load_checkpoint(last, device)
         model.load_state_dict(state["model"])
@@ -199,6 +221,8 @@ def fit(model, frontend: Frontend, train_set, settings: TrainerSettings, out_dir
         step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         best, elapsed = state["best"], state["elapsed"]
         validated_at[0] = state.get("validated_at", -1)
+        running = list(state.get("loss_window", []))
+        last_loss = state["last_loss"] if "last_loss" in state else _logged_loss(out_dir / LOG, step)
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
     resumed_from = step
@@ -208,7 +232,7 @@ def fit(model, frontend: Frontend, train_set, settings: TrainerSettings, out_dir
                      "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
                      "epoch": epoch, "batch_in_epoch": batch_in_epoch, "best": best,
                      "elapsed": elapsed + time.perf_counter() - t0, "settings": asdict(settings),
-                     "validated_at": validated_at[0],
+                     "validated_at": validated_at[0], "loss_window": list(running), "last_loss": last_loss,
                      "scaler": scaler.state_dict() if scaler else None})
 
     def run_validation():
@@ -247,7 +271,6 @@ def fit(model, frontend: Frontend, train_set, settings: TrainerSettings, out_dir
     model.train()
     bar = tqdm(total=settings.max_steps, initial=step, disable=not progress, desc="train", unit="step",
                dynamic_ncols=True, mininterval=1.0)
-    running, last_loss = [], float("nan")
     with open(out_dir / LOG, "a") as jlog:
         while not done():
             batches = train_batches(train_set, mode=settings.batch_mode, batch_size=settings.batch_size,

@@ -3,6 +3,8 @@
 Trains and evaluates every cell of studies/<name>.yaml, logs to MLflow, writes
 results/<name>/cells.csv as cells finish, and ends with reports/<name>.html. Run the same command
 again after a crash: finished cells are skipped, failed and killed ones are retried.
+Bad input (the study file, --results, --reports, --models, data.root, device=, an unreadable
+meta.json) is refused in one line before any work, --dry-run included: nothing is created.
 
 Options:
   --dry-run            print the resolved grid (hash, axes, train or reuse, NFE) and exit

@@ -9,10 +9,21 @@ import torch
 
 
 def select_device(name: str = "auto") -> torch.device:
+    """The torch device `device=` names: auto, cpu, cuda or cuda:N. Anything else, or CUDA this
+    machine lacks, is a ValueError in one line, so every front door can refuse it before any work."""
+    name = str(name)
+    kind, _, index = name.partition(":")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} but CUDA is not available here; use device=cpu or device=auto")
+    if name == "cpu":
+        return torch.device("cpu")
+    if kind != "cuda" or (index and not index.isdigit()) or name.endswith(":"):
+        raise ValueError(f"device={name}: unknown device; choose auto, cpu or cuda")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device={name}: no CUDA device on this machine")
+    if index and int(index) >= torch.cuda.device_count():
+        raise ValueError(f"device={name}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                         f"numbered from 0")
     return torch.device(name)
 
 

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from .audio.stft import Frontend
-from .config import ConfigError, compose, fresh_model, trainer_settings
+from .config import ConfigError, compose, fresh_model, trainer_settings, training_config, training_hash
 from .data import load_split
 from .durable import read_json, write_json
-from .fit import LAST, VAL_LOG, CheckpointError, fit, load_checkpoint, load_weights
+from .fit import LAST, VAL_LOG, CheckpointError, fit, load_checkpoint
+from .preflight import readable_file
 
 CONFIG, EXPORT, DONE = "config.yaml", "model.pt", "done.json"
 
@@ -117,6 +118,11 @@ class Loaded:
     info: dict
 
 
+def _first_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return (text[:200] + " …" if len(text) > 200 else text) or type(e).__name__
+
+
 def _folder_from_ref(ref: str) -> tuple[Path, str]:
     """A checkpoint file, a model folder, or an MLflow run id whose params name the folder."""
     path = Path(ref)
@@ -131,17 +137,31 @@ def _folder_from_ref(ref: str) -> tuple[Path, str]:
     raise ConfigError(f"model={ref!r}: not a checkpoint file, a model folder or an MLflow run id")
 
 
+def _local_store(uri: str) -> Path | None:
+    """The file or folder a local MLflow tracking URI names; None for a server."""
+    for scheme in ("sqlite:///", "file://"):
+        if uri.startswith(scheme):
+            return Path(uri[len(scheme):])
+    return None if "://" in uri else Path(uri)
+
+
 def _folder_from_mlflow(run_id: str, tracking_uri: str | None = None) -> Path:
     """The model folder a training run logged; the store is MLFLOW_TRACKING_URI, else results/mlflow.db."""
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('results/mlflow.db').resolve()}"
+    store = _local_store(uri)
+    if store is not None and not store.exists():
+        # mlflow would create an empty store there just to find the run missing from it
+        raise ConfigError(f"model={run_id}: no MLflow store at {store} to look the run up in (set "
+                          "MLFLOW_TRACKING_URI, or give the model folder)")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('results/mlflow.db').resolve()}"
     mlflow.set_tracking_uri(uri)
     try:
         run = mlflow.get_run(run_id)
     except Exception as e:  # mlflow raises its own exception types for unknown ids or stores
-        raise ConfigError(f"model={run_id}: no such MLflow run in {mlflow.get_tracking_uri()} ({e})") from None
+        raise ConfigError(f"model={run_id}: no such MLflow run in {mlflow.get_tracking_uri()} "
+                          f"({_first_line(e)})") from None
     folder = run.data.params.get("model_dir") or run.data.tags.get("model_dir")
     if not folder:
         raise ConfigError(f"model={run_id}: that MLflow run names no model_dir (is it a training run?)")
@@ -162,8 +182,117 @@ def train_model(cfg, folder: Path, *, make_validate=None, log=None, progress: bo
     return model, result
 
 
+# The top-level groups training depends on (config.training_config): a config.yaml the trainer wrote
+# has every one, so a file without them was cut short or is not a model's configuration.
+TRAINED_GROUPS = ("seed", "data", "net", "trainer", "frontend", "model")
+
+
+def read_config(folder: Path):
+    """The configuration a model folder was trained with, as composed (validated); one line naming
+    config.yaml and the problem when it is missing, not YAML, partial or invalid."""
+    path = readable_file(Path(folder) / CONFIG, "model configuration")
+    try:
+        base = OmegaConf.load(path)
+    except Exception as e:  # yaml's parser errors and OmegaConf's own, several types each
+        raise ConfigError(f"{path}: not a readable YAML configuration ({_first_line(e)})") from None
+    if not isinstance(base, DictConfig) or len(base) == 0:
+        raise ConfigError(f"{path}: empty or not a mapping of settings (training writes its whole configuration here)")
+    missing = [k for k in TRAINED_GROUPS if k not in base]
+    if missing:
+        raise ConfigError(f"{path}: partial configuration, no {', '.join(missing)} (training writes every group)")
+    try:
+        return compose(base=base)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def _check_record(folder: Path, cfg) -> None:
+    """A finished model's done.json keeps the training hash it was trained as: a config.yaml edited
+    since (frontend.n_fft, say, which changes no weight's shape) no longer hashes to it."""
+    recorded = (finished(folder) or {}).get("training_hash")
+    if recorded and training_hash(cfg) != recorded:
+        raise ConfigError(f"{folder / CONFIG}: edited after training: its settings hash to {training_hash(cfg)}, "
+                          f"the model was trained as {recorded} ({folder / DONE}); restore it or train it anew")
+
+
+# What the weights were shaped and trained for: overridden at inference they would run under settings
+# they never saw, silently (sampler, SDE and preconditioning overrides are inference experiments).
+SHAPED_BY = ("frontend", "net", "model")
+
+
+def _check_overrides(folder: Path, trained, cfg) -> None:
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            yield from leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
+    before = dict(leaves({g: training_config(trained)[g] for g in SHAPED_BY}))
+    for key, value in leaves({g: training_config(cfg)[g] for g in SHAPED_BY}):
+        if before.get(key, value) != value:
+            raise ConfigError(f"{key}={value}: the model in {folder} was trained with {key}={before[key]} "
+                              f"(its {CONFIG}); a trained model's settings cannot be overridden")
+
+
+def _ema_tensors(model) -> list[tuple[str, torch.Tensor]]:
+    """What fit.EMA keeps, in its order (parameters, then floating-point buffers), with names."""
+    return list(model.named_parameters()) + [(n, b) for n, b in model.named_buffers() if b.dtype.is_floating_point]
+
+
+def _saved_tensors(state, path: Path) -> tuple[dict | list, bool]:
+    """(the weights, whether they are an EMA list) of a checkpoint, or one line on why it has none."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a checkpoint of this suite (a {type(state).__name__}, "
+                              "not a dict of weights)")
+    if "ema" in state:
+        shadow = state["ema"].get("shadow") if isinstance(state["ema"], dict) else None
+        if not isinstance(shadow, (list, tuple)):
+            raise CheckpointError(f"{path}: not a checkpoint of this suite (its 'ema' holds no list of tensors)")
+        return shadow, True
+    if "state_dict" in state:                      # model.pt: the exported EMA weights
+        if not isinstance(state["state_dict"], dict):
+            raise CheckpointError(f"{path}: not a checkpoint of this suite (its 'state_dict' is not a dict)")
+        return state["state_dict"], False
+    raise CheckpointError(f"{path}: not a checkpoint of this suite (no EMA weights in it)")
+
+
+def load_weights(model, folder: Path, which: str = "last", device="cpu") -> dict:
+    """fit.load_weights checked first: every tensor of `model` has one of the same shape in the
+    checkpoint and there are none besides, else one line naming the file and the first tensor that
+    does not fit. (Copying an EMA list tensor by tensor would broadcast a wrong shape or leave a
+    tensor untrained, silently.)"""
+    path = Path(folder) / f"{which}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint (train the model first)")
+    state = load_checkpoint(path, device)
+    saved, is_ema = _saved_tensors(state, path)
+    want = _ema_tensors(model) if is_ema else list(model.state_dict().items())
+    got = dict(zip((n for n, _ in want), saved)) if is_ema else saved
+    names = {n for n, _ in want}
+    unknown = [f"#{i}" for i in range(len(want), len(saved))] if is_ema else [k for k in saved if k not in names]
+    besides = f", and {len(unknown)} tensor(s) the model has not, first {unknown[0]}" if unknown else ""
+    fits = f"does not fit the model {Path(folder) / CONFIG} describes"
+    for name, tensor in want:
+        if name not in got:
+            missing = sum(n not in got for n, _ in want)
+            raise CheckpointError(f"{path}: {fits}: it holds no {name} ({missing} of the model's {len(want)} "
+                                  f"tensors missing{besides})")
+        if not torch.is_tensor(got[name]) or got[name].shape != tensor.shape:
+            shape = tuple(got[name].shape) if torch.is_tensor(got[name]) else type(got[name]).__name__
+            raise CheckpointError(f"{path}: {fits}: {name} is {shape} there, {tuple(tensor.shape)} in the "
+                                  f"model (was {CONFIG} edited after training?)")
+    if unknown:
+        raise CheckpointError(f"{path}: {fits}: it holds {len(unknown)} tensor(s) the model has not, "
+                              f"first {unknown[0]}")
+    with torch.no_grad():
+        if is_ema:
+            for name, tensor in want:
+                tensor.copy_(got[name])
+            return {"step": state.get("step"), "metrics": state.get("metrics", state.get("best"))}
+        model.load_state_dict(saved)
+    return {"step": state.get("step"), "metrics": None}
+
+
 def load_trained(cfg, folder: Path, which: str = "last") -> Loaded:
-    """The model of `cfg` with the EMA weights of folder/<which>.pt, in eval mode."""
+    """The model of `cfg` with the EMA weights of folder/<which>.pt, in eval mode; refused with one
+    line when the weights do not fit the model `cfg` describes."""
     model, frontend, device = fresh_model(cfg)
     model.to(device)
     info = load_weights(model, folder, which, device=device)
@@ -172,6 +301,11 @@ def load_trained(cfg, folder: Path, which: str = "last") -> Loaded:
 
 
 def load_for_inference(ref: str, overrides: list[str] = ()) -> Loaded:
+    """A model by checkpoint file, folder or MLflow run id, its config.yaml checked against the
+    training record and the weights before anything runs."""
     folder, which = _folder_from_ref(ref)
-    cfg = compose(list(overrides), base=OmegaConf.load(folder / CONFIG))
+    base = read_config(folder)
+    _check_record(folder, base)
+    cfg = compose(list(overrides), base=base)
+    _check_overrides(folder, base, cfg)
     return load_trained(cfg, folder, which)

@@ -8,7 +8,10 @@ Same model, batch (8 × 1.5 s, the embedded front end), bf16 autocast where the 
   --dropped adds the layouts measured and dropped, each a model of its own beside the kept path:
   channels-last  the net's weights and activations in channels-last memory format
   compile        torch.compile of the net (inductor; its compile time is left out of the rows)
-Prints the median step time of each and the ratio. --profile prints the kept path's top operators
+Prints the median step time of each and the ratio, and the kept path's arithmetic rate: the step's
+FLOPs (torch.utils.flop_counter: convolutions and matrix products, forward and backward) over its
+time, against the peak of a large matrix product in the step's precision timed in the same run, so
+"% of peak" needs no figure from another host or day. --profile prints the kept path's top operators
 (torch.profiler, self CPU time), the profile docs/performance.md quotes. Two copies run at
 once with --threads 1 against one with --threads 2 measure what --jobs 2 buys on 2 cores.
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmark.config import build_model, compose, frontend_from
 from benchmark.data import load_split
@@ -40,6 +44,27 @@ def _old_up(self, x, size):
     pad, out_pad = self._pads(tuple(size))
     w = (4 * self.kernel).to(x.dtype).expand(c, 1, -1, -1)
     return F.conv_transpose2d(x, w, stride=2, padding=pad, output_padding=out_pad, groups=c)
+
+
+def step_flops(step) -> int:
+    """Convolution and matrix-product FLOPs of one call of `step` (forward and backward)."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def matmul_peak_gflops(precision: str, n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of an n × n matrix product in the step's precision (bf16 under autocast, else fp32):
+    what the CPU's matrix units give this process's threads now."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b                                        # the first call packs and warms
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
 
 
 def main():
@@ -105,6 +130,10 @@ def main():
     for name in variants:
         if name != "fir-fp32":
             print(f"{name} / fir-fp32 = {rows[name] / rows['fir-fp32']:.3f}")
+    gflop = step_flops(step) / 1e9
+    rate, peak = gflop / (rows["fir-fp32"] / 1000), matmul_peak_gflops(precision)
+    print(f"kept path: {gflop:.1f} GFLOP a step, {rate:.0f} GFLOP/s = {100 * rate / peak:.0f}% of the "
+          f"{precision} matmul peak ({peak:.0f} GFLOP/s, 2048² product, same run, {torch.get_num_threads()} threads)")
     if a.profile:
         from torch.profiler import ProfilerActivity, profile
         with profile(activities=[ProfilerActivity.CPU]) as prof:

@@ -71,7 +71,8 @@ def test_clear_errors(model_dir, tmp_path, capsys):
     assert enhance.main([f"model={out}", f"input={tmp_path / 'nope'}", f"output={tmp_path / 'o'}"]) == 2
     assert "nope: no such file or folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    assert enhance.main([f"model={tmp_path / 'empty'}", f"input={tmp_path}", f"output={tmp_path / 'o'}"]) == 2
+    write_audio(tmp_path / "in" / "a.wav", np.zeros(800, np.float32))    # the input and output are checked first
+    assert enhance.main([f"model={tmp_path / 'empty'}", f"input={tmp_path / 'in'}", f"output={tmp_path / 'o'}"]) == 2
     assert "not a model folder" in capsys.readouterr().err
     assert enhance.main([f"model={out}", f"input={tmp_path}"]) == 2
     assert "missing argument(s): output" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import subprocess
@@ -158,3 +159,46 @@ def test_learning_rate_warms_up_then_decays_to_zero_on_the_cosine():
     assert learning_rate(TrainerSettings(lr=1e-3, warmup_steps=10), 500) == 1e-3     # lr_decay none
     with pytest.raises(ValueError, match="max_steps"):
         TrainerSettings(lr_decay="cosine", max_steps=None)
+
+
+def _fit_tiny(tiny, out, validate=None, **trainer):
+    cfg = compose(tiny + [f"trainer.{k}={v}" for k, v in trainer.items()])
+    torch.manual_seed(0)
+    return fit(build_model(cfg), frontend_from(cfg), load_split(cfg.data, "train"),
+               TrainerSettings.from_config(cfg.trainer), out, validate=validate, progress=False)
+
+
+def _logged(out):
+    return [json.loads(line) for line in open(out / "train_log.jsonl")]
+
+
+def test_a_run_killed_after_its_last_checkpoint_reports_its_last_logged_loss(tmp_path, tiny):
+    # a kill between fit's final checkpoint and done.json: the same call again resumes at the last step
+    settings = {"max_steps": 4, "log_every": 3, "checkpoint_every": 2, "val_every": 0}
+    first = _fit_tiny(tiny, tmp_path, **settings)
+    again = _fit_tiny(tiny, tmp_path, **settings)
+    assert again.resumed_from == again.steps == 4
+    assert again.final_loss == first.final_loss == _logged(tmp_path)[-1]["loss"]
+
+
+def test_a_resume_between_two_logs_logs_the_same_mean_loss_as_no_kill(tmp_path, tiny):
+    settings = {"max_steps": 4, "log_every": 4, "checkpoint_every": 1, "val_every": 3}
+    _fit_tiny(tiny, tmp_path / "ref", validate=lambda model, step: {}, **settings)
+
+    def killed_at_3(model, step):       # before step 3's checkpoint: last.pt holds step 2, mid-window
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        _fit_tiny(tiny, tmp_path / "killed", validate=killed_at_3, **settings)
+    resumed = _fit_tiny(tiny, tmp_path / "killed", validate=lambda model, step: {}, **settings)
+    assert resumed.resumed_from == 2
+    assert resumed.final_loss == pytest.approx(_logged(tmp_path / "ref")[-1]["loss"], rel=1e-5)
+
+
+def test_a_checkpoint_from_before_losses_were_kept_resumes_with_the_log_lines_loss(tmp_path):
+    from benchmark.fit import _logged_loss
+
+    log = tmp_path / "train_log.jsonl"
+    log.write_text('{"step": 2, "loss": 0.5}\n{"step": 4, "loss": 0.25}\n{"step": 6, "loss": 0.1}\n{"step": 8, "lo')
+    assert _logged_loss(log, 4) == 0.25           # step 6 was logged after the checkpoint, then lost to a kill
+    assert _logged_loss(log, 8) == 0.1
+    assert math.isnan(_logged_loss(log, 1)) and math.isnan(_logged_loss(tmp_path / "none.jsonl", 4))

@@ -132,6 +132,18 @@ def test_kill_9_anywhere_then_one_clean_run_leaves_every_record_whole(tmp_path, 
     final = _run(results, tiny, *extra, check=False)
     assert final.returncode == 0 and "5/5 cells done" in final.stdout, final.stdout + final.stderr
     _assert_whole(results)
+    # Then the journal's last record cut mid-line, as a full disk or a copy taken mid-write leaves it:
+    # the same command keeps the cut tail aside and resumes from the last whole record.
+    journal = results / "smoke" / "optuna.journal"
+    data = journal.read_bytes()
+    start = data.rindex(b"\n", 0, len(data) - 1) + 1
+    cut = start + (len(data) - start) // 2
+    journal.write_bytes(data[:cut])
+    resumed = _run(results, tiny, *extra, check=False)
+    assert resumed.returncode == 0 and "5/5 cells done" in resumed.stdout, resumed.stdout + resumed.stderr
+    assert f"{journal}: its last record was cut short" in resumed.stderr
+    assert data[start:cut] in [p.read_bytes() for p in journal.parent.glob("optuna.journal.torn-*")]
+    _assert_whole(results)
 
 
 def _children(pid):

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..config import ConfigError, to_dict
 from ..data import dataset_id
 from ..durable import locked
+from ..preflight import PreflightError
 from ..runtime import select_device
 from ..store import folder_of, model_done, steps_trained
 from . import ledger, shared_cells
@@ -21,6 +22,7 @@ from .cell import sync_tables
 from .claims import serialized
 from .grid import expand, find_study_file, load_study
 from .invocations import Stamper, mine, stamp
+from .preflight_run import check_run
 from .price import estimate, job_threads, left_to_do, observed_rates
 from .provenance import device_name, provenance
 from .queue import cell_states, enqueue, open_study, running_elsewhere, storage_for, tally
@@ -138,12 +140,14 @@ def run_study(args, argv: list[str]) -> int:
     if not study_items:
         print("error: name a study, e.g. study=smoke (see --help)", file=sys.stderr)
         return 2
+    began = time.monotonic()             # meta.json counts this invocation's setup too
     name = study_items[-1].split("=", 1)[1]
     items = [i for i in args.items if not i.startswith("study=")]
     try:
         spec = load_study(name)
         cells = expand(spec, items)
-    except ConfigError as e:
+        check_run(args, spec, cells)     # before any work: nothing is made for a run that cannot go
+    except (ConfigError, PreflightError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.jobs == "auto":
@@ -162,6 +166,7 @@ def run_study(args, argv: list[str]) -> int:
     out_dir = results / spec.name
     try:
         storage = storage_for(args.storage, out_dir, processes=jobs, worker=args.worker, grace=args.grace)
+        _check_tracking(args.tracking_uri, results)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -170,7 +175,7 @@ def run_study(args, argv: list[str]) -> int:
             if move_aside_if_superseded(out_dir, cells):      # the journal went with the old folder
                 storage = storage_for(args.storage, out_dir, processes=jobs, grace=args.grace)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from .tracking import Tracker, default_uri, runs_url  # mlflow: not imported by --help or --dry-run
+    from .tracking import Tracker, default_uri  # mlflow: not imported by --help or --dry-run
 
     uri = args.tracking_uri or default_uri(results)
     origin = provenance(cells[0].config)
@@ -214,7 +219,6 @@ def run_study(args, argv: list[str]) -> int:
             counts = enqueue(study, cells, args.max_retries)
     meta_path = ledger.meta_json(out_dir)
     meta["runs"] = [{"id": meta["invocation"], **{k: meta[k] for k in ("started_at", "command", "git_commit")}}]
-    began = time.monotonic()
     stamp(meta, meta_path, began)
     stamper = Stamper(meta, meta_path, began)
     stamper.start()
@@ -234,20 +238,79 @@ def run_study(args, argv: list[str]) -> int:
                        models), flush=True)
     from .worker import jobs_worker, work  # imports mlflow (tracking.py)
 
-    if jobs <= 1:
-        work(name, items, opts)          # the study as named: a file path stays a path
-    else:
-        threads = job_threads(cells[0].config, jobs)         # the share the price assumes
-        ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=jobs_worker, args=(name, items, {**opts, "threads": threads, "quiet": True}))
-                 for _ in range(jobs)]
-        for p in procs:
-            p.start()
-        _watch(procs, study, cells, quiet=args.quiet,
-               left=lambda done: left_to_do(cells, results, out_dir, jobs, done, models).minutes)
+    try:
+        if jobs <= 1:
+            work(name, items, opts)          # the study as named: a file path stays a path
+        else:
+            threads = job_threads(cells[0].config, jobs)         # the share the price assumes
+            ctx = mp.get_context("spawn")
+            procs = [ctx.Process(target=jobs_worker, args=(name, items, {**opts, "threads": threads, "quiet": True}))
+                     for _ in range(jobs)]
+            for p in procs:
+                p.start()
+            _watch(procs, study, cells, quiet=args.quiet,
+                   left=lambda done: left_to_do(cells, results, out_dir, jobs, done, models).minutes)
+        return _end_of_study(args, name, spec, cells, study, tracker, parent, meta, stamper)
+    except BaseException as e:
+        # The parent run was reopened above: whatever stopped the study, it must not stay RUNNING.
+        if not args.worker:
+            _close_if_running(tracker, parent, "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+        raise
+
+
+def _check_tracking(uri: str | None, results: Path) -> None:
+    """The MLflow store, checked before any work: see tracking.check_store."""
+    from .tracking import check_store, default_uri
+
+    check_store(uri or default_uri(results))
+
+
+def _close_if_running(tracker, run_id: str, status: str) -> None:
+    """End a run still RUNNING with `status`; a store that fails here must not hide what stopped the study."""
+    try:
+        if tracker.status(run_id) == "RUNNING":
+            tracker.finish(run_id, status)
+    except Exception as e:  # noqa: BLE001  (any store error)
+        print(f"warning: could not mark MLflow run {run_id} {status}: {e}", file=sys.stderr)
+
+
+def _check_tables(out_dir: Path) -> None:
+    """The result tables the end of a study rewrites, checked first: one that cannot be read is named,
+    and left as it is, rather than failing deep in pandas with no file name."""
+    import pandas as pd
+
+    for name in ledger.TABLES.values():
+        path = out_dir / name
+        if not path.exists():
+            continue
+        try:
+            columns = pd.read_csv(path, dtype=str, keep_default_na=False).columns
+        except (OSError, ValueError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        else:
+            if "cell" in columns:
+                continue
+            reason = "it has no cell column"
+        raise ConfigError(f"{path} cannot be read ({reason}); it is left as it is: move it aside and run the "
+                          "same command again, which writes it anew from the rows the queue keeps")
+
+
+def _end_of_study(args, name: str, spec, cells, study, tracker, parent: str, meta: dict, stamper) -> int:
+    """After the workers: the tables from the queue, the invocation's record, the parent run's
+    status, the report; returns the exit status."""
+    from .tracking import runs_url
+
+    results = Path(args.results)
+    out_dir = results / spec.name
+    uri = tracker.uri
     states = cell_states(study)
     hashes = {c.hash for c in cells}
-    sync_tables(study, out_dir, hashes)     # the cells other workers (other machines) finished
+    try:
+        _check_tables(out_dir)
+        sync_tables(study, out_dir, hashes)     # the cells other workers (other machines) finished
+        unreadable = None
+    except ConfigError as e:
+        unreadable = e
     done = sum(states.get(h) == "COMPLETE" for h in hashes)
     elsewhere = running_elsewhere(study, hashes)
     failed = [c for c in cells if states.get(c.hash) == "FAIL"]
@@ -258,8 +321,13 @@ def run_study(args, argv: list[str]) -> int:
     stamper.stop.set()
     stamper.join()
     mine(meta).pop("last_seen", None)
-    stamp(meta, meta_path, began, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           cells_done=done)
+    stamp(meta, stamper.path, stamper.began, finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+          cells_done=done)
+    if unreadable is not None:
+        if not args.worker:
+            tracker.finish(parent, "FAILED")
+        print(f"error: {unreadable}", file=sys.stderr)
+        return 1
     print(f"study {spec.name}: {done}/{len(cells)} cells done; results in {out_dir / 'cells.csv'}")
     print(f"browse: mlflow ui --backend-store-uri {uri}  then open {runs_url(tracker.experiment_id)}")
     if done == len(cells):

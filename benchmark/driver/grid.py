@@ -11,7 +11,9 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import OmegaConf
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from ..audio.metrics import resolve_metrics
 from ..config import ConfigError, cell_hash, compose, sampler_from_config, to_dict, training_hash
@@ -54,11 +56,92 @@ def find_study_file(name: str, studies_dir: Path = STUDIES_DIR) -> Path:
 
 
 def load_study(name: str, studies_dir: Path = STUDIES_DIR):
-    spec = OmegaConf.load(find_study_file(name, studies_dir))
+    """The study file as a DictConfig, refused in one line naming the file where it cannot be read,
+    is not the shape expand() reads, or would share another study's results (see _check_name)."""
+    path = find_study_file(name, studies_dir)
+    raw = _read(path)
+    _check_shape(path, raw)
+    _check_name(path, raw, studies_dir)
+    return OmegaConf.create(raw)
+
+
+def _read(path: Path) -> dict:
+    try:
+        spec = OmegaConf.load(path)
+    except yaml.MarkedYAMLError as e:
+        where = f" (line {e.problem_mark.line + 1}, column {e.problem_mark.column + 1})" if e.problem_mark else ""
+        raise ConfigError(f"{path}: not valid YAML: {e.problem or e.context}{where}") from None
+    except (yaml.YAMLError, OmegaConfBaseException, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not a readable study file: {' '.join(str(e).split())}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read: {e.strerror}") from None
+    if not isinstance(spec, DictConfig):
+        raise ConfigError(f"{path}: a study file is a mapping of name, title, claim, axes, …; "
+                          f"this one is a {type(OmegaConf.to_container(spec)).__name__}")
+    return OmegaConf.to_container(spec, resolve=False)
+
+
+# Top-level keys and their types: every key a study file may hold (grid.py and the report read them),
+# so a misspelt one (`exlude:`) is refused instead of silently doing nothing. Plain checks rather than
+# an OmegaConf structured config: its errors name type hints and, in 2.4, sometimes the wrong key
+# (`full_key: l` for axes.x.l), where this message must name the key as written in the file.
+_KEYS = {"name": str, "title": str, "claim": str, "question": str, "primary_metric": str, "baseline": str,
+         "diagnosis": str, "data": str, "few_step": dict, "base": list, "axes": dict, "exclude": list,
+         "extra": list, "baselines": bool}
+_TYPE_NAMES = {str: "text", dict: "a mapping", list: "a list", bool: "true or false"}
+
+
+def _check_shape(path: Path, raw: dict) -> None:
+    def refuse(problem: str):
+        raise ConfigError(f"{path}: {problem}")
+
     for key in ("name", "title", "claim", "axes"):       # the report needs all four: refuse before any work
-        if key not in spec:
-            raise ConfigError(f"study {name}: the study file has no `{key}`")
-    return spec
+        if key not in raw:
+            refuse(f"the study file has no `{key}`")
+    for key, value in raw.items():
+        if key not in _KEYS:
+            refuse(f"unknown key `{key}`; a study file has {', '.join(_KEYS)}")
+        if value is not None and not isinstance(value, _KEYS[key]):
+            refuse(f"`{key}` must be {_TYPE_NAMES[_KEYS[key]]}, not {value!r}")
+
+    def overrides(where: str, value) -> None:
+        if not isinstance(value, list) or not all(isinstance(o, str) for o in value):
+            refuse(f"`{where}` must be a list of key=value overrides, not {value!r}")
+
+    if not raw["name"]:
+        refuse("`name` is empty")
+    overrides("base", raw.get("base") or [])
+    if not raw["axes"]:
+        refuse("`axes` must map each axis to its values, e.g. axes: {sde: {cosine: [sde=oucosine]}}")
+    for axis, values in raw["axes"].items():
+        # a label is printed and written to cells.csv as text: 16 or yes would not be kept as written
+        if not isinstance(values, dict) or not values:
+            refuse(f"`axes.{axis}` must map each value label to its list of overrides, not {values!r}")
+        for label, ovs in values.items():
+            if not isinstance(label, str):
+                refuse(f"`axes.{axis}`: label {label!r} must be text: quote it")
+            overrides(f"axes.{axis}.{label}", ovs)
+    for entry in raw.get("exclude") or []:
+        if not isinstance(entry, dict):
+            refuse(f"`exclude` entries are mappings of axis to label, e.g. {{sde: cosine}}, not {entry!r}")
+    for entry in raw.get("extra") or []:
+        if not isinstance(entry, dict) or "overrides" not in entry or not isinstance(entry.get("axes", {}), dict):
+            refuse(f"`extra` entries are mappings {{axes: {{axis: label}}, overrides: [...]}}, not {entry!r}")
+        overrides("extra.overrides", entry["overrides"])
+
+
+def _check_name(path: Path, raw: dict, studies_dir: Path) -> None:
+    """A study's results folder, queue and MLflow experiment are found by its `name:`. So the name must
+    be the file's stem (what the user typed names what is written), and a file outside studies/ named
+    as a built-in study must hold that study (a copy changed but not renamed would resume, or supersede,
+    the built-in study's results)."""
+    if raw["name"] != path.stem:
+        raise ConfigError(f"{path}: name: {raw['name']} differs from the file's name {path.stem}: a study's "
+                          f"results and queue go by its name, so give it the file's ({path.stem})")
+    built_in = studies_dir / path.name
+    if built_in.is_file() and built_in.resolve() != path.resolve() and _read(built_in) != raw:
+        raise ConfigError(f"{path}: {path.stem} is the built-in study {built_in}, whose results it would share; "
+                          "rename the file and its name: for a study of your own")
 
 
 def expand(spec, cli_overrides: list[str] = ()) -> list[Cell]:

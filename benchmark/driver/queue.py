@@ -6,8 +6,10 @@ with several workers and never retries failures (docs/anchors.md B1).
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -63,19 +65,109 @@ def storage_for(url: str | None, results_dir: Path, processes: int = 1, worker: 
         raise ConfigError("--worker joins a study shared with other machines, and the default "
                           f"journal file under {results_dir} is on this machine's disk: give {SHARED}")
     if url:
+        import sqlalchemy.exc
+
         try:
             if url.startswith("sqlite"):
                 return optuna.storages.RDBStorage(url)
             return _rdb_storage(url, heartbeat_interval=max(1, round(grace / 3)),
                                 grace_period=max(1, round(grace)),
-                                heartbeat_stale_trial_callback=requeue_killed)
+                                heartbeat_stale_trial_callback=requeue_killed,
+                                engine_kwargs=_connect_timeout(url))
         except ImportError as e:
             raise ConfigError(f"--storage {url.split('@')[-1]}: no database driver for it ({e}); for "
                               "PostgreSQL install psycopg: pip install -e '.[scale]'") from None
+        except sqlalchemy.exc.OperationalError as e:
+            reason = (str(e.orig or e).strip().splitlines() or [type(e).__name__])[0]
+            raise ConfigError(f"--storage {_shown(url)}: cannot reach the database ({reason}); start its "
+                              "server or correct the URL") from None
     from optuna.storages.journal import JournalFileBackend
 
     results_dir.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(str(ledger.journal(results_dir))))
+    path = ledger.journal(results_dir)
+    mend_journal(path)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+CONNECT_TIMEOUT = 10      # seconds: a database that does not answer is named, not waited on
+
+
+def _connect_timeout(url: str) -> dict:
+    return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}} if url.startswith(("postgresql", "mysql")) else {}
+
+
+def _shown(url: str) -> str:
+    """The URL as it may be printed: its password hidden."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001  (an unparsable URL: print only what follows the credentials)
+        return url.split("@")[-1]
+
+
+def _scan_journal(data: bytes) -> tuple[int, int | None, bool]:
+    """(bytes up to the end of the last whole record, the number of the first bad line or None,
+    whether whole records follow a bad line). Lines as Optuna reads them: split at b"\\n" only."""
+    whole, bad, offset = 0, None, 0
+    lines = data.split(b"\n")
+    for number, text in enumerate(lines, start=1):
+        line = text + b"\n" if number < len(lines) else text
+        if not line:
+            break
+        try:
+            if not line.endswith(b"\n"):
+                raise ValueError("no end of line")
+            json.loads(line)
+        except ValueError:
+            bad = bad or number
+        else:
+            if bad:
+                return whole, bad, True
+            whole = offset + len(line)
+        offset += len(line)
+    return whole, bad, False
+
+
+def mend_journal(path: Path) -> None:
+    """Check the journal file before Optuna reads it. Optuna appends after the last byte, so a last
+    line cut short (a kill or a full disk mid-write, a copy taken mid-write) would be glued to the
+    next record, and every later read fail with a JSONDecodeError that names no file. Such a tail is
+    moved to `<journal>.torn-<n>` (kept: nothing is deleted) and the journal cut back to its last
+    whole record: the queue is then as it was one write earlier, and a cell whose last record was
+    lost is retried or taken from cells.csv (recover.py). A bad line with good ones after it is not
+    a cut: it is refused, naming the line, since the records after it cannot be trusted.
+
+    A whole journal is only read. Anything else is looked at again under Optuna's own lock on the
+    journal, so a writer in the middle of an append is never taken for a cut."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    if not path.is_file() or path.stat().st_size == 0 or _scan_journal(path.read_bytes())[1] is None:
+        return
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        data = path.read_bytes()
+        whole, bad, followed = _scan_journal(data)
+        if bad is None:
+            return
+        if followed:
+            raise ConfigError(f"{path}: line {bad} is not a journal record, and records follow it (the file was "
+                              "edited or damaged): restore the journal from a copy, or move it aside to start the "
+                              "queue afresh (cells finished in cells.csv are taken from there)")
+        n = 1
+        while path.with_name(f"{path.name}.torn-{n}").exists():
+            n += 1
+        torn = path.with_name(f"{path.name}.torn-{n}")
+        with open(torn, "wb") as f:
+            f.write(data[whole:])
+            f.flush()
+            os.fsync(f.fileno())
+        os.truncate(path, whole)
+        print(f"note: {path}: its last record was cut short (a write interrupted); moved to {torn} and the "
+              f"journal cut back to its last whole record (line {bad - 1})", file=sys.stderr, flush=True)
+    finally:
+        lock.release()
 
 
 def requeue_killed(study: optuna.Study, trial) -> None:

@@ -21,6 +21,7 @@ from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from ..config import ConfigError  # noqa: E402
 from ..durable import pid_alive  # noqa: E402
 from . import ledger
 
@@ -202,6 +203,7 @@ def _create_sqlite_store(uri: str) -> None:
     if not uri.startswith("sqlite:///"):
         return
     path = Path(uri.removeprefix("sqlite:///"))
+    _remove_stale_fresh_stores(path)
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,6 +211,53 @@ def _create_sqlite_store(uri: str) -> None:
     fresh.unlink(missing_ok=True)
     MlflowClient(tracking_uri=f"sqlite:///{fresh}").search_experiments(max_results=1)   # migrates
     os.replace(fresh, path)
+
+
+def _remove_stale_fresh_stores(path: Path) -> None:
+    """Remove the half-migrated stores (and SQLite's journals of them) that a kill during
+    _create_sqlite_store left: named by their maker's pid, they are stale once it is gone. The
+    folder is this machine's (SQLite's locking does not hold across machines), so the pid is too."""
+    if not path.parent.is_dir():
+        return
+    prefix = f".{path.name}."
+    for p in path.parent.glob(f"{prefix}*.new*"):
+        pid = p.name[len(prefix):].split(".")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            p.unlink(missing_ok=True)
+
+
+HEALTH_TIMEOUT = 5        # seconds; MLflow's own client retries a dead server for minutes
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_store(uri: str) -> None:
+    """Before any work, refuse in one line a tracking store that cannot be used: a tracking server
+    that does not answer (MLflow's client would retry it silently for minutes, then fail mid-study)
+    or an SQLite store that is not SQLite (a traceback from deep in SQLAlchemy)."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if path.is_file() and path.stat().st_size:
+            with open(path, "rb") as f:
+                head = f.read(len(SQLITE_HEADER))
+            if head != SQLITE_HEADER:
+                raise ConfigError(f"MLflow store {path} is not an SQLite database (damaged, or another file in "
+                                  "its place): move it aside and run again for a fresh store (the results do not "
+                                  "depend on it), or give --tracking-uri of the right one")
+    elif uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=HEALTH_TIMEOUT):
+                pass
+        except urllib.error.HTTPError as e:      # it answered: a 4xx is the server's to explain
+            if e.code >= 500:
+                raise ConfigError(f"--tracking-uri {uri}: the server answered HTTP {e.code} ({e.reason}); "
+                                  "check the MLflow server, then run again") from None
+        except OSError as e:                     # refused, timed out, no such host
+            raise ConfigError(f"--tracking-uri {uri}: no MLflow server answers there "
+                              f"({getattr(e, 'reason', e)}); start it (mlflow server --host ... --port ...) "
+                              "or correct the URI") from None
 
 
 def _owner() -> dict:

@@ -29,14 +29,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported once the arguments are known good: pandas, matplotlib and seaborn take seconds to load,
     # which --help and a mistyped key need not wait for.
     # lazily: build imports matplotlib and seaborn, which --help does not need
-    from benchmark.report.build import build_report
+    from benchmark.report.build import build_report, preflight
     from benchmark.report.index import build_index
+    from benchmark.report.index import preflight as index_preflight
     from benchmark.report.load import ReportError
 
     results, reports, studies = Path(args["results"]), Path(args["reports"]), Path(args["studies"])
     names = ([args["study"]] if args["study"] else
              sorted(p.stem for p in studies.glob("*.y*ml") if (results / p.stem / "cells.csv").is_file()))
     try:
+        # Every study's inputs and outputs before the first page: a bad file in the last study
+        # would otherwise be found after the others' pages and pairs.csv were rewritten.
+        for name in names:
+            preflight(name, results, reports, studies)
+        index_preflight(results, reports, studies)
         for name in names:
             print(build_report(name, results, reports, studies))
         print(build_index(results, reports, studies))

@@ -16,9 +16,10 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from benchmark.preflight import PreflightError, writable_dir, writable_file
 from benchmark.report import claims, diagnosis, export, listening, paired_stats, plots, tables
 from benchmark.report import conditions as by_condition
-from benchmark.report.load import ReportError, Study, data_name, load_cells, load_meta, load_study
+from benchmark.report.load import ReportError, Study, check_scores, data_name, load_cells, load_meta, load_study
 from benchmark.report.twins import twins
 
 TEMPLATE = "template.html.j2"
@@ -299,6 +300,37 @@ def write_page(path: Path, html: str) -> None:
     partial.replace(path)
 
 
+def preflight(study_name: str, results_dir: Path, reports_dir: Path, studies_dir: Path,
+              study_path: Path | None = None) -> tuple[Study, pd.DataFrame]:
+    """The study and its table, once every input build_report reads is checked and every path it
+    writes is found writable: the first write (pairs.csv) comes long before the page, so a refusal
+    found later would leave results/ rewritten and reports/ half built."""
+    results_dir, reports_dir, studies_dir = map(Path, (results_dir, reports_dir, studies_dir))
+    study = load_study(Path(study_path) if study_path else study_file(studies_dir, study_name))
+    folder = results_dir / study_name
+    table = load_cells(folder / "cells.csv", study)
+    check_scores(folder, table)
+    other = (study.raw or {}).get("diagnosis")          # diagnosis.load pairs that study's scores too
+    if other and (results_dir / other / "cells.csv").is_file():
+        check_scores(results_dir / other, load_cells(results_dir / other / "cells.csv",
+                                                     load_study(studies_dir / f"{other}.yaml")))
+    try:
+        writable_dir(reports_dir, "reports folder")
+        exports = writable_dir(reports_dir / study_name, "the report's tables folder")
+        clips = writable_dir(exports / "clips", "the report's clips folder")
+        files = [(reports_dir / f"{study_name}.html", "report page"), (folder / "pairs.csv", "paired differences"),
+                 (folder / "vs_best.csv", "tests against the best"), (exports / "tables.md", "Markdown table")]
+        for split in tables.split_order(table):
+            writable_dir(clips / split, "the report's clips folder")
+            files += [(exports / f"{split}.{ext}", "exported table") for ext in ("csv", "tex")]
+            files.append((clips / f"{split}.json", "clips index"))
+        for path, what in files:
+            writable_file(path, what)
+    except PreflightError as err:       # a ReportError: what every caller of build_report handles
+        raise ReportError(str(err)) from err
+    return study, table
+
+
 def build_report(study_name: str, results_dir: Path = Path("results"),
                  reports_dir: Path = Path("reports"), studies_dir: Path = Path("studies"),
                  study_path: Path | None = None) -> Path:
@@ -306,9 +338,8 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
 
     study_path: the study file itself, when the study was run from a file outside `studies_dir`."""
     results_dir, reports_dir, studies_dir = map(Path, (results_dir, reports_dir, studies_dir))
-    study = load_study(Path(study_path) if study_path else study_file(studies_dir, study_name))
+    study, table = preflight(study_name, results_dir, reports_dir, studies_dir, study_path)
     source = results_dir / study_name / "cells.csv"
-    table = load_cells(source, study)
     meta = load_meta(results_dir / study_name / "meta.json")
     pairs = paired_stats.load_or_compute(results_dir / study_name, study, table)
     cond = by_condition.load(results_dir / study_name)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from benchmark.config import ConfigError, compose
 from benchmark.data import dataset_id
+from benchmark.preflight import PreflightError, readable_dir, writable_dir, writable_file
 from benchmark.report import scorecard, tables, validity
 from benchmark.report.build import template, write_page
 from benchmark.report.claims import pm as _pm
-from benchmark.report.load import Study
+from benchmark.report.load import ReportError, Study, check_per_utterance, load_cells, load_study
 
 
 def render(data: dict, studies_dir: Path, reports_dir: Path, results_dir: Path | None = None) -> str:
@@ -65,8 +66,35 @@ def _dataset_now(study: Study) -> str:
         return "—"
 
 
+def preflight(results_dir: Path, reports_dir: Path, studies_dir: Path) -> None:
+    """What build_index reads and writes, checked before it writes: scorecard.load_all rewrites
+    each study's pairs.csv and vs_best.csv, and pairs each cell's per-utterance scores, its own
+    or another study's of the same cell (scorecard.per_utterance_file)."""
+    results_dir, reports_dir, studies_dir = map(Path, (results_dir, reports_dir, studies_dir))
+    try:
+        readable_dir(studies_dir, "studies folder")
+        readable_dir(results_dir, "results folder")
+        writable_dir(reports_dir, "reports folder")
+        writable_file(reports_dir / "index.html", "scorecard page")
+        studies = [p for p in sorted(studies_dir.glob("*.y*ml"))
+                   if p.stem != "smoke" and (results_dir / p.stem / "cells.csv").is_file()]
+        for path in studies:
+            for kept in ("pairs.csv", "vs_best.csv"):
+                writable_file(results_dir / path.stem / kept, "paired differences")
+    except PreflightError as err:        # a ReportError: what the driver's call of build_index handles
+        raise ReportError(str(err)) from err
+    for path in studies:
+        table = load_cells(results_dir / path.stem / "cells.csv", load_study(path))
+        for cell, rows in table.groupby("cell", sort=False):
+            own = results_dir / path.stem / "cells" / str(cell) / "per_utterance.csv"
+            found = own if own.exists() else scorecard.per_utterance_file(results_dir, path.stem, str(cell))
+            if found is not None:
+                check_per_utterance(found, rows, str(results_dir / path.stem / "cells.csv"))
+
+
 def build_index(results_dir: Path = Path("results"), reports_dir: Path = Path("reports"),
                 studies_dir: Path = Path("studies")) -> Path:
+    preflight(results_dir, reports_dir, studies_dir)
     data = scorecard.load_all(Path(results_dir), Path(studies_dir))
     html = render(data, Path(studies_dir), Path(reports_dir), Path(results_dir))
     path = Path(reports_dir) / "index.html"

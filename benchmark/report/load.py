@@ -5,6 +5,8 @@ a schema drift fails here with the file and the column named, not deep inside a 
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -79,11 +81,42 @@ def load_study(path: Path) -> Study:
                  data=data, path=path, raw=raw)
 
 
+def _read_text(path: Path, what: str) -> str:
+    if path.exists() and not path.is_file():
+        raise ReportError(f"{path}: {what} is a folder, not a file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ReportError(f"{path}: not a readable CSV ({err})") from err
+    except OSError as err:
+        raise ReportError(f"{path}: {what} cannot be read ({err.strerror})") from err
+
+
+def torn_row(path: Path, text: str) -> None:
+    """Refuse a CSV cut short. The driver writes cells.csv whole and renamed into place, and
+    per_utterance.csv whole, both ending in a newline: a last line without one, or a row with
+    another field count than the header (pandas pads a short row with NaN without a word), means
+    the file was cut (a copy, a sync or a full disk), and rows after the cut are lost unseen."""
+    if text and not text.endswith("\n"):
+        line = text.count("\n") + 1
+        raise ReportError(f"{path}: line {line}: torn last row (no newline at its end): the file was "
+                          "cut short, and what followed is lost; restore the file whole")
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, [])
+    for row in rows:
+        if row and len(row) != len(header):
+            raise ReportError(f"{path}: line {rows.line_num}: torn row ({len(row)} fields where the header "
+                              f"has {len(header)}): the file was cut or damaged; restore it whole")
+
+
 def load_cells(path: Path, study: Study) -> pd.DataFrame:
     """The tidy table, axis columns as text ('' where a row has no value), numbers as floats."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ReportError(f"{path}: no results yet (cells.csv not found)")
+    # Refused, not read around: a lost row is a lost cell that the page would list as "not yet in the
+    # table", and its paired tests and bold marks would be made without it.
+    torn_row(path, _read_text(path, "cells.csv"))
     text_columns = {c: str for c in ("cell", "training_hash", "kind", "label", "split", "metric",
                                      "which", "device", "finished_at", *study.axes)}
     try:
@@ -113,6 +146,51 @@ def load_cells(path: Path, study: Study) -> pd.DataFrame:
             raise ReportError(f"{path}: line {row}: {column} {table[column][bad].iloc[0]!r} is "
                               f"not one of {list(allowed)}")
     return table
+
+
+def check_per_utterance(path: Path, rows: pd.DataFrame, said_by: str = "cells.csv") -> None:
+    """Refuse a cell's per_utterance.csv that is torn, holds a score that is not a number, or holds
+    another count of utterances than its rows of cells.csv (`rows`: the cell's rows, from `said_by`)
+    say it scored.
+
+    Refused rather than the cell left out: its scores feed every paired test of its split (the
+    Holm family, the 'not distinguishable from the best' bold), so leaving it out changes the other
+    cells' marks too, and a page built around a hole reads as complete. The file is the run's
+    record: restore it (git, or rerun the cell) and rebuild."""
+    path = Path(path)
+    text = _read_text(path, "per_utterance.csv")
+    torn_row(path, text)
+    try:
+        scores = pd.read_csv(io.StringIO(text), dtype={"split": str, "name": str, "metric": str},
+                             keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:
+        raise ReportError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from err
+    missing = [c for c in ("split", "name", "metric", "output") if c not in scores.columns]
+    if missing:
+        raise ReportError(f"{path}: missing column(s) {missing}")
+    output = scores["output"].astype(str).str.strip()
+    bad = pd.to_numeric(output, errors="coerce").isna() & ~output.str.lower().isin(("", "nan"))
+    if bad.any():
+        raise ReportError(f"{path}: line {int(bad.idxmax()) + 2}: output {output[bad].iloc[0]!r} is not a number")
+    counts = scores.groupby(["split", "metric"]).size()
+    if "n" not in rows:                   # a table from before the counts were kept: nothing to hold it to
+        return
+    recorded = rows[rows["which"] == "output"].drop_duplicates(["split", "metric"], keep="last")
+    for _, row in recorded.iterrows():
+        expected = row["n"] + (row["n_nan"] if pd.notna(row.get("n_nan")) else 0)
+        found = int(counts.get((row["split"], row["metric"]), 0))
+        if pd.notna(expected) and found != expected:
+            raise ReportError(f"{path}: {found} rows of split {row['split']!r}, metric {row['metric']!r} where "
+                              f"{said_by} says the cell scored {expected:g} utterances: a truncated or "
+                              "stale file; restore it whole (or rerun the cell) and rebuild")
+
+
+def check_scores(folder: Path, table: pd.DataFrame) -> None:
+    """check_per_utterance for each cell of `table` whose file is in `folder` (results/<study>)."""
+    for cell, rows in table.groupby("cell", sort=False):
+        path = Path(folder) / "cells" / str(cell) / "per_utterance.csv"
+        if path.exists():
+            check_per_utterance(path, rows, str(Path(folder) / "cells.csv"))
 
 
 def load_meta(path: Path) -> dict:

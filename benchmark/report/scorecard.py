@@ -30,18 +30,15 @@ import pandas as pd
 
 from benchmark.audio.metrics import mean_ci95
 from benchmark.driver import training_record
-from benchmark.report import paired_stats, tables, validity
+from benchmark.report import axis_effects, paired_stats, tables, validity
 from benchmark.report.claims import pm as _pm
 from benchmark.report.load import ReportError, Study, load_cells, load_meta, load_study
 from benchmark.report.priors import cell_config, prior_match, start_levels
 
 SPLIT = "test"
 SPLITS = ("test", "test_mismatched", "real")     # each verdict is also read on the other splits
-BOOTSTRAP = 1000
 # Which study and axis each finding reads; the axis value that stands for "no drift".
 DRIFT = ("sde_ablation", "drift", "without", "with")
-SPREADS = (("SDE", "sde_ablation", "sde"), ("preconditioning", "preconditioning_ablation", "preconditioning"),
-           ("loss weighting", "loss_weighting_ablation", "weighting"))
 HEADLINE = ("headline", "system")
 # The sampler finding: at each step count, EDM Heun with S_churn = ∞ against the same solver without
 # churn (the stochasticity), and that deterministic Heun against PC (the second-order step).
@@ -254,80 +251,57 @@ def mismatch_finding(data: dict[str, StudyData], known: dict[str, Study] | None 
     return Finding(2, title, verdict, tone, text, lines, tested, systems=systems)
 
 
-def _value_means(d: StudyData, axis: str, cells: pd.DataFrame, matrix: np.ndarray) -> np.ndarray:
-    """Per axis value, the mean over its cells of each row of `matrix` (rows: draws, columns: cells)."""
-    values = [v for v in dict.fromkeys(cells[axis]) if v != ""]
-    return np.stack([matrix[:, (cells[axis] == v).to_numpy()].mean(axis=1) for v in values], axis=1)
-
-
-def axis_spread(d: StudyData, axis: str, rng: np.random.Generator) -> dict | None:
-    """max − min of the axis values' means (each averaged over its diffusion cells), with a 95%
-    interval: a paired bootstrap over utterances where every cell's scores are here, else draws
-    from each cell's mean ± CI as if independent."""
-    if axis not in d.summary:
-        return None
-    cells = d.summary[(d.summary["kind"] == "diffusion") & (d.summary[axis] != "") & d.summary[d.metric].notna()]
-    if cells[axis].nunique() < 2:
-        return None
-    means = cells[d.metric].to_numpy(dtype=float)[None, :]
-    spread = float(np.ptp(_value_means(d, axis, cells, means), axis=1)[0])
-    outputs = [d.outputs(c) for c in cells["cell"]]
-    if all(o is not None for o in outputs):
-        frame = pd.concat(outputs, axis=1, join="inner").to_numpy(dtype=float)   # utterances × cells
-        picks = rng.integers(0, len(frame), size=(BOOTSTRAP, len(frame)))
-        draws = np.stack([np.nanmean(frame[p], axis=0) for p in picks])
-        basis = f"bootstrap over {len(frame)} utterances, paired"
-    else:
-        sd = cells[f"{d.metric}_ci"].to_numpy(dtype=float) / 1.96
-        draws = means + rng.normal(size=(BOOTSTRAP, len(cells))) * np.nan_to_num(sd)
-        basis = "from the cells' CIs, unpaired"
-    boot = np.ptp(_value_means(d, axis, cells, draws), axis=1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return {"spread": spread, "lo": float(lo), "hi": float(hi), "values": int(cells[axis].nunique()),
-            "basis": basis, "steps": sorted(set(cells["train_steps"].dropna().astype(int))),
-            "cells": list(cells["cell"])}
-
-
 def spread_finding(data: dict[str, StudyData], seed: int = 0) -> Finding:
     title = "The SDE matters more than preconditioning and loss weighting"
-    what = "Compared: the spread over SDEs against that over preconditionings and loss weightings."
-    missing = [study for _, study, _ in SPREADS if study not in data]
-    rng = np.random.default_rng(seed)
-    found = {}
-    for label, study, axis in SPREADS:
-        if study in data:
-            found[label] = (study, axis_spread(data[study], axis, rng))
+    what = ("Compared: the effect of moving each axis alone from SGMSE+'s choice to the recommended one "
+            "(axis_effects.py), SDE against preconditioning and loss weighting.")
+    missing = [study for _, study, *_ in axis_effects.AXES if study not in data]
+    found = {label: (study, axis_effects.axis_effect(data[study], axis, base, rec))
+             for label, study, axis, base, rec in axis_effects.AXES if study in data}
     if "SDE" not in found or len(found) < 2:
         return _not_run(3, title, missing, what)
-    metric = data[SPREADS[0][1]].metric
-    numbers = [f"{label} ({study}, {s['values']} values): spread {tables.fmt(s['spread'], metric)} "
-               f"[{tables.fmt(s['lo'], metric)}, {tables.fmt(s['hi'], metric)}], {s['basis']}"
-               for label, (study, s) in found.items() if s]
-    sde = found["SDE"][1]
-    rivals = {label: s for label, (_, s) in found.items() if label != "SDE" and s}
-    if sde is None or not rivals:
-        return Finding(3, title, "no data", "neutral", "Too few values with results to form a spread.",
-                       numbers, [v[0] for v in found.values()])
-    steps = {tuple(s["steps"]) for s in (sde, *rivals.values())}
+    metric = data[axis_effects.AXES[0][1]].metric
+    effects = {label: e for label, (_, e) in found.items() if e}
+    if "SDE" not in effects or len(effects) < 2:
+        return Finding(3, title, "no data", "neutral", "Too few cells with results to measure an axis' effect.",
+                       [], [v[0] for v in found.values()])
+    draws, basis = axis_effects.effect_draws(effects, np.random.default_rng(seed))
+
+    def f(v):
+        return tables.fmt(v, metric)
+    numbers = [f"{label} ({found[label][0]}: {e['base']} → {e['rec']}, {e['pairs']} pair(s)): "
+               f"Δ {f(e['effect'])} [{f(axis_effects.interval(draws[label])[0])}, "
+               f"{f(axis_effects.interval(draws[label])[1])}], {e['basis']}" for label, e in effects.items()]
+    rivals = {}
+    for label in effects:
+        if label != "SDE":
+            gap = np.abs(draws["SDE"]) - np.abs(draws[label])
+            rivals[label] = axis_effects.interval(gap)
+            gap_mean = abs(effects["SDE"]["effect"]) - abs(effects[label]["effect"])
+            numbers.append(f"|Δ SDE| − |Δ {label}| = {f(gap_mean)} [{f(rivals[label][0])}, {f(rivals[label][1])}], "
+                           f"{basis}")
+    steps = {tuple(e["steps"]) for e in effects.values()}
     caveat = ("" if len(steps) == 1
               else f" The studies trained for different steps ({sorted(steps)}): compare with care.")
-    above = [r for r, s in rivals.items() if sde["lo"] > s["hi"]]
-    below = [r for r, s in rivals.items() if sde["hi"] < s["lo"]]
+    above = [r for r, (lo, _) in rivals.items() if lo > 0]
+    below = [r for r, (_, hi) in rivals.items() if hi < 0]
     name = tables.metric_name(metric)
     if below:
         verdict, tone = "not supported", "bad"
-        text = f"The spread of {name} over {', '.join(below)} exceeds the spread over SDEs beyond both intervals."
+        text = (f"Moving {' or '.join(below)} alone from SGMSE+'s choice to the recommended one changes {name} "
+                f"more than moving the SDE does, beyond the interval{'s' if len(below) > 1 else ''}.")
     elif len(above) == len(rivals) and not missing:
         verdict, tone = "supported", "good"
-        text = f"The spread of {name} over SDEs exceeds the spread over {' and '.join(above)}, beyond the intervals."
+        text = (f"Moving the SDE from SGMSE+'s to the recommended one changes {name} more than moving "
+                f"{' or '.join(above)} does, beyond the intervals.")
     elif above and len(above) == len(rivals):
         verdict, tone = "partly tested", "neutral"
-        text = (f"The spread over SDEs exceeds that over {' and '.join(above)}; "
+        text = (f"The SDE's effect exceeds that of {' and '.join(above)}; "
                 f"{', '.join(missing)} not yet run (python -m benchmark.run study={missing[0]}).")
     else:
         verdict, tone = "not resolved", "neutral"
-        text = f"The intervals of the spreads of {name} overlap: these data do not rank them."
-    systems = [(study, c) for study, sp in found.values() if sp for c in sp["cells"]]
+        text = f"The intervals of |Δ SDE| − |Δ other axis| on {name} include zero: these data do not rank them."
+    systems = [(found[label][0], c) for label, e in effects.items() for c in e["cells"]]
     return Finding(3, title, verdict, tone, text + caveat, numbers, [v[0] for v in found.values()],
                    systems=systems)
 

@@ -15,9 +15,19 @@ N = 50
 EFFECT = {"ouve": 0.0, "ouvp": 0.1, "oucosine": 0.2}       # the sde's true effect on every score
 
 
+def _agree(dirs, splits, metrics):
+    """cells.csv cut to the splits and metrics the per-utterance files hold, N utterances each: the
+    report refuses a cell whose file holds another count than its rows of cells.csv say it scored."""
+    table = dirs.table()
+    table = table[table["split"].isin(splits) & table["metric"].isin(metrics)].copy()
+    table["n"], table["n_nan"] = str(N), "0"
+    dirs.save(table)
+
+
 def _write_scores(dirs, rng=np.random.default_rng(0)):
     """Per-utterance files for the fixture's diffusion cells: a shared per-utterance level (what
     pairing removes), the sde's effect, and a little noise of the cell's own."""
+    _agree(dirs, ("test", "test_mismatched"), ("pesq_wb", "estoi"))
     study = load_study(dirs.studies / f"{STUDY}.yaml")
     table = load_cells(dirs.cells, study)
     cells = table[table["kind"] == "diffusion"].drop_duplicates("cell")
@@ -132,6 +142,7 @@ def test_every_pair_has_a_wilcoxon_p_adjusted_within_its_split_and_metric(dirs):
 def _scores_by_rank(dirs, effects, split="test", metric="pesq_wb", rng=np.random.default_rng(1)):
     """Per-utterance files for the split's systems: the k-th best cell of cells.csv gets
     effects[k] (the rest 0), over a shared per-utterance level."""
+    _agree(dirs, (split,), (metric,))
     table = dirs.table()
     rows = table[(table["split"] == split) & (table["metric"] == metric) & (table["which"] == "output")
                  & (table["kind"] != "input")]

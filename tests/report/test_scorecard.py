@@ -11,7 +11,7 @@ import pytest
 
 from benchmark.driver.cell import cell_rows
 from benchmark.driver.grid import expand, load_study
-from benchmark.report import scorecard
+from benchmark.report import axis_effects, scorecard
 from benchmark.report.index import build_index
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
@@ -94,10 +94,13 @@ def test_spread_of_sdes_against_preconditioning_and_weighting(root):
     assert found.verdict == "partly tested" and "loss_weighting_ablation" in found.text
     fake_study(root, "loss_weighting_ablation", lambda axes, kind: 0.0)
     assert verdicts(root)[3].verdict == "supported"
-    # the bootstrap interval brackets the spread of the means: cosine − OUVE (SGMSE+) = 0.4 here
-    number = verdicts(root)[3].numbers[0]
-    spread, lo, hi = map(float, re.findall(r"spread ([0-9.]+) \[([0-9.]+), ([0-9.]+)\]", number)[0])
-    assert lo <= spread <= hi and abs(spread - 0.4) < 0.05 and "paired" in number
+    # the SDE's effect is cosine − OUVE (SGMSE+) = 0.4 here, under each drift (2 pairs), and its
+    # bootstrap interval brackets it; the axes are compared on the same 60 utterances, paired
+    numbers = verdicts(root)[3].numbers
+    effect, lo, hi = map(float, re.findall(r"Δ ([0-9.]+) \[([0-9.]+), ([0-9.]+)\]", numbers[0])[0])
+    assert lo <= effect <= hi and abs(effect - 0.4) < 0.05 and "2 pair(s)" in numbers[0]
+    assert "OUVE (SGMSE+) → cosine" in numbers[0] and "all richter → all edm" in numbers[1]
+    assert f"one bootstrap over the {N} utterances every study scored, paired" in numbers[-1]
     shutil.rmtree(root / "results" / "loss_weighting_ablation")
     fake_study(root, "loss_weighting_ablation",
                lambda axes, kind: 1.0 if axes.get("weighting") == "edm" else 0.0)
@@ -107,18 +110,31 @@ def test_spread_of_sdes_against_preconditioning_and_weighting(root):
 def test_a_cell_without_its_own_scores_is_paired_with_another_studys_scores_of_the_same_cell(root):
     fake_study(root, "sde_ablation", drift_effect(0.0))
     cells = root / "results" / "sde_ablation" / "cells"
-    moved = sorted(cells.iterdir())[:3]           # scored there by another study, not kept here
+
+    def sde_effect():
+        data = scorecard.load_all(root / "results", root / "studies")
+        return axis_effects.axis_effect(data["sde_ablation"], "sde", "OUVE (SGMSE+)", "cosine")
+
+    moved = [cells / c for c in sde_effect()["cells"][:3]]      # scored there by another study, not kept here
     for folder in moved:
         (root / "results" / "drift_and_prior" / "cells" / folder.name).mkdir(parents=True)
         (folder / "per_utterance.csv").rename(
             root / "results" / "drift_and_prior" / "cells" / folder.name / "per_utterance.csv")
-    data = scorecard.load_all(root / "results", root / "studies")
-    assert "paired" in scorecard.axis_spread(data["sde_ablation"], "sde", np.random.default_rng(0))["basis"]
+    assert sde_effect()["basis"] == f"paired over {N} utterances"
     # a superseded folder is another configuration: never read
     (root / "results" / "drift_and_prior").rename(root / "results" / "drift_and_prior.superseded-20261205T000000Z")
-    data = scorecard.load_all(root / "results", root / "studies")
-    assert data["sde_ablation"].outputs(moved[0].name) is None
-    assert "unpaired" in scorecard.axis_spread(data["sde_ablation"], "sde", np.random.default_rng(0))["basis"]
+    assert "unpaired" in sde_effect()["basis"]
+
+
+def test_an_axis_with_more_values_or_a_broken_arm_does_not_win_by_its_spread(root):
+    """Eight preconditionings with one broken arm (-1.0) span more than the SDEs' 0.4, but moving
+    all richter to all edm changes nothing: the SDE's effect is the larger, as the claim says."""
+    fake_study(root, "sde_ablation", drift_effect(0.0))
+    fake_study(root, "preconditioning_ablation",
+               lambda axes, kind: -1.0 if axes.get("preconditioning") == "edm c_noise" else 0.0)
+    fake_study(root, "loss_weighting_ablation", lambda axes, kind: 0.0)
+    found = verdicts(root)[3]
+    assert found.verdict == "supported", (found.text, found.numbers)
 
 
 def headline_effect(gap):
