@@ -14,12 +14,12 @@ import torch
 from omegaconf import OmegaConf
 
 from .audio.io import AudioError
-from .config import ConfigError, build_model, compose, parse_cli, trainer_settings, training_config
+from .config import ConfigError, build_model, compose, parse_cli, trainer_settings, training_config, training_hash
 from .data import load_split
 from .fit import LAST, CheckpointError, load_checkpoint
 from .preflight import PreflightError, writable_dir
 from .runtime import resolve_precision, select_device
-from .store import CONFIG, train_model
+from .store import CONFIG, mark_done, train_model
 
 _SHOWN = 4          # differing settings a refusal lists; more are counted
 
@@ -98,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         own, overrides = parse_cli(argv, required=("out",))
         cfg = compose(overrides)
         out = check_before_training(cfg, Path(own["out"]))
-        _, result = train_model(cfg, out, progress=sys.stderr.isatty())
+        model, result = train_model(cfg, out, progress=sys.stderr.isatty())
+        # the record the study driver also writes: the training hash lets enhance refuse a config.yaml
+        # edited since (frontend.n_fft changes no weight's shape, so the weights alone cannot tell)
+        mark_done(out, {**asdict(result), "training_hash": training_hash(cfg),
+                        "parameters": sum(p.numel() for p in model.parameters())})
     except CheckpointError as e:
         print(f"error: {e} (delete it to train from scratch)", file=sys.stderr)
         return 2

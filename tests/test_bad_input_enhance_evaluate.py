@@ -2,6 +2,7 @@
 work, with one line naming the file or key, a non-zero exit, no traceback, and nothing written or
 changed in the model, input or output folders."""
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -12,7 +13,7 @@ import soundfile as sf
 import torch
 from omegaconf import OmegaConf
 
-from benchmark import enhance, evaluate
+from benchmark import enhance, evaluate, train
 from benchmark.config import training_hash
 
 SR = 16_000
@@ -196,6 +197,27 @@ def test_a_model_folder_with_its_training_record_still_loads(setup, capsys):
     assert enhance.main([f"model={setup['model']}", f"input={setup['input']}", f"output={setup['output']}",
                          "sampler.steps=1", "sampler.churn=0"]) == 0
     assert sorted(p.name for p in setup["output"].iterdir()) == ["a.wav"]
+
+
+def test_a_model_trained_by_the_train_command_refuses_a_config_edited_since(tiny, tmp_path, capsys):
+    """`python -m benchmark.train` keeps the training hash in done.json, as the driver does, so an
+    edit that changes no weight's shape (frontend.n_fft) is refused for its folders too."""
+    model = tmp_path / "m"
+    assert train.main([f"out={model}", *tiny, "trainer.max_steps=2", "trainer.val_every=0"]) == 0
+    capsys.readouterr()
+    cfg = OmegaConf.load(model / "config.yaml")
+    assert json.loads((model / "done.json").read_text())["training_hash"] == training_hash(cfg)
+    inp = tmp_path / "in"
+    inp.mkdir()
+    sf.write(inp / "a.wav", tone(), SR)
+    OmegaConf.update(cfg, "frontend.n_fft", 256)
+    OmegaConf.update(cfg, "frontend.hop", 128)
+    OmegaConf.save(cfg, model / "config.yaml")
+    before = snapshot(tmp_path)
+    line = refused(enhance.main, [f"model={model}", f"input={inp}", f"output={tmp_path / 'out'}",
+                                  "sampler.steps=1", "sampler.churn=0"], capsys)
+    assert str(model / "config.yaml") in line and "edited after training" in line
+    assert snapshot(tmp_path) == before
 
 
 # evaluate --------------------------------------------------------------------------------------
