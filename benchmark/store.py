@@ -20,7 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from .audio.stft import Frontend
-from .config import ConfigError, compose, fresh_model, trainer_settings, training_config, training_hash
+from .config import ConfigError, compose, flat_keys, fresh_model, trainer_settings, training_config, training_hash
 from .data import load_split
 from .durable import read_json, write_json
 from .fit import LAST, VAL_LOG, CheckpointError, fit, load_checkpoint
@@ -221,11 +221,8 @@ SHAPED_BY = ("frontend", "net", "model")
 
 
 def _check_overrides(folder: Path, trained, cfg) -> None:
-    def leaves(d, prefix=""):
-        for k, v in d.items():
-            yield from leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
-    before = dict(leaves({g: training_config(trained)[g] for g in SHAPED_BY}))
-    for key, value in leaves({g: training_config(cfg)[g] for g in SHAPED_BY}):
+    before = flat_keys({g: training_config(trained)[g] for g in SHAPED_BY})
+    for key, value in flat_keys({g: training_config(cfg)[g] for g in SHAPED_BY}).items():
         if before.get(key, value) != value:
             raise ConfigError(f"{key}={value}: the model in {folder} was trained with {key}={before[key]} "
                               f"(its {CONFIG}); a trained model's settings cannot be overridden")

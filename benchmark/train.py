@@ -14,7 +14,16 @@ import torch
 from omegaconf import OmegaConf
 
 from .audio.io import AudioError
-from .config import ConfigError, build_model, compose, parse_cli, trainer_settings, training_config, training_hash
+from .config import (
+    ConfigError,
+    build_model,
+    compose,
+    flat_keys,
+    parse_cli,
+    trainer_settings,
+    training_config,
+    training_hash,
+)
 from .data import load_split
 from .fit import LAST, CheckpointError, load_checkpoint
 from .preflight import PreflightError, writable_dir
@@ -24,15 +33,8 @@ from .store import CONFIG, mark_done, train_model
 _SHOWN = 4          # differing settings a refusal lists; more are counted
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def _differences(there: dict, asked: dict) -> list[str]:
-    a, b = _flat(there), _flat(asked)
+    a, b = flat_keys(there), flat_keys(asked)
     keys = sorted(k for k in a.keys() | b.keys() if a.get(k, "(unset)") != b.get(k, "(unset)"))
     shown = [f"{k}={a.get(k, '(unset)')} there, {b.get(k, '(unset)')} asked" for k in keys[:_SHOWN]]
     return shown + ([f"{len(keys) - _SHOWN} more"] if len(keys) > _SHOWN else [])

@@ -28,9 +28,10 @@ from .identity import (
                     training_config,
                     training_hash,
 )
-from .schema import ConfigError, to_dict
+from .schema import ConfigError, flat_keys, to_dict
 
-__all__ = ["CONFIG_DIR", "GAMMA_FREE_SDES", "GROUPS", "ConfigError", "build_model", "build_sde_from", "cell_hash",
+__all__ = ["CONFIG_DIR", "GAMMA_FREE_SDES", "GROUPS", "ConfigError", "flat_keys", "build_model", "build_sde_from",
+           "cell_hash",
            "compose", "fresh_model", "frontend_from", "gamma_free", "group_choices", "inference_config",
            "load_group", "noise_law_from", "parse_cli", "sampler_from_config", "scale_overrides",
            "split_overrides", "stable_hash", "to_dict", "trainer_settings", "training_config", "training_hash",

@@ -36,6 +36,14 @@ def to_dict(cfg):
     return cfg
 
 
+def flat_keys(d: Mapping, prefix: str = "") -> dict:
+    """{"trainer.lr": 0.001, ...}: a nested mapping's leaves by dotted key, as overrides name them."""
+    out = {}
+    for k, v in d.items():
+        out.update(flat_keys(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {f"{prefix}{k}": v})
+    return out
+
+
 def _num(x: float) -> str:
     if isinstance(x, int) or (math.isfinite(x) and float(x).is_integer() and abs(x) < 1e15):
         return str(int(x))
