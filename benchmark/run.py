@@ -1,7 +1,8 @@
 """Run a study: `python -m benchmark.run study=<name> [key=value …] [options]`.
 
 Trains and evaluates every cell of studies/<name>.yaml, logs to MLflow, writes
-results/<name>/cells.csv as cells finish, and ends with reports/<name>.html. Run the same command
+runs/<name>/cells.csv as cells finish, and ends with runs/reports/<name>.html, which says whether each
+cell reproduced the committed reference (results/<name>/). Run the same command
 again after a crash: finished cells are skipped, failed and killed ones are retried.
 Bad input (the study file, --results, --reports, --models, data.root, device=, an unreadable
 meta.json) is refused in one line before any work, --dry-run included: nothing is created.
@@ -19,13 +20,18 @@ Options:
                        enqueue. One per GPU, on any number of machines. Exit 3 when the
                        coordinator has not set the study up yet (scripts/slurm-array.sh waits)
   --tracking-uri URI   MLflow tracking URI (a server); default: sqlite under results/
-  --results DIR        where results and stores go (default: results)
+  --results DIR        where results and stores go (default: runs; git ignores it)
   --models DIR         where trained models go, one folder per training config (default:
                        <results>/models); workers on machines that share no --results all give
                        one shared folder here (a network file system)
+  --models reference   the reference run's shipped weights (benchmark/weights/, listed by
+                       `python -m benchmark.enhance --list-models`), made into model folders under
+                       <results>/models-reference: their cells are scored, not trained
   --grace SECONDS      on a PostgreSQL --storage: how long a worker's heartbeat may be silent
                        before its cell, and the model it trains, are taken over (default 180)
-  --reports DIR        where the HTML report goes (default: reports)
+  --reports DIR        where the HTML report goes (default: runs/reports)
+  --reference          write the committed reference run (results/, reports/) on purpose; without
+                       it a run never writes there, and its report checks it against the reference
   --max-retries N      retries of a failed cell (default 2)
   --fail-fast          stop at the first failed cell instead of carrying on
   --no-report          skip the HTML report
@@ -37,10 +43,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from . import outputs
 from .config import GROUPS, group_choices
 from .driver.coordinator import NOT_SET_UP, auto_jobs, run_study  # noqa: F401  (re-exported for launchers)
 from .driver.grid import STUDIES_DIR
+from .preflight import PreflightError, writable_dir
 
 
 def _count(least: int, auto: bool = False):
@@ -75,10 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--storage")
     p.add_argument("--tracking-uri")
     p.add_argument("--worker", action="store_true")
-    p.add_argument("--results", default="results")
+    p.add_argument("--results")
+    p.add_argument("--reference", action="store_true")
     p.add_argument("--models")
     p.add_argument("--grace", type=_seconds, default=180.0)
-    p.add_argument("--reports", default="reports")
+    p.add_argument("--reports")
     p.add_argument("--max-retries", type=_count(0), default=2)
     p.add_argument("--fail-fast", action="store_true")
     p.add_argument("--no-report", action="store_true")
@@ -101,7 +111,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.help:
         print(help_text())
         return 0
+    try:
+        results, reports = outputs.choose(args.results, args.reports, args.reference)
+    except PreflightError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    args.results, args.reports = str(results), str(reports)
+    if args.models == "reference":
+        try:
+            args.models = str(shipped_models(results))
+        except ValueError as e:                  # ShippedError, PreflightError: one line
+            print(f"error: --models reference: {e}", file=sys.stderr)
+            return 2
     return run_study(args, argv)
+
+
+def shipped_models(results: Path) -> Path:
+    """<results>/models-reference with every shipped model in it as a trained model folder (each
+    file checked against its sha256 first); the study's other models train there."""
+    from . import shipped  # torch and safetensors: not for --help
+
+    root = results / "models-reference"
+    if not shipped.list_models():
+        raise PreflightError(f"no model is shipped in this version ({shipped.WEIGHTS_DIR / shipped.INDEX} lists "
+                             "none): drop --models reference, or see the README's shipped models")
+    writable_dir(root, "--models reference")
+    made = shipped.materialize_all(root)
+    print(f"--models reference: {len(made)} shipped model(s) ready in {root}", flush=True)
+    return root
 
 
 if __name__ == "__main__":

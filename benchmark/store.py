@@ -4,6 +4,8 @@ A model folder is `<models root>/<training hash>/` holding
     config.yaml       the resolved configuration it was trained with (CONFIG)
     last.pt, best.pt  fit()'s checkpoints, and train_log.jsonl (fit.LAST, fit.BEST, fit.LOG)
     model.pt          the exported EMA weights users load (EXPORT)
+    weights.safetensors  instead of the .pt files, in a folder made from a shipped model (shipped.py):
+                      last.pt's EMA weights without pickle (WEIGHTS)
     done.json         written last: the training finished and was exported (DONE)
     .lock             the claim of the worker training it (driver/claims.py)
 Folders are keyed by what training depends on (config.training_hash), so every study that needs the
@@ -11,6 +13,7 @@ same model finds it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -26,7 +29,8 @@ from .durable import read_json, write_json
 from .fit import LAST, VAL_LOG, CheckpointError, fit, load_checkpoint
 from .preflight import readable_file
 
-CONFIG, EXPORT, DONE = "config.yaml", "model.pt", "done.json"
+CONFIG, EXPORT, DONE, WEIGHTS = "config.yaml", "model.pt", "done.json", "weights.safetensors"
+REFERENCE = "reference:"        # model=reference:<name>: a model shipped in the package (shipped.py)
 
 
 def folder_of(models_root: Path, training_hash: str) -> Path:
@@ -128,13 +132,16 @@ def _folder_from_ref(ref: str) -> tuple[Path, str]:
     path = Path(ref)
     if path.is_file() and path.suffix == ".pt":
         return path.parent, path.stem
+    if path.is_file() and path.name == WEIGHTS:
+        return path.parent, "last"
     if path.is_dir():
         if not (path / CONFIG).is_file():
             raise ConfigError(f"{path}: not a model folder (no config.yaml)")
         return path, "last"
     if len(ref) == 32 and all(c in "0123456789abcdef" for c in ref):
         return _folder_from_mlflow(ref), "last"
-    raise ConfigError(f"model={ref!r}: not a checkpoint file, a model folder or an MLflow run id")
+    raise ConfigError(f"model={ref!r}: not a checkpoint file, a model folder, an MLflow run id or "
+                      f"{REFERENCE}<name> (a shipped model)")
 
 
 def _local_store(uri: str) -> Path | None:
@@ -250,16 +257,77 @@ def _saved_tensors(state, path: Path) -> tuple[dict | list, bool]:
     raise CheckpointError(f"{path}: not a checkpoint of this suite (no EMA weights in it)")
 
 
+def _weights_path(folder: Path, which: str) -> Path:
+    """folder/<which>.pt, or the folder's weights.safetensors where it stands for last.pt."""
+    path, shipped = folder / f"{which}.pt", folder / WEIGHTS
+    if path.is_file() or not shipped.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such checkpoint (train the model first)")
+        return path
+    if which != "last":
+        # a shipped model keeps the EMA weights enhance uses by default (last.pt's), nothing else
+        raise FileNotFoundError(f"{path}: no such checkpoint: {folder} holds a shipped model, whose "
+                                f"{WEIGHTS} is last.pt's EMA weights only (use checkpoint last)")
+    return shipped
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def safetensors_header(data: bytes, name) -> dict:
+    """The metadata (str -> str) in a safetensors file's bytes: an 8-byte little-endian length, then
+    that much JSON; {} when it has none. One line naming the file when there is no such header."""
+    size = int.from_bytes(data[:8], "little") if len(data) >= 8 else 0
+    try:
+        header = json.loads(data[8:8 + size]) if 0 < size <= len(data) - 8 else None
+    except ValueError as e:
+        raise CheckpointError(f"{name}: unreadable safetensors header ({_first_line(e)})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{name}: not a safetensors file (no complete header: truncated or another format)")
+    meta = header.get("__metadata__") or {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def read_safetensors(path: Path, record: dict | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+    """(the tensors, the metadata) of a safetensors file: raw tensor data and a JSON header, no
+    pickle, so no code can run from it (what torch.load's weights_only promises, by construction).
+    `record` (the folder's done.json) names the file's sha256 and training hash when it was made from
+    a shipped model: a file altered or swapped since is refused, one line naming it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    record = record or {}
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{path}: unreadable ({_first_line(e)})") from None
+    if record.get("weights_sha256") and sha256_of(data) != record["weights_sha256"]:
+        raise CheckpointError(f"{path}: sha256 {sha256_of(data)[:12]}… is not the {record['weights_sha256'][:12]}… "
+                              f"its {DONE} recorded: the file was altered or damaged since it was written")
+    meta = safetensors_header(data, path)
+    if record.get("training_hash") and meta.get("training_hash") not in (None, record["training_hash"]):
+        raise CheckpointError(f"{path}: its header says training hash {meta['training_hash']}, its {DONE} "
+                              f"{record['training_hash']}: weights of another model")
+    try:
+        return load(data), meta
+    except (SafetensorError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable safetensors file, truncated or damaged ({_first_line(e)})") from None
+
+
 def load_weights(model, folder: Path, which: str = "last", device="cpu") -> dict:
     """fit.load_weights checked first: every tensor of `model` has one of the same shape in the
     checkpoint and there are none besides, else one line naming the file and the first tensor that
     does not fit. (Copying an EMA list tensor by tensor would broadcast a wrong shape or leave a
-    tensor untrained, silently.)"""
-    path = Path(folder) / f"{which}.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint (train the model first)")
-    state = load_checkpoint(path, device)
-    saved, is_ema = _saved_tensors(state, path)
+    tensor untrained, silently.) A folder made from a shipped model has weights.safetensors, read
+    without pickle, in place of last.pt."""
+    path = _weights_path(Path(folder), which)
+    if path.suffix == ".safetensors":
+        saved, meta = read_safetensors(path, finished(Path(folder)))
+        is_ema, state = False, {"step": int(meta["steps"]) if str(meta.get("steps", "")).isdigit() else None}
+    else:
+        state = load_checkpoint(path, device)
+        saved, is_ema = _saved_tensors(state, path)
     want = _ema_tensors(model) if is_ema else list(model.state_dict().items())
     got = dict(zip((n for n, _ in want), saved)) if is_ema else saved
     names = {n for n, _ in want}
@@ -299,7 +367,10 @@ def load_trained(cfg, folder: Path, which: str = "last") -> Loaded:
 
 def load_for_inference(ref: str, overrides: list[str] = ()) -> Loaded:
     """A model by checkpoint file, folder or MLflow run id, its config.yaml checked against the
-    training record and the weights before anything runs."""
+    training record and the weights before anything runs. `reference:<name>` (a shipped model) is
+    shipped.load's, which builds on this module."""
+    if ref.startswith(REFERENCE):
+        raise ValueError(f"model={ref}: a shipped model: load it with shipped.load (enhance does)")
     folder, which = _folder_from_ref(ref)
     base = read_config(folder)
     _check_record(folder, base)

@@ -18,10 +18,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "benchmark"
 # Which layer each module is in; a module may import its own layer and those below it.
 LAYERS = [
     ("science", ("benchmark.diffusion", "benchmark.nets", "benchmark.audio", "benchmark.data",
-                 "benchmark.runtime", "benchmark.durable", "benchmark.preflight")),
+                 "benchmark.runtime", "benchmark.durable", "benchmark.preflight", "benchmark.outputs",
+                 "benchmark.provenance")),
     ("training", ("benchmark.fit", "benchmark.models")),
     ("configuration", ("benchmark.config",)),
-    ("store", ("benchmark.store", "benchmark.enhance", "benchmark.evaluate")),
+    ("store", ("benchmark.store", "benchmark.shipped", "benchmark.enhance", "benchmark.evaluate")),
     ("driver", ("benchmark.driver",)),
     ("report", ("benchmark.report",)),
     ("front doors", ("benchmark.run", "benchmark.train", "benchmark")),
@@ -37,6 +38,7 @@ LAZY = {
     ("benchmark.driver.coordinator", "benchmark.report.index"): "matplotlib, only once a report is built",
     ("benchmark.driver.coordinator", "benchmark.report.load"): "with report.index",
     ("benchmark.report.__main__", "benchmark.report.build"): "matplotlib, not needed by --help",
+    ("benchmark.run", "benchmark.shipped"): "torch and safetensors, only for --models reference",
     ("benchmark.report.__main__", "benchmark.report.index"): "matplotlib, not needed by --help",
     ("benchmark.report.__main__", "benchmark.report.load"): "with report.build",
 }

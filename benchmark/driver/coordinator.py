@@ -11,20 +11,22 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import outputs
 from ..config import ConfigError, to_dict
 from ..data import dataset_id
 from ..durable import locked
 from ..preflight import PreflightError
+from ..provenance import device_name, provenance
 from ..runtime import select_device
-from ..store import folder_of, model_done, steps_trained
+from ..store import folder_of, steps_trained
 from . import ledger, shared_cells
 from .cell import sync_tables
 from .claims import serialized
+from .done import done_hashes, model_trained
 from .grid import expand, find_study_file, load_study
 from .invocations import Stamper, mine, stamp
 from .preflight_run import check_run
 from .price import estimate, job_threads, left_to_do, observed_rates
-from .provenance import device_name, provenance
 from .queue import cell_states, enqueue, open_study, running_elsewhere, storage_for, tally
 from .recover import recover_finished
 from .supersede import conflicting, move_aside_if_superseded
@@ -69,12 +71,13 @@ def queue_state(spec, cells, results: Path, url: str | None) -> dict[str, str] |
 def dry_run(spec, cells, results: Path, jobs: int, url: str | None = None, models: Path | None = None) -> None:
     models_root = ledger.models_root(results, models)
     states = queue_state(spec, cells, results, url)
-    here = shared_cells.done_cells(results / spec.name)
+    # done.py's rule, the one the run resumes by (recover.py): what is counted done here is skipped there
+    here = done_hashes(results / spec.name, cells)
     shared = shared_cells.sources(results, spec.name, [c for c in cells if c.hash not in here])
     # A finished cell needs nothing, even where its model is gone (a fresh machine resuming a run
     # from git): only the models of cells still to do are trained.
     todo = [c for c in cells if c.hash not in here and c.hash not in shared]
-    to_train = {c.training_hash for c in todo if not model_done(folder_of(models_root, c.training_hash))}
+    to_train = {c.training_hash for c in todo if not model_trained(folder_of(models_root, c.training_hash))}
     done_here = sum(c.hash in here for c in cells)
     print(f"study {spec.name}: {len(cells)} cells ({done_here} done, {len(shared)} shared, {len(todo)} to do), "
           f"{len({c.training_hash for c in cells})} models ({len(to_train)} to train)")
@@ -103,11 +106,15 @@ def dry_run(spec, cells, results: Path, jobs: int, url: str | None = None, model
         kinds = [states.get(c.hash, "not queued").split(" on ")[0] for c in cells]
         print("queue: " + ", ".join(f"{kinds.count(k)} {k}" for k in
                                     ("done", "running", "pending", "failed", "not queued") if kinds.count(k)))
+    if not outputs.is_reference(results):
+        known = outputs.reference_cells({c.hash for c in cells})
+        print(f"reference: {len(known)} of {len(cells)} cells scored by the committed reference run "
+              f"({outputs.REFERENCE_RESULTS / spec.name}); the report says whether this run reproduces them")
     clash = conflicting(results / spec.name, cells)
     if clash:
         print(f"note: {results / spec.name} holds {len(clash)} of these cells under another configuration "
               "(other defaults, overrides or code): a run moves that folder aside first and starts afresh")
-    print(estimate(cells, results, results / spec.name, jobs, models=models_root))
+    print(estimate(cells, results, results / spec.name, jobs, here, models_root))
 
 
 def _watch(procs, study, cells, quiet: bool, every: float = 10.0, left=None) -> None:
@@ -348,7 +355,8 @@ def _end_of_study(args, name: str, spec, cells, study, tracker, parent: str, met
         try:
             from ..report import build_report  # matplotlib: only once there is a report to build
             path = build_report(spec.name, results_dir=results, reports_dir=Path(args.reports),
-                                study_path=find_study_file(name))
+                                study_path=find_study_file(name),
+                                reference_dir=None if outputs.is_reference(results) else outputs.REFERENCE_RESULTS)
             print(f"report: {path}")
             from ..report.index import build_index
             from ..report.load import ReportError

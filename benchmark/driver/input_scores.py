@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..config import stable_hash, to_dict
 from ..durable import locked, write_atomic
-from .provenance import package_versions
+from ..provenance import package_versions
 
 _NOT_AUDIO = ("cache_dir", "workers")       # where the data lives, how fast it is built
 

@@ -44,11 +44,12 @@ from ..config import fresh_model, stable_hash, to_dict
 from ..data import eval_splits, load_split, real, resolve
 from ..durable import locked, read_json, write_json
 from ..fit import plain_step
+from ..provenance import device_name
 from ..runtime import autocast, inference_precision, resolve_precision, set_threads
-from ..store import folder_of, model_done, steps_trained
+from ..store import folder_of, steps_trained
 from . import ledger, shared_cells
 from .contention import BUSY, Others
-from .provenance import device_name
+from .done import done_hashes, model_trained
 
 # Two one-thread jobs against one two-thread job, training the small net on 2 cores: 1.2x (32.8 vs
 # 27.2 examples/s, perf/train_step.py --threads 1 twice at once). Enhancement is the same network.
@@ -376,9 +377,8 @@ def _hours(minutes: float) -> str:
 
 
 def done_or_shared(out_dir: Path, cells, done=None) -> set[str]:
-    """Cells finished here (`done`, else cells.csv's), and those of `cells` whose scores another study
-    holds (shared_cells.py: they cost nothing here)."""
-    done = shared_cells.done_cells(out_dir) if done is None else set(done)
+    """Cells done here (`done`, else by done.py), and those another study scored (shared_cells.py: free)."""
+    done = done_hashes(out_dir, cells) if done is None else set(done)
     return done | set(shared_cells.sources(out_dir.parent, out_dir.name, [c for c in cells if c.hash not in done]))
 
 
@@ -386,7 +386,7 @@ def left_to_do(cells, results: Path, out_dir: Path, jobs: int, done_cells=None, 
     """The price of what is left, from unit costs measured on this device."""
     models = ledger.models_root(results, models)
     hashes = {c.training_hash for c in cells}
-    done_models = {h for h in hashes if model_done(folder_of(models, h))}
+    done_models = {h for h in hashes if model_trained(folder_of(models, h))}
     started = {h: steps_trained(folder_of(models, h)) for h in hashes - done_models}
     return price(cells, results, device_name(cells[0].config), jobs, done_models,
                  done_or_shared(out_dir, cells, done_cells), steps_done=started)

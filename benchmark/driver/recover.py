@@ -1,4 +1,4 @@
-"""A cell whose rows are in cells.csv is done, whatever the queue remembers.
+"""A cell done in its results folder (done.py) is done, whatever the queue remembers.
 
 The queue (an Optuna journal or database) says which cells are done, and a run in progress keeps
 its journal in git for the next session. When a session ends before that commit, the next machine
@@ -6,9 +6,10 @@ has the committed cells.csv and each finished cell's per_utterance.csv, which th
 journal: every cell would be queued again and the finished ones enhanced and scored again (hours at
 NFE 60), their rows appended a second time. So before queueing, a cell of the grid that has rows in
 cells.csv for every split it is evaluated on, and its per-utterance file, is entered in the queue as
-COMPLETE with those rows, as if its worker had just told it (worker._evaluate): the rows attribute
-lets other machines rebuild the tables (cell.sync_tables), the value is the primary metric.
-Its MLflow run, if any, stays in the store it was logged to.
+COMPLETE with those rows (done.py owns that rule; --dry-run and the price count by it too), as if
+its worker had just told it (worker._evaluate): the rows attribute lets other machines rebuild the
+tables (cell.sync_tables), the value is the primary metric. Its MLflow run, if any, stays in the
+store it was logged to.
 """
 from __future__ import annotations
 
@@ -18,29 +19,18 @@ import pandas as pd
 
 from . import ledger
 from .cell import objective, rows_attr
-from .shared_cells import scored_whole
-
-
-def finished_rows(out_dir: Path, cells) -> dict[str, pd.DataFrame]:
-    """hash -> its rows in out_dir/cells.csv, for cells of `cells` finished there over all their splits."""
-    try:
-        table = pd.read_csv(ledger.cells_csv(out_dir), dtype=str, keep_default_na=False)   # the queue keeps its text
-    except (OSError, ValueError):
-        return {}
-    wanted = {c.hash: c for c in cells}
-    return {h: rows for h, rows in table[table["cell"].isin(wanted.keys())].groupby("cell")
-            if scored_whole(wanted[h], rows, ledger.cell_dir(out_dir, h))}
+from .done import finished
 
 
 def recover_finished(study, cells, out_dir: Path, primary: str = "pesq_wb") -> list[str]:
-    """Enter as COMPLETE each cell finished in cells.csv that the queue does not hold as COMPLETE;
+    """Enter as COMPLETE each cell done in out_dir (done.py) that the queue does not hold as COMPLETE;
     returns their hashes."""
     import optuna  # lazily: keeps --help and --dry-run light
     from optuna.trial import TrialState
 
     complete = {t.user_attrs.get("cell") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
     todo = {c.hash: c for c in cells if c.hash not in complete}
-    found = finished_rows(out_dir, todo.values())
+    found = finished(out_dir, todo.values())
     try:
         conditions = pd.read_csv(ledger.conditions_csv(out_dir), dtype=str, keep_default_na=False)
     except (OSError, ValueError):

@@ -6,9 +6,9 @@ sde_ablation's (its 'embedded' sampler on the same models, and the predictive ba
 minutes of enhancing and scoring on 2 cores. The per-utterance table the first study kept under
 results/<study>/cells/<hash>/ is the same table the second would compute (enhancement is
 deterministic for a given seed), so the second study takes it: its rows, conditions, MLflow run and
-report are built from it as from a fresh evaluation, under its own study name. Only a cell that the
-other study finished over the same splits (its rows in that study's cells.csv) is taken; a
-superseded folder (supersede.py) never is.
+report are built from it as from a fresh evaluation, under its own study name. Only a cell done in
+the other study's folder is taken, by the rule a study's own resume uses (done.py: its rows for
+every split, and its per-utterance file); a superseded folder (supersede.py) never is.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data import eval_splits
 from . import ledger
+from .done import finished
 
 
 @dataclass
@@ -33,22 +33,6 @@ class Shared:
     weights: str | None = None
 
 
-def done_cells(out_dir: Path) -> set[str]:
-    """Cells with rows in out_dir/cells.csv (a run finished them)."""
-    try:
-        return set(pd.read_csv(ledger.cells_csv(out_dir), dtype={"cell": str}, usecols=["cell"])["cell"])
-    except (OSError, ValueError):
-        return set()
-
-
-def scored_whole(cell, rows: pd.DataFrame, folder: Path) -> bool:
-    """Whether `rows` (the cell's in a cells.csv) cover every split it is evaluated on and `folder`
-    holds its per-utterance scores: a cell finished there, whose scores can be read back."""
-
-    return (sorted(rows["split"].unique()) == sorted(eval_splits(cell.config.data, cell.config.eval.splits))
-            and (folder / ledger.PER_UTTERANCE).is_file())
-
-
 def sources(results: Path, study: str, cells) -> dict[str, Shared]:
     """hash -> where another current study finished that cell over the same splits (tables not read).
     One read of each other study's cells.csv, whatever the number of cells: the cells bar asks every
@@ -56,29 +40,28 @@ def sources(results: Path, study: str, cells) -> dict[str, Shared]:
 
     wanted = {c.hash: c for c in cells}
     found: dict[str, Shared] = {}
-    others = sorted(d for d in Path(results).glob("*/cells.csv") if d.parent.name != study
+    others = sorted(d.parent for d in Path(results).glob("*/cells.csv") if d.parent.name != study
                     and ".superseded-" not in d.parent.name) if wanted else []
-    for path in others:
-        try:
-            rows = pd.read_csv(path, dtype={"cell": str, "split": str},
-                               usecols=lambda c: c in ("cell", "split", "nfe", "rtf", "train_steps", "train_minutes",
-                                                       "device", "weights"))
-        except (OSError, ValueError):
-            continue
-        for h, mine in rows[rows["cell"].isin(wanted.keys() - found.keys())].groupby("cell"):
-            folder = ledger.cell_dir(path.parent, h)
-            if scored_whole(wanted[h], mine, folder):
-                first = mine.iloc[0]
-                found[h] = Shared(path.parent.name, folder, {
-                    split: {"nfe": float(r["nfe"].iloc[0]), "rtf": float(r["rtf"].iloc[0])}
-                    for split, r in mine.groupby("split")},
-                    train={k: _plain(first.get(f"train_{k}")) for k in ("steps", "minutes")},
-                    device=_plain(first.get("device")), weights=_plain(first.get("weights")))
+    for other in others:
+        left = [c for h, c in wanted.items() if h not in found]
+        for h, mine in (finished(other, left) if left else {}).items():
+            first = mine.iloc[0]
+            found[h] = Shared(other.name, ledger.cell_dir(other, h), {
+                split: {"nfe": float(r["nfe"].iloc[0] or "nan"), "rtf": float(r["rtf"].iloc[0] or "nan")}
+                for split, r in mine.groupby("split")},
+                train={k: _number(first.get(f"train_{k}")) for k in ("steps", "minutes")},
+                device=first.get("device") or None, weights=first.get("weights") or None)
     return found
 
 
-def _plain(v):
-    return None if v is None or v != v else v.item() if hasattr(v, "item") else v
+def _number(text: str | None) -> int | float | None:
+    """A cells.csv figure read as text: what it held ('8' an int, '0.5' a float), None where blank."""
+    if text is None or text.strip().lower() in ("", "nan"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def read(shared: Shared | None) -> Shared | None:

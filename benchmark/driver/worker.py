@@ -19,6 +19,7 @@ import torch
 
 from ..config import inference_config
 from ..data import eval_splits
+from ..provenance import device_name, provenance
 from ..store import folder_of, model_done, started
 from . import ledger, shared_cells, training_record
 from .cell import append_rows, cell_rows, ensure_model, evaluate_cell, objective, rows_attr
@@ -28,7 +29,6 @@ from .condition_scores import condition_rows
 from .grid import expand, load_study
 from .partial import CellProgress
 from .price import left_to_do, observe_enhancement, observe_training
-from .provenance import device_name, provenance
 from .queue import (
     cell_states,
     duplicate,

@@ -1,23 +1,28 @@
-"""`python -m benchmark.report [study=NAME] [results=DIR] [reports=DIR] [studies=DIR]`.
+"""`python -m benchmark.report [study=NAME] [results=DIR] [reports=DIR] [studies=DIR] [reference=true]`.
 
-Without study=: every study with results, then the scorecard reports/index.html; with it: that
-study's page, then the scorecard."""
+Without study=: every study with results, then the scorecard index.html; with it: that study's
+page, then the scorecard. A user's runs are read from runs/ and their pages written to runs/reports/,
+each with a Reproduction section against the committed reference; reference=true rebuilds the
+committed reference's own pages (results/ into reports/), as its reference runs do."""
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-KEYS = {"study": None, "results": "results", "reports": "reports", "studies": "studies"}
+from benchmark.outputs import REFERENCE_RESULTS, RUNS, RUNS_REPORTS, choose
+from benchmark.preflight import PreflightError
+
+KEYS = {"study": None, "results": None, "reports": None, "studies": "studies", "reference": "false"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = dict(KEYS)
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
-        defaults = ", ".join(f"{k}={v}" for k, v in KEYS.items() if v)
-        print("usage: " + __doc__.strip().replace("`", "") + "\n\nRebuilds reports/NAME.html (and "
-              f"results/NAME/pairs.csv) from results/NAME/cells.csv; defaults: {defaults}")
+        defaults = ", ".join(f"{k}={v}" for k, v in {**KEYS, "results": RUNS, "reports": RUNS_REPORTS}.items() if v)
+        print("usage: " + __doc__.strip().replace("`", "") + "\n\nRebuilds REPORTS/NAME.html (and "
+              f"RESULTS/NAME/pairs.csv) from RESULTS/NAME/cells.csv; defaults: {defaults}")
         return 0
     for item in argv:
         key, sep, value = item.partition("=")
@@ -34,7 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from benchmark.report.index import preflight as index_preflight
     from benchmark.report.load import ReportError
 
-    results, reports, studies = Path(args["results"]), Path(args["reports"]), Path(args["studies"])
+    if args["reference"] not in ("true", "false"):
+        print(f"error: reference={args['reference']}: expected true or false", file=sys.stderr)
+        return 2
+    try:
+        results, reports = choose(args["results"], args["reports"], args["reference"] == "true")
+    except PreflightError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    studies = Path(args["studies"])
     names = ([args["study"]] if args["study"] else
              sorted(p.stem for p in studies.glob("*.y*ml") if (results / p.stem / "cells.csv").is_file()))
     try:
@@ -44,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             preflight(name, results, reports, studies)
         index_preflight(results, reports, studies)
         for name in names:
-            print(build_report(name, results, reports, studies))
+            print(build_report(name, results, reports, studies,
+                               reference_dir=None if args["reference"] == "true" else REFERENCE_RESULTS))
         print(build_index(results, reports, studies))
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)

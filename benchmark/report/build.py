@@ -17,7 +17,7 @@ import jinja2
 import pandas as pd
 
 from benchmark.preflight import PreflightError, writable_dir, writable_file
-from benchmark.report import claims, diagnosis, export, listening, paired_stats, plots, tables
+from benchmark.report import claims, diagnosis, export, listening, paired_stats, plots, reproduction, tables
 from benchmark.report import conditions as by_condition
 from benchmark.report.load import ReportError, Study, check_scores, data_name, load_cells, load_meta, load_study
 from benchmark.report.twins import twins
@@ -250,11 +250,13 @@ def _cells_appendix(table: pd.DataFrame) -> list[dict]:
 def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = None,
            pairs: pd.DataFrame | None = None, export_prefix: str | None = None,
            cond: pd.DataFrame | None = None, cells_dir: Path | None = None,
-           vs_best: pd.DataFrame | None = None, diagnosed=None, clips_dir: Path | None = None) -> str:
+           vs_best: pd.DataFrame | None = None, diagnosed=None, clips_dir: Path | None = None,
+           reproduced: dict | None = None) -> str:
     """The report's HTML for an already loaded study, table, meta and paired differences;
     `export_prefix`: the folder (relative to the page) holding each split's CSV and LaTeX table;
     `cells_dir`: results/<study>/cells, whose audio examples become the players, written as files
-    into `clips_dir` (<export_prefix>/clips beside the page: listening.py)."""
+    into `clips_dir` (<export_prefix>/clips beside the page: listening.py); `reproduced`: this run
+    against the reference run (reproduction_context), for a user's run's page."""
     data = data_name(study, meta)
     cells = table[table["kind"] != "input"]
     diffusion = table[table["kind"] == "diffusion"]["cell"].nunique()
@@ -280,8 +282,22 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
         "axes": list(study.axes),
         "bold_tested": BOLD_TESTED,
         "excerpt_s": f"{listening.EXCERPT_S:g}", "mp3_kbps": listening.MP3_KBPS,
+        "reproduced": reproduced,
     }
     return template(TEMPLATE).render(**context)
+
+
+def reproduction_context(study_name: str, results_dir: Path, table: pd.DataFrame,
+                         reference_dir: Path | None) -> dict | None:
+    """The Reproduction section's content: every cell of this run against the reference's."""
+    if reference_dir is None:
+        return None
+    folder = Path(reference_dir) / study_name
+    rows = reproduction.compare(study_name, results_dir / study_name, table, Path(reference_dir))
+    cells = reproduction.by_cell(rows) if len(rows) else []
+    return {"reference": folder, "has_reference": (folder / "cells.csv").is_file(), "cells": cells,
+            "summary": reproduction.summary(cells), "tolerance": reproduction.TOLERANCE,
+            "hosts": sorted({c["reference_device"] for c in cells if c["reference_device"]})}
 
 
 def template(name: str) -> jinja2.Template:
@@ -333,10 +349,12 @@ def preflight(study_name: str, results_dir: Path, reports_dir: Path, studies_dir
 
 def build_report(study_name: str, results_dir: Path = Path("results"),
                  reports_dir: Path = Path("reports"), studies_dir: Path = Path("studies"),
-                 study_path: Path | None = None) -> Path:
+                 study_path: Path | None = None, reference_dir: Path | None = None) -> Path:
     """Write reports/<study_name>.html from the study file and its results; return its path.
 
-    study_path: the study file itself, when the study was run from a file outside `studies_dir`."""
+    study_path: the study file itself, when the study was run from a file outside `studies_dir`;
+    reference_dir: the committed reference run's results (outputs.REFERENCE_RESULTS) to check this
+    run against in a Reproduction section; None for the reference's own pages."""
     results_dir, reports_dir, studies_dir = map(Path, (results_dir, reports_dir, studies_dir))
     study, table = preflight(study_name, results_dir, reports_dir, studies_dir, study_path)
     source = results_dir / study_name / "cells.csv"
@@ -347,7 +365,8 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
     html = render(study, table, meta, source, pairs, export_prefix=study_name, cond=cond,
                   cells_dir=results_dir / study_name / "cells", vs_best=vs_best,
                   diagnosed=diagnosis.load(study, results_dir, studies_dir),
-                  clips_dir=reports_dir / study_name / "clips")
+                  clips_dir=reports_dir / study_name / "clips",
+                  reproduced=reproduction_context(study_name, results_dir, table, reference_dir))
     reports_dir.mkdir(parents=True, exist_ok=True)
     frames, shown = {}, []
     for split in tables.split_order(table):

@@ -45,8 +45,7 @@ def test_two_cpus_of_the_same_core_count_are_priced_apart(tiny, tmp_path, monkey
     # an AVX2 host once read the costs an AVX512-BF16 host had measured: both were '2 cores, x86_64'
     import torch
 
-    from benchmark import runtime
-    from benchmark.driver import provenance
+    from benchmark import provenance, runtime
 
     cfg = expand(load_study("smoke"), tiny)[0].config
     monkeypatch.setattr(provenance, "cpu_kind", provenance.cpu_kind.__wrapped__)   # uncached: two CPUs here

@@ -541,3 +541,35 @@ def test_a_cell_queued_twice_runs_once(tiny):
     study.tell(twice[1], state=TrialState.PRUNED)
     study.enqueue_trial({"cell": cells[0].hash}, user_attrs={"cell": cells[0].hash, "training_hash": "x", "label": ""})
     assert duplicate(study, next_cell(study))               # done already
+
+
+def test_models_reference_scores_a_study_from_shipped_weights_without_training(smoke, tiny, tmp_path,
+                                                                                monkeypatch, capsys):
+    # issue 47: the study's models exported as the package's weights, then the same study run afresh
+    # with --models reference: nothing trains and every score is the first run's
+    from benchmark import run, shipped
+
+    results, _ = smoke
+    monkeypatch.setattr(shipped, "WEIGHTS_DIR", tmp_path / "weights")
+    for i, folder in enumerate(sorted((results / "models").iterdir())):
+        shipped.export(folder, f"smoke-{i}", study="smoke", commit="test", host="test")
+    mine = tmp_path / "mine"
+    capsys.readouterr()
+    assert run.main([*_cmd(mine, tiny, "--models", "reference")[3:]]) == 0
+    out = capsys.readouterr().out
+    assert "2 shipped model(s) ready" in out and "training model" not in out, out
+    assert sorted(p.name for p in (mine / "models-reference").iterdir()) == sorted(
+        p.name for p in (results / "models").iterdir())
+    key = ["cell", "split", "metric", "which"]
+    ours = pd.read_csv(mine / "smoke" / "cells.csv", dtype={"cell": str}).set_index(key)["mean"].sort_index()
+    theirs = pd.read_csv(results / "smoke" / "cells.csv", dtype={"cell": str}).set_index(key)["mean"].sort_index()
+    pd.testing.assert_series_equal(ours, theirs, rtol=0, atol=1e-9)
+
+
+def test_models_reference_without_shipped_models_is_refused_in_one_line(tiny, tmp_path, monkeypatch, capsys):
+    from benchmark import run, shipped
+
+    monkeypatch.setattr(shipped, "WEIGHTS_DIR", tmp_path / "weights")
+    assert run.main(["study=smoke", f"--results={tmp_path / 'r'}", "--models", "reference", "--dry-run", *tiny]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no model is shipped" in err and "\n" not in err and not (tmp_path / "r").exists()

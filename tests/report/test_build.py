@@ -121,4 +121,4 @@ def test_command_line(dirs):
     bad = subprocess.run([*run, "stduy=x"], capture_output=True, text=True)
     assert bad.returncode == 2 and "stduy=x" in bad.stderr
     helped = subprocess.run([*run, "--help"], capture_output=True, text=True)
-    assert helped.returncode == 0 and "study=NAME" in helped.stdout and "results=results" in helped.stdout
+    assert helped.returncode == 0 and "study=NAME" in helped.stdout and "results=runs" in helped.stdout

@@ -52,7 +52,7 @@ def test_a_committed_report_rebuilds_from_the_committed_results(scratch, study, 
     assert unbuilt(page.read_text(encoding="utf-8")) == unbuilt(
         (ROOT / "reports" / f"{study}.html").read_text(encoding="utf-8")), (
         f"reports/{study}.html differs from a rebuild from results/{study}: rerun "
-        f"`python -m benchmark.report study={study}` and commit both")
+        f"`python -m benchmark.report study={study} reference=true` and commit both")
     for rel in tracked(f"reports/{study}"):
         assert (scratch / rel).read_bytes() == (ROOT / rel).read_bytes(), f"{rel} differs from a rebuild"
 

@@ -7,7 +7,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from .. import runtime
+from . import runtime
 
 # A run's own outputs (a reference run's committed results and reports, rewritten as it goes) do
 # not make the code that produced them "dirty"; anything else that differs from HEAD does.
@@ -18,7 +18,7 @@ def _git_commit(root: Path | None = None) -> str:
     """HEAD of the package's own checkout (not the caller's; `root` for another), `-dirty` when
     tracked files outside OUTPUTS differ from it."""
     here = Path(__file__).resolve().parent
-    top = here.parent if root is None else Path(root)
+    top = here if root is None else Path(root)
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=top, capture_output=True, text=True, timeout=5)
         if head.returncode != 0:

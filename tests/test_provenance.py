@@ -2,7 +2,7 @@
 committed outputs do (a reference run goes on over several sessions, rewriting its results)."""
 import subprocess
 
-from benchmark.driver.provenance import _git_commit
+from benchmark.provenance import _git_commit
 
 
 def git(repo, *args):
