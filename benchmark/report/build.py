@@ -19,6 +19,7 @@ import pandas as pd
 from benchmark.preflight import PreflightError, writable_dir, writable_file
 from benchmark.report import claims, diagnosis, export, listening, paired_stats, plots, reproduction, tables
 from benchmark.report import conditions as by_condition
+from benchmark.report.evidence import Evidence
 from benchmark.report.load import ReportError, Study, check_scores, data_name, load_cells, load_meta, load_study
 from benchmark.report.twins import twins
 
@@ -38,8 +39,9 @@ REFERENCES = (
     ("SGMSE+ community reproductions", "PESQ-WB 2.73–2.88", "sp-uhh/sgmse#13, sp-uhh/storm#13"),
 )
 MISSING_SHOWN = 12
-BOLD_TESTED = (f"not distinguishable from the column's best (Wilcoxon signed-rank over utterances, "
-               f"Holm-adjusted, p ≥ {paired_stats.ALPHA:g})")
+BOLD_TESTED = (f"not distinguishable from the column's best by the paired rule (this cell − the best, Wilcoxon "
+               f"signed-rank over utterances, Holm-adjusted over the split's comparisons with the best: "
+               f"p ≥ {paired_stats.ALPHA:g})")
 
 
 def study_file(studies_dir: Path, name: str) -> Path:
@@ -127,12 +129,6 @@ def _pivots(summary: pd.DataFrame, study: Study, metrics: list[str]) -> list[dic
     return out
 
 
-def _p_text(p: float) -> str:
-    if not math.isfinite(p):
-        return ""
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
-
-
 def _paired(pairs: pd.DataFrame | None, study: Study, metrics: list[str]) -> list[dict]:
     """Per axis: each value − the reference value, context by context, per metric."""
     if pairs is None or pairs.empty:
@@ -151,10 +147,11 @@ def _paired(pairs: pd.DataFrame | None, study: Study, metrics: list[str]) -> lis
                     continue
                 mean, ci = float(by_metric.at[m, "mean"]), float(by_metric.at[m, "ci95"])
                 p_holm = float(by_metric.at[m, "p_holm"]) if "p_holm" in by_metric else math.nan
-                sign = ("up" if mean - ci > 0 else "down" if mean + ci < 0 else "") if math.isfinite(ci) else ""
+                sign = {1: "up", -1: "down", 0: ""}[paired_stats.verdict(mean, ci, p_holm)]
+                mark = paired_stats.CI_MARK if paired_stats.by_ci(p_holm) and math.isfinite(ci) else ""
                 scores.append({"text": tables.fmt(mean, m, signed=True)
                                + (f" ± {tables.fmt(ci, m)}" if math.isfinite(ci) else ""), "sign": sign,
-                               "p": _p_text(p_holm)})
+                               "p": paired_stats.p_text(p_holm) or mark})
             rows.append({"value": value, "reference": reference, "context": context or "—",
                          "n": _number(float(group["n"].max())), "scores": scores})
         if rows:
@@ -197,11 +194,13 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
     section["pivots"] = _pivots(summary, study, metrics)
     split_pairs = pairs[pairs["split"] == split] if pairs is not None else None
     section["paired"] = _paired(split_pairs, study, metrics)
-    section["claims"] = claims.claim_check(summary, study, reference, primary, split_pairs)
+    split_best = vs_best[vs_best["split"] == split] if vs_best is not None else None
+    evidence = Evidence(split, split_pairs, split_best, cells_dir)
+    section["claims"] = claims.claim_check(summary, study, reference, primary, split_pairs, evidence)
     if diagnosed is not None:                 # another study's cells that explain one of this one's
         found = diagnosis.drift_diagnosis(diagnosed[1], split, primary, diagnosed[0].name)
         section["claims"] += [found] if found else []
-    section["conditions"] = by_condition.section(cond, summary, split, primary)
+    section["conditions"] = by_condition.section(cond, summary, split, primary, cells_dir)
     name = tables.metric_name(primary)
     figures = [(plots.cell_plot(summary, primary, reference),
                 f"{name} per cell, 95% CI; dashed: the noisy input (band: its CI).")]
@@ -280,7 +279,8 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
         "source_sha": (hashlib.sha256(source.read_bytes()).hexdigest()[:12]
                        if source and source.is_file() else None),
         "axes": list(study.axes),
-        "bold_tested": BOLD_TESTED,
+        "bold_tested": BOLD_TESTED, "rule": paired_stats.RULE, "sign_convention": paired_stats.SIGN,
+        "ci_mark": paired_stats.CI_MARK,
         "excerpt_s": f"{listening.EXCERPT_S:g}", "mp3_kbps": listening.MP3_KBPS,
         "reproduced": reproduced,
     }

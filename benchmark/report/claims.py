@@ -1,8 +1,10 @@
 """Short, data-driven sentences that set a study's table against the paper's claims.
 
-Every sentence is computed from the table; none quotes a paper number. "Separated" means the two
-95% confidence intervals do not overlap, a conservative reading (cells score the same utterances,
-so a paired test would be sharper; the per-cell delta over the input is the one paired figure).
+Every sentence is computed from the table; none quotes a paper number. Each comparison a sentence
+makes is a paired difference read by the reports' one rule (paired_stats.verdict: Holm-adjusted
+Wilcoxon p < 0.05, the mean's sign), taken from pairs.csv or vs_best.csv where the report already
+tests it and otherwise computed from the per-utterance scores (evidence.py); only where those are
+missing do the cells' CIs decide, and the sentence says so.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from benchmark.report import paired_stats
+from benchmark.report.evidence import Evidence, between, between_sets, over_input, shown
 from benchmark.report.load import Study
 from benchmark.report.tables import axis_pivot, fmt, metric_name, ordered_values
 
@@ -37,21 +41,13 @@ def _finite(x) -> bool:
     return x is not None and not (isinstance(x, float) and math.isnan(x))
 
 
-def overlap(mean_a: float, ci_a: float, mean_b: float, ci_b: float) -> bool | None:
-    """Whether [mean ± ci] intervals overlap; None when a CI is unknown (n < 2)."""
-    if not all(_finite(v) for v in (mean_a, ci_a, mean_b, ci_b)):
-        return None
-    return bool(abs(mean_a - mean_b) <= ci_a + ci_b)
-
-
 def pm(mean: float, ci: float, metric: str, signed: bool = False) -> str:
     """`mean ± ci` at the metric's decimals (the ± left out where the CI is unknown)."""
     return fmt(mean, metric, signed) + (f" ± {fmt(ci, metric)}" if _finite(ci) else "")
 
 
-
 def axis_claim(summary: pd.DataFrame, axis: str, order: list[str], metric: str,
-               others: Sequence[str] = ()) -> Claim:
+               others: Sequence[str] = (), evidence: Evidence | None = None) -> Claim:
     """Best value of one axis, the range of its means, and whether the best stands clear.
 
     Means over the other axes (`others`) compare like with like only when every value was run under
@@ -81,17 +77,31 @@ def axis_claim(summary: pd.DataFrame, axis: str, order: list[str], metric: str,
     text = (f"Best {axis}: {best['value']} ({name} {best_pm}, {basis}). {what} across its "
             f"{len(pivot)} values range {fmt(pivot[metric].min(), metric)}–{fmt(pivot[metric].max(), metric)} "
             f"(spread {fmt(spread, metric)}). ")
-    apart = overlap(best[metric], best[f"{metric}_ci"], runner[metric], runner[f"{metric}_ci"])
+    d = between_sets(evidence, _matched(summary, axis, best, runner, others, metric, balanced), metric)
     runner_text = f"the runner-up {runner['value']} ({fmt(runner[metric], metric)})"
-    if apart is None:
-        return Claim(axis, text + f"Separation from {runner_text} cannot be judged: a CI is "
-                     "unknown.", "CI unknown", "neutral")
-    if apart:
-        return Claim(axis, text + f"The 95% CIs of the best and {runner_text} overlap, so the "
-                     "ranking along this axis is not resolved by these data.", "not resolved",
-                     "neutral")
-    return Claim(axis, text + f"The best is separated from {runner_text} beyond the 95% CIs.",
-                 "separated", "good")
+    if not d.judged:
+        return Claim(axis, text + f"Separation from {runner_text} cannot be judged: no test and no "
+                     "CI.", "CI unknown", "neutral")
+    if d.sign > 0:
+        return Claim(axis, text + f"The best is above {runner_text}: {shown(d, metric)}.",
+                     "separated", "good")
+    return Claim(axis, text + f"The best and {runner_text} are not distinguishable ({shown(d, metric)}), "
+                 "so the ranking along this axis is not resolved by these data.", "not resolved", "neutral")
+
+
+def _matched(summary: pd.DataFrame, axis: str, best: pd.Series, runner: pd.Series, others: Sequence[str],
+             metric: str, balanced: bool) -> list[tuple[pd.Series, pd.Series]]:
+    """The cells the best value and the runner-up stand for, paired by the other axes' settings:
+    each value's own best cell where the values were not run under the same settings."""
+    cells = _diffusion_along(summary, axis, metric)
+    if not balanced:
+        return [(cells[cells["cell"] == best["cell"]].iloc[0], cells[cells["cell"] == runner["cell"]].iloc[0])]
+    keys = [o for o in others if o != axis and o in cells]
+
+    def by_setting(value):
+        return {tuple(r[k] for k in keys): r for _, r in cells[cells[axis] == value].iterrows()}
+    a, b = by_setting(best["value"]), by_setting(runner["value"])
+    return [(a[k], b[k]) for k in a if k in b]
 
 
 def _diffusion_along(summary: pd.DataFrame, axis: str, metric: str) -> pd.DataFrame:
@@ -115,8 +125,8 @@ def _best_cells(summary: pd.DataFrame, axis: str, order: Sequence[str], metric: 
     for value in ordered_values(cells[axis], order):
         top = _best(cells[cells[axis] == value], metric)
         rows.append({"value": value, "cells": 1, metric: float(top[metric]),
-                     f"{metric}_ci": float(top[f"{metric}_ci"]), "label": top["label"]})
-    return pd.DataFrame(rows, columns=["value", "cells", metric, f"{metric}_ci", "label"])
+                     f"{metric}_ci": float(top[f"{metric}_ci"]), "label": top["label"], "cell": top["cell"]})
+    return pd.DataFrame(rows, columns=["value", "cells", metric, f"{metric}_ci", "label", "cell"])
 
 
 def spread_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | None:
@@ -160,15 +170,17 @@ def spread_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | No
 
 
 def _drift_contexts(summary: pd.DataFrame, axes: list[str], axis: str, metric: str,
-                    pairs: pd.DataFrame | None) -> tuple[list[tuple[str, float, float]], bool]:
-    """(context, with − without, CI) wherever a context has both; paired when `pairs` has them,
-    else from the two cells' own CIs (√(ci₁² + ci₂²), wider than the paired one)."""
+                    pairs: pd.DataFrame | None) -> tuple[list[tuple[str, float, float, float]], bool]:
+    """(context, without − with, CI, Holm p) wherever a context has both: treatment − control, as
+    pairs.csv holds it. Paired when `pairs` has them, else from the two cells' own CIs
+    (√(ci₁² + ci₂²), wider than the paired one; no p)."""
     out = []
     if pairs is not None and len(pairs):
         for r in pairs[(pairs["axis"] == axis) & (pairs["metric"] == metric)].itertuples():
             value_off, reference_off = bool(WITHOUT.search(r.value)), bool(WITHOUT.search(r.reference))
             if value_off != reference_off:            # pairs.csv holds value − reference
-                out.append((r.context, -r.mean if value_off else r.mean, r.ci95))
+                p = float(getattr(r, "p_holm", math.nan))
+                out.append((r.context, r.mean if value_off else -r.mean, r.ci95, p))
         if out:
             return out, True
     cells = _diffusion_along(summary, axis, metric)
@@ -180,36 +192,43 @@ def _drift_contexts(summary: pd.DataFrame, axes: list[str], axis: str, metric: s
         if len(off) == 1 and len(on) == 1:
             key = key if isinstance(key, tuple) else (key,)
             context = " · ".join(f"{a}={v}" for a, v in zip(others, key))
-            a, b = on.iloc[0], off.iloc[0]
+            a, b = off.iloc[0], on.iloc[0]
             ci = math.hypot(a[f"{metric}_ci"], b[f"{metric}_ci"])
-            out.append((context, a[metric] - b[metric], ci))
+            out.append((context, a[metric] - b[metric], ci, math.nan))
     return out, False
 
 
 def drift_claim(summary: pd.DataFrame, axis: str, metric: str,
                 pairs: pd.DataFrame | None = None, axes: list[str] | None = None) -> Claim | None:
-    """With vs without the drift toward y (the progressive transformation), within each context
+    """Without vs with the drift toward y (the progressive transformation), within each context
     (each SDE): the paper's claim is that the drift is not what makes these systems work."""
     axes = axes or [axis]
     found, paired = _drift_contexts(summary, axes, axis, metric, pairs)
     if not found:
         return None
     topic = "progressive transformation"
+    known = [(d, ci, p) for _, d, ci, p in found if _finite(d) and (_finite(p) or _finite(ci))]
+    fallback = sum(paired_stats.by_ci(p) for _, _, p in known)
     how = ("paired over the same utterances" if paired
-           else "unpaired: CIs of the two cells combined")
+           else f"unpaired/{paired_stats.CI_MARK}: the two cells' CIs combined, no per-utterance scores")
+    if paired and known and fallback == len(known):
+        how += f"; no p kept, so the CI decides ({paired_stats.CI_MARK})"
     parts = [f"{ctx + ' ' if ctx else ''}{fmt(d, metric, True)}"
-             + (f" ± {fmt(ci, metric)}" if _finite(ci) else "") for ctx, d, ci in found]
-    text = f"With − without the drift, {metric_name(metric)} ({how}): {'; '.join(parts)}. "
-    known = [(d, ci) for _, d, ci in found if _finite(d) and _finite(ci)]
+             + (f" ± {fmt(ci, metric)}" if _finite(ci) else "")
+             + (f" ({paired_stats.p_text(p)})" if _finite(p) else "") for ctx, d, ci, p in found]
+    text = f"Without − with the drift, {metric_name(metric)} ({how}): {'; '.join(parts)}. "
     if not known:
-        return Claim(topic, text + "No CI is known, so this cannot be judged.", "CI unknown",
+        return Claim(topic, text + "No test and no CI is known, so this cannot be judged.", "CI unknown",
                      "neutral")
-    helps = sum(d - ci > 0 for d, ci in known)
-    hurts = sum(d + ci < 0 for d, ci in known)
-    n = len(known)
-    counts = (f"The drift helps beyond the CI in {helps} of {n}"
-              + (f"; without the drift is better beyond the CI in {hurts} of {n}" if hurts else "")
-              + ". ")
+    signs = [paired_stats.verdict(d, ci, p) for d, ci, p in known]
+    helps, hurts, n = signs.count(-1), signs.count(1), len(known)   # a drift that helps: without is lower
+    if fallback == n:
+        helped, better = "helps beyond the CI", "is better beyond the CI"
+    else:
+        mark = f" ({paired_stats.CI_MARK} where no p)" if fallback else ""
+        helped, better = f"helps significantly{mark}", f"is significantly better{mark}"
+    counts = (f"The drift {helped} in {helps} of {n}"
+              + (f"; without the drift {better} in {hurts} of {n}" if hurts else "") + ". ")
     if helps == 0:
         return Claim(topic, text + counts + "These data do not "
                      "attribute performance to the progressive transformation, consistent with "
@@ -233,55 +252,49 @@ def _cell_name(cell: pd.Series) -> str:
     return f"{cell['label']}{nfe}"
 
 
-def versus_input(summary: pd.DataFrame, reference: tuple[float, float], metric: str) -> Claim:
+def versus_input(summary: pd.DataFrame, reference: tuple[float, float], metric: str,
+                 evidence: Evidence | None = None) -> Claim:
     name = metric_name(metric)
+    topic = "best diffusion vs noisy input"
     best = _best(summary[summary["kind"] == "diffusion"], metric)
     if best is None:
-        return Claim("best diffusion vs noisy input", f"No diffusion cell has a {name} result "
-                     "yet.", "no data", "neutral")
-    delta, ci = best[f"{metric}_delta"], best[f"{metric}_delta_ci"]
+        return Claim(topic, f"No diffusion cell has a {name} result yet.", "no data", "neutral")
+    d = over_input(evidence, best, metric)
     text = (f"Best diffusion cell ({_cell_name(best)}): {name} "
             f"{pm(best[metric], best[f'{metric}_ci'], metric)} vs noisy input "
-            f"{pm(*reference, metric)}; paired delta {fmt(delta, metric, True)}"
-            + (f" ± {fmt(ci, metric)}" if _finite(ci) else "") + ". ")
-    if not (_finite(delta) and _finite(ci)):
-        return Claim("best diffusion vs noisy input", text + "The delta's CI is unknown.",
-                     "CI unknown", "neutral")
-    if delta - ci > 0:
-        return Claim("best diffusion vs noisy input", text + "It improves on the input.",
-                     "above input", "good")
-    if delta + ci < 0:
-        return Claim("best diffusion vs noisy input", text + "It is worse than the unprocessed "
-                     "input.", "below input", "bad")
-    return Claim("best diffusion vs noisy input", text + "It is not distinguishable from the "
-                 "input.", "no change", "neutral")
+            f"{pm(*reference, metric)}; output − input {shown(d, metric)}. ")
+    if not d.judged:
+        return Claim(topic, text + "Neither a test nor the delta's CI is known.", "CI unknown", "neutral")
+    if d.sign > 0:
+        return Claim(topic, text + "It improves on the input.", "above input", "good")
+    if d.sign < 0:
+        return Claim(topic, text + "It is worse than the unprocessed input.", "below input", "bad")
+    return Claim(topic, text + "It is not distinguishable from the input.", "no change", "neutral")
 
 
-def versus_predictive(summary: pd.DataFrame, metric: str) -> Claim | None:
+def versus_predictive(summary: pd.DataFrame, metric: str, evidence: Evidence | None = None) -> Claim | None:
     name = metric_name(metric)
+    topic = "best diffusion vs predictive"
     best = _best(summary[summary["kind"] == "diffusion"], metric)
     pred = _best(summary[summary["kind"] == "predictive"], metric)
     if best is None or pred is None:
         return None
-    diff = best[metric] - pred[metric]
+    d = between(evidence, best, pred, metric)
     pred_pm = pm(pred[metric], pred[f"{metric}_ci"], metric)
     text = (f"Best diffusion cell {pm(best[metric], best[f'{metric}_ci'], metric)} vs the "
-            f"predictive baseline ({_cell_name(pred)}) {pred_pm} {name}; "
-            f"difference {fmt(diff, metric, True)}. ")
-    apart = overlap(best[metric], best[f"{metric}_ci"], pred[metric], pred[f"{metric}_ci"])
-    if apart is None:
-        return Claim("best diffusion vs predictive", text + "A CI is unknown.", "CI unknown",
-                     "neutral")
-    if apart:
-        return Claim("best diffusion vs predictive", text + "The CIs overlap.", "tie", "neutral")
-    if diff > 0:
-        return Claim("best diffusion vs predictive", text + "Diffusion is ahead beyond the CIs.",
-                     "diffusion ahead", "good")
-    return Claim("best diffusion vs predictive", text + "The predictive baseline is ahead beyond "
-                 "the CIs.", "predictive ahead", "bad")
+            f"predictive baseline ({_cell_name(pred)}) {pred_pm} {name}; diffusion − predictive "
+            f"{shown(d, metric)}. ")
+    if not d.judged:
+        return Claim(topic, text + "Neither a test nor a CI is known.", "CI unknown", "neutral")
+    if d.sign == 0:
+        return Claim(topic, text + "The two are not distinguishable.", "tie", "neutral")
+    if d.sign > 0:
+        return Claim(topic, text + "Diffusion is ahead.", "diffusion ahead", "good")
+    return Claim(topic, text + "The predictive baseline is ahead.", "predictive ahead", "bad")
 
 
-def headline_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | None:
+def headline_claim(summary: pd.DataFrame, study: Study, metric: str,
+                   evidence: Evidence | None = None) -> Claim | None:
     """Does the best cell with fewer NFE than the SGMSE+ setting match or beat it? The SGMSE+
     cells are named by the study's optional `baseline` key, else by 'sgmse' in label or axes."""
     marker = study.raw.get("baseline")
@@ -310,26 +323,27 @@ def headline_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | 
             f"({_cell_name(best)}, {ratio:.2g}× fewer): "
             f"{pm(best[metric], best[f'{metric}_ci'], metric)}. "
             f"The paper reports beating SGMSE+ at about 1/{PAPER_NFE_FACTOR} of its cost. ")
-    return _judged("recommended setting vs SGMSE+", text, best, base, metric,
-                   beats=("Here it beats SGMSE+ beyond the CIs.", "consistent with the paper", "good"),
-                   short=("Here it falls short beyond the CIs.", "contradicts the paper", "bad"),
-                   matches=("Here it matches SGMSE+ within the CIs.", "matches", "neutral"))
+    return _judged("recommended setting vs SGMSE+", text, best, base, metric, evidence,
+                   beats=("Here it beats SGMSE+", "consistent with the paper", "good"),
+                   short=("Here it falls short of SGMSE+", "contradicts the paper", "bad"),
+                   matches=("Here it matches SGMSE+: not distinguishable", "matches", "neutral"))
 
 
-def _judged(topic: str, text: str, best: pd.Series, ref: pd.Series, metric: str,
+def _judged(topic: str, text: str, best: pd.Series, ref: pd.Series, metric: str, evidence: Evidence | None,
             beats: tuple, short: tuple, matches: tuple) -> Claim:
-    """The verdict on a cheaper cell against a reference cell by CI overlap; each of beats, short
-    and matches is (sentence, verdict, tone)."""
-    together = overlap(best[metric], best[f"{metric}_ci"], ref[metric], ref[f"{metric}_ci"])
-    if together is None:
-        return Claim(topic, text + "A CI is unknown.", "CI unknown", "neutral")
-    sentence, verdict, tone = matches if together else beats if best[metric] > ref[metric] else short
-    return Claim(topic, text + sentence, verdict, tone)
+    """The verdict on a cheaper cell against a reference cell by the paired test (cheaper − reference);
+    each of beats, short and matches is (sentence, verdict, tone)."""
+    d = between(evidence, best, ref, metric)
+    if not d.judged:
+        return Claim(topic, text + "Neither a test nor a CI is known.", "CI unknown", "neutral")
+    sentence, verdict, tone = matches if d.sign == 0 else beats if d.sign > 0 else short
+    return Claim(topic, text + f"{sentence} ({shown(d, metric)}).", verdict, tone)
 
 
-def few_step_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | None:
+def few_step_claim(summary: pd.DataFrame, study: Study, metric: str,
+                   evidence: Evidence | None = None) -> Claim | None:
     """The study's `few_step` key: does the best candidate (label matching `candidates`) at
-    NFE ≤ `nfe_fraction` × the reference cell's match (CIs overlap) or beat the reference?"""
+    NFE ≤ `nfe_fraction` × the reference cell's match (not distinguishable) or beat the reference?"""
     spec = study.raw.get("few_step")
     if not spec:
         return None
@@ -350,15 +364,19 @@ def few_step_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | 
     text = (f"Reference ({_cell_name(ref)}): {name} {pm(ref[metric], ref[f'{metric}_ci'], metric)}. "
             f"Best few-step cell at NFE ≤ {budget:.3g} ({_cell_name(best)}): "
             f"{pm(best[metric], best[f'{metric}_ci'], metric)}. ")
-    return _judged(topic, text, best, ref, metric,
-                   beats=("It beats the reference beyond the CIs.", "beats", "good"),
-                   short=("It falls short of the reference beyond the CIs.", "falls short", "bad"),
-                   matches=("It matches the reference within the CIs.", "matches", "good"))
+    return _judged(topic, text, best, ref, metric, evidence,
+                   beats=("It beats the reference", "beats", "good"),
+                   short=("It falls short of the reference", "falls short", "bad"),
+                   matches=("It matches the reference: not distinguishable", "matches", "good"))
 
 
 def claim_check(summary: pd.DataFrame, study: Study, reference: tuple[float, float],
-                metric: str, pairs: pd.DataFrame | None = None) -> list[Claim]:
-    """`pairs`: this split's rows of pairs.csv (paired differences), when there are any."""
+                metric: str, pairs: pd.DataFrame | None = None, evidence: Evidence | None = None) -> list[Claim]:
+    """`pairs`: this split's rows of pairs.csv (paired differences), when there are any; `evidence`:
+    what the paired tests draw on (this split's pairs.csv and vs_best.csv rows and per-utterance
+    files); without it every comparison is unpaired and the CIs decide."""
+    if evidence is None and pairs is not None:
+        evidence = Evidence("", pairs=pairs)
     claims = []
     for axis, order in study.axes.items():
         if DRIFT_AXES.search(axis):
@@ -366,8 +384,8 @@ def claim_check(summary: pd.DataFrame, study: Study, reference: tuple[float, flo
             if found:
                 claims.append(found)
                 continue            # "best drift" would rank a third value (a bridge's) as well
-        claims.append(axis_claim(summary, axis, order, metric, list(study.axes)))
-    extra = [spread_claim(summary, study, metric), headline_claim(summary, study, metric),
-             few_step_claim(summary, study, metric),
-             versus_input(summary, reference, metric), versus_predictive(summary, metric)]
+        claims.append(axis_claim(summary, axis, order, metric, list(study.axes), evidence))
+    extra = [spread_claim(summary, study, metric), headline_claim(summary, study, metric, evidence),
+             few_step_claim(summary, study, metric, evidence),
+             versus_input(summary, reference, metric, evidence), versus_predictive(summary, metric, evidence)]
     return claims + [c for c in extra if c is not None]

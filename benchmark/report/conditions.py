@@ -11,7 +11,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from benchmark.driver.condition_scores import CONDITIONS, SNR_EDGES
-from benchmark.report import tables
+from benchmark.report import paired_stats, tables
 from benchmark.report.plots import STYLE, WIDTH, to_base64
 
 TITLES = {"snr": "input SNR", "noise": "noise type", "speaker": "speaker group"}
@@ -52,8 +52,28 @@ def systems(summary: pd.DataFrame) -> list[tuple[str, str]]:
     return out
 
 
-def section(cond: pd.DataFrame | None, summary: pd.DataFrame, split: str, metric: str) -> list[dict]:
-    """One table per condition: rows of value, n, input mean, and Δ (± CI) of each system."""
+def _tests(cells_dir: Path | None, cells: list[str], split: str, metric: str, condition: str) -> dict:
+    """(cell, condition value) -> Wilcoxon p of output − input over the group's utterances, Holm-adjusted
+    over the table's groups and systems; {} where the per-utterance files (and their tags) are not here."""
+    raw = {}
+    for cell in cells:
+        path = Path(cells_dir) / cell / "per_utterance.csv" if cells_dir else None
+        if path is None or not path.is_file():
+            continue
+        frame = pd.read_csv(path, dtype={f"cond_{condition}": str}, keep_default_na=False, na_values=[""])
+        if f"cond_{condition}" not in frame or "input" not in frame:
+            continue
+        part = frame[(frame["split"] == split) & (frame["metric"] == metric)]
+        for value, group in part.groupby(f"cond_{condition}"):
+            raw[(cell, str(value))] = paired_stats.wilcoxon_p((group["output"] - group["input"]).to_numpy(float))
+    return dict(zip(raw, paired_stats.holm(list(raw.values()))))
+
+
+def section(cond: pd.DataFrame | None, summary: pd.DataFrame, split: str, metric: str,
+            cells_dir: Path | None = None) -> list[dict]:
+    """One table per condition: rows of value, n, input mean, and Δ (± CI) of each system, coloured
+    by the reports' rule (paired_stats.verdict) with each group's Wilcoxon p from `cells_dir`'s
+    per-utterance files where they are there."""
     if cond is None:
         return []
     part = cond[(cond["split"] == split) & (cond["metric"] == metric)]
@@ -63,7 +83,8 @@ def section(cond: pd.DataFrame | None, summary: pd.DataFrame, split: str, metric
         rows_c = part[part["condition"] == condition]
         if rows_c.empty:
             continue
-        rows = []
+        tests = _tests(cells_dir, [c for c, _ in chosen], split, metric, condition)
+        rows, by_ci = [], set()
         for value in _order(condition, rows_c["value"]):
             at = rows_c[rows_c["value"] == value]
             first = at[at["which"] == "input"]
@@ -75,13 +96,18 @@ def section(cond: pd.DataFrame | None, summary: pd.DataFrame, split: str, metric
                 d = at[(at["cell"] == cell) & (at["which"] == "delta")]
                 mean = float(d["mean"].iloc[0]) if len(d) else math.nan
                 ci = float(d["ci95"].iloc[0]) if len(d) else math.nan
+                p = tests.get((cell, value), math.nan)
+                if paired_stats.by_ci(p) and math.isfinite(ci):
+                    by_ci.add(cell)
                 row["deltas"].append({
                     "text": tables.fmt(mean, metric, signed=True)
                             + (f" ± {tables.fmt(ci, metric)}" if math.isfinite(ci) else ""),
-                    "sign": ("up" if mean - ci > 0 else "down" if mean + ci < 0 else "")
-                            if math.isfinite(mean) and math.isfinite(ci) else ""})
+                    "p": paired_stats.p_text(p),
+                    "sign": {1: "up", -1: "down", 0: ""}[paired_stats.verdict(mean, ci, p)]})
             rows.append(row)
-        out.append({"condition": TITLES[condition], "systems": [label for _, label in chosen],
+        out.append({"condition": TITLES[condition],
+                    "systems": [label + (f" ({paired_stats.CI_MARK})" if cell in by_ci else "")
+                                for cell, label in chosen],
                     "rows": rows})
     return out
 

@@ -41,21 +41,26 @@ def _context(text: str) -> dict:
     return dict(part.split("=", 1) for part in str(text).split(" · ") if "=" in part)
 
 
-def drift_gaps(pairs: pd.DataFrame, split: str, metric: str) -> list[tuple[str, str, float, float]]:
-    """(sde, sampler, with − without, paired 95% CI) for every context of the drift axis."""
+def drift_gaps(pairs: pd.DataFrame, split: str, metric: str) -> list[tuple[str, str, float, float, float]]:
+    """(sde, sampler, without − with, paired 95% CI, Holm p) for every context of the drift axis:
+    pairs.csv's value − reference (the study's reference is `with`), treatment − control."""
     rows = pairs[(pairs["axis"] == "drift") & (pairs["split"] == split) & (pairs["metric"] == metric)]
     out = []
     for r in rows.itertuples():
         ctx = _context(r.context)
-        out.append((ctx.get("sde", ""), ctx.get("sampler", ""), -float(r.mean), float(r.ci95)))
+        p = float(getattr(r, "p_holm", math.nan))
+        out.append((ctx.get("sde", ""), ctx.get("sampler", ""), float(r.mean), float(r.ci95), p))
     return out
 
 
 def _shown(gaps, metric) -> str:
-    return "; ".join(f"{sampler} {fmt(d, metric, True)} ± {fmt(ci, metric)}" for _, sampler, d, ci in gaps)
+    return "; ".join(f"{sampler} {fmt(d, metric, True)} ± {fmt(ci, metric)}"
+                     + (f" ({paired_stats.p_text(p)})" if paired_stats.finite(p) else f" ({paired_stats.CI_MARK})")
+                     for _, sampler, d, ci, p in gaps)
 
 
 def drift_diagnosis(pairs: pd.DataFrame, split: str, metric: str, source: str) -> Claim | None:
+    """Where the drift's loss comes from, each gap read by the reports' rule (paired_stats.verdict)."""
     gaps = drift_gaps(pairs, split, metric)
     shared = [g for g in gaps if g[0] == "cosine"]
     own = [g for g in gaps if g[0] != "cosine"]
@@ -63,29 +68,28 @@ def drift_diagnosis(pairs: pd.DataFrame, split: str, metric: str, source: str) -
         return None
     topic = "why the drift hurts"
 
-    def beyond(d, ci):
-        return math.isfinite(ci) and d + ci < 0
+    def sign(g):
+        return paired_stats.verdict(g[2], g[3], g[4])
 
     walk = [g for g in shared if g[1] != SIGMA_SPACE]
     free = [g for g in shared if g[1] == SIGMA_SPACE]
-    text = (f"From {source}, with − without the drift, {metric_name(metric)}, paired. Cosine SDE, one "
-            f"model for both: {_shown(shared, metric)}.")
+    text = (f"From {source}, without − with the drift, {metric_name(metric)}, paired (Holm-adjusted Wilcoxon "
+            f"p). Cosine SDE, one model for both: {_shown(shared, metric)}.")
     trained = [g for g in own if g[1] == SIGMA_SPACE]
     if own:
         text += f" OUVE (SGMSE+), a model per γ: {_shown(own, metric)}."
-    hurt = [g for g in walk if beyond(g[2], g[3])]
-    if free and all(abs(g[2]) <= max(g[3], 1e-9) for g in free) and hurt:
-        text += (f" On shared weights the gap is there under {len(hurt)} of {len(walk)} x-space "
+    hurt = [g for g in walk if sign(g) > 0]              # better without: the drift costs
+    if free and all(sign(g) == 0 for g in free) and hurt:
+        text += (f" On shared weights the drift costs significantly under {len(hurt)} of {len(walk)} x-space "
                  "samplers and not in σ-space, where the sampler never reads γ: the drift's loss is "
                  "the x-space walk's, not the training's.")
         if trained:
-            d, ci = trained[0][2], trained[0][3]
             text += (" On OUVE (SGMSE+), where γ also changes the training, the σ-space gap "
-                     + ("is beyond its CI: part of the loss is the training's." if beyond(d, ci)
-                        else "is within its CI: the training adds no loss of its own."))
+                     + ("is significant: part of the loss is the training's." if sign(trained[0]) > 0
+                        else "is not significant: the training adds no loss of its own."))
         return Claim(topic, text, "the sampler's walk", "neutral")
     if not hurt:
-        return Claim(topic, text + " No x-space sampler shows a gap beyond its CI on shared weights.",
+        return Claim(topic, text + " No x-space sampler shows a significant gap on shared weights.",
                      "no loss to explain", "neutral")
     return Claim(topic, text + " The σ-space cells differ as well, so the walk does not explain it all.",
                  "not the walk alone", "neutral")

@@ -8,7 +8,7 @@ from pathlib import Path
 from benchmark.config import ConfigError, compose
 from benchmark.data import dataset_id
 from benchmark.preflight import PreflightError, readable_dir, writable_dir, writable_file
-from benchmark.report import scorecard, tables, validity
+from benchmark.report import paired_stats, scorecard, tables, validity
 from benchmark.report.build import template, write_page
 from benchmark.report.claims import pm as _pm
 from benchmark.report.load import ReportError, Study, check_per_utterance, load_cells, load_study
@@ -24,6 +24,7 @@ def render(data: dict, studies_dir: Path, reports_dir: Path, results_dir: Path |
         findings=found, gated=gated, studies=study_lines(data), pages=pages,
         elsewhere=[[(split, f[i]) for split, f in others.items()] for i in range(len(found))],
         not_run=[n for n in known if n not in data], n_studies=len(data), split=scorecard.SPLIT,
+        rule=paired_stats.RULE, sign_convention=paired_stats.SIGN,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
 

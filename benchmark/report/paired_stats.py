@@ -8,6 +8,12 @@ is every combination of the other axes' values in which both cells exist. Each d
 its paired-t 95% CI and a Wilcoxon signed-rank p-value, Holm-adjusted over all the comparisons of
 one split and metric (so a report of many contexts does not find differences by chance).
 
+One rule reads every difference the reports show (`verdict`, `RULE`): the Holm-adjusted Wilcoxon p
+decides whether it counts, the mean gives its sign, and the t-interval is shown but does not decide
+(a skewed difference, many small losses and a few large gains, can have an interval clear of 0 that
+the rank test does not support). The interval decides only where there is no p: no per-utterance
+scores were kept.
+
 The per-utterance scores live in results/<study>/cells/<hash>/per_utterance.csv (committed with a
 run's results, the rest of that folder is not); the differences are also kept in
 results/<study>/pairs.csv, so a report rebuilt without them (an older run's) still shows them.
@@ -27,6 +33,49 @@ COLUMNS = ["axis", "value", "reference", "context", "split", "metric", "mean", "
            "cell", "reference_cell"]
 # added later: a pairs.csv kept from before them still loads (its p-values are then missing)
 TESTS = ["p_wilcoxon", "p_holm"]
+
+
+ALPHA = 0.05
+# The one rule every page, table, export and claim reads a difference by (verdict below).
+RULE = (f"a difference counts as significant when its Wilcoxon signed-rank p over utterances, Holm-adjusted "
+        f"within the study's split and metric, is below {ALPHA:g}, and takes the sign of its mean; the paired 95% "
+        "CI is shown beside it but does not decide. Only where no per-utterance scores exist (no p) does the 95% "
+        "CI excluding 0 decide, marked CI")
+SIGN = "Every difference is treatment − control: the value − the reference it is set against."
+CI_MARK = "CI"              # shown where the fallback decided: no p-value behind the verdict
+
+
+def finite(x) -> bool:
+    try:
+        return x is not None and bool(np.isfinite(float(x)))
+    except (TypeError, ValueError):
+        return False
+
+
+def verdict(mean: float, ci95: float, p_holm: float) -> int:
+    """+1 / −1 where the difference (treatment − control) is significant by RULE, 0 where not or
+    where nothing decides (no mean; neither p nor CI). The p is Holm's where the comparison is one
+    of a family (pairs.csv, vs_best.csv); a single planned comparison's raw p is its own Holm p."""
+    if not finite(mean):
+        return 0
+    sign = int(np.sign(float(mean)))
+    if finite(p_holm):
+        return sign if float(p_holm) < ALPHA else 0
+    if finite(ci95):       # old results: no per-utterance scores, so no p; the CI decides
+        return sign if abs(float(mean)) - float(ci95) > 0 else 0
+    return 0
+
+
+def by_ci(p: float) -> bool:
+    """Whether verdict falls back to the CI for this p (none kept: no per-utterance scores)."""
+    return not finite(p)
+
+
+def p_text(p: float) -> str:
+    """A p-value as the pages print it; '' where there is none."""
+    if not finite(p):
+        return ""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
 
 
 def wilcoxon_p(diff: np.ndarray) -> float:
@@ -101,7 +150,6 @@ def compute(table: pd.DataFrame, study: Study, cells_dir: Path) -> pd.DataFrame 
 
 
 BEST_COLUMNS = ["split", "metric", "cell", "best_cell", "mean", "ci95", "n", *TESTS]
-ALPHA = 0.05
 
 
 def versus_best(table: pd.DataFrame, cells_dir: Path) -> pd.DataFrame | None:
@@ -138,15 +186,17 @@ def versus_best(table: pd.DataFrame, cells_dir: Path) -> pd.DataFrame | None:
 
 
 def tied_with_best(vs_best: pd.DataFrame | None, split: str, metric: str) -> set[str] | None:
-    """Cells of `split` not distinguishable from the best on `metric` (Holm-adjusted p ≥ ALPHA),
-    the best included; None when the tests are not at hand."""
+    """Cells of `split` not distinguishable from the best on `metric` (not below it by `verdict`:
+    Holm-adjusted over the split's comparisons with the best), the best included; None when the
+    tests are not at hand."""
     if vs_best is None:
         return None
     part = vs_best[(vs_best["split"] == split) & (vs_best["metric"] == metric)]
     if part.empty:
         return None
-    tied = part[~(part["p_holm"] < ALPHA)]          # NaN (too few utterances) counts as tied
-    return {part["best_cell"].iloc[0], *tied["cell"]}
+    # not below the best by the rule; no verdict (too few utterances) counts as tied
+    tied = [r.cell for r in part.itertuples() if verdict(r.mean, r.ci95, r.p_holm) >= 0]
+    return {part["best_cell"].iloc[0], *tied}
 
 
 def _kept(path: Path, columns: list[str], strings: tuple[str, ...]) -> pd.DataFrame | None:

@@ -145,13 +145,13 @@ def compare(d: StudyData, a: pd.Series, b: pd.Series) -> tuple[float, float, flo
 
 
 def above(diff: float, ci: float, p: float) -> bool:
-    """a − b is significantly above zero (Wilcoxon where at hand, else the CI)."""
-    return diff > 0 and (p < paired_stats.ALPHA if math.isfinite(p) else diff - ci > 0)
+    """a − b is significantly above zero by the reports' rule (paired_stats.verdict; `p`: Holm's)."""
+    return paired_stats.verdict(diff, ci, p) > 0
 
 
 def not_worse(diff: float, ci: float, p: float) -> bool:
-    """a − b is not significantly below zero (Wilcoxon where at hand, else the CI)."""
-    return diff >= 0 or (p >= paired_stats.ALPHA if math.isfinite(p) else diff + ci >= 0)
+    """a − b is not significantly below zero by the same rule."""
+    return paired_stats.verdict(diff, ci, p) >= 0
 
 
 def drift_finding(data: dict[str, StudyData]) -> Finding:
@@ -180,14 +180,14 @@ def drift_finding(data: dict[str, StudyData]) -> Finding:
                 ci = float(math.hypot(a[f"{m}_ci"].iloc[0], b[f"{m}_ci"].iloc[0]))
                 label = " · ".join(f"{o}={v}" for o, v in zip(others, ctx if isinstance(ctx, tuple) else (ctx,)))
                 rows.append((label, diff, ci, math.nan))
-        basis = "unpaired: the two cells' CIs combined (per-utterance scores not at hand)"
+        basis = "unpaired/CI: the two cells' CIs combined (per-utterance scores not at hand)"
     if not rows:
         return Finding(1, title, "no data", "neutral", f"{name} has no cell pair with and without drift.",
                        studies=[name])
     hurts = [r for r in rows if above(-r[1], r[2], r[3])]
     helps = [r for r in rows if above(r[1], r[2], r[3])]
     numbers = [f"{ctx or 'all'}: Δ {tables.metric_name(m)} (without − with) {_pm(diff, ci, m, True)}"
-               + (f", p = {p:.3g}" if math.isfinite(p) else "") for ctx, diff, ci, p in rows]
+               + (f", p = {p:.3g}" if math.isfinite(p) else f" ({paired_stats.CI_MARK})") for ctx, diff, ci, p in rows]
     if not hurts:
         verdict, tone = "supported", "good"
         text = (f"Removing the drift lowers {tables.metric_name(m)} significantly in none of the "
@@ -325,7 +325,7 @@ def headline_finding(data: dict[str, StudyData]) -> Finding:
     diff, ci, p = compare(d, a, b)
     level = not_worse(diff, ci, p)
     basis = ("paired per utterance, Wilcoxon" if math.isfinite(p)
-             else "95% CIs (per-utterance scores not at hand)")
+             else "unpaired/CI: the two cells' CIs combined (per-utterance scores not at hand)")
     numbers = [f"{a['label']}: {name} {_pm(a[m], a[f'{m}_ci'], m)} at NFE {a['nfe']:.0f}",
                f"{b['label']}: {name} {_pm(b[m], b[f'{m}_ci'], m)} at NFE {b['nfe']:.0f}",
                f"Δ {_pm(diff, ci, m, True)}" + (f", p = {p:.3g}" if math.isfinite(p) else ""),

@@ -3,9 +3,10 @@
 Before a finding's verdict stands, every system it compares passes three checks on the verdict's
 split and the study's primary metric:
 
-    above input   the system's output beats its noisy input, paired over the same utterances:
-                  mean Δ (output − input) > 0 and Wilcoxon signed-rank p < 0.05 (the per-utterance
-                  scores); without them, the lower end of cells.csv's 95% CI of Δ above 0
+    above input   the system's output beats its noisy input, paired over the same utterances, by the
+                  reports' rule (paired_stats.verdict): mean Δ (output − input) > 0 and Wilcoxon
+                  signed-rank p < 0.05 (the per-utterance scores); without them, the lower end of
+                  cells.csv's 95% CI of Δ above 0
     converged     its model gained less than store.CONVERGENCE_GAIN (0.02) of validation PESQ-WB
                   over the last quarter of its training (results/<study>/training.csv); a model
                   without that record has not shown that it converged
@@ -51,7 +52,7 @@ def above_input(d, cell: str, split: str) -> Check:
             diff = (part["output"] - part["input"]).dropna().to_numpy(dtype=float)
             mean, ci, _, _ = mean_ci95(diff)
             p = paired_stats.wilcoxon_p(diff)
-            passed = bool(mean > 0 and math.isfinite(p) and p < paired_stats.ALPHA)
+            passed = paired_stats.verdict(mean, ci, p) > 0      # one planned comparison: its p is Holm's
             detail = f"{_signed(mean, ci, m)}, Wilcoxon p = {p:.2g} ({len(diff)} utterances)"
             return Check("above input", passed, f"{label}: Δ over the input {detail}", detail)
     rows = d.table[(d.table["cell"] == cell) & (d.table["split"] == split) & (d.table["metric"] == m)
@@ -59,8 +60,9 @@ def above_input(d, cell: str, split: str) -> Check:
     if rows.empty:
         return Check("above input", False, f"{label}: no scores against the input on {split}")
     mean, ci = float(rows["mean"].iloc[0]), float(rows["ci95"].iloc[0])
-    detail = f"{_signed(mean, ci, m)} (95% CI; per-utterance scores not at hand)"
-    return Check("above input", bool(mean - ci > 0), f"{label}: Δ over the input {detail}", detail)
+    detail = f"{_signed(mean, ci, m)} ({paired_stats.CI_MARK}: per-utterance scores not at hand)"
+    passed = paired_stats.verdict(mean, ci, math.nan) > 0
+    return Check("above input", passed, f"{label}: Δ over the input {detail}", detail)
 
 
 def converged(d, cell: str, training: pd.DataFrame | None) -> Check:

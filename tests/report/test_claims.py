@@ -1,16 +1,17 @@
 import pandas as pd
 
+from benchmark.report import paired_stats
 from benchmark.report.claims import (
     axis_claim,
     claim_check,
     drift_claim,
     few_step_claim,
     headline_claim,
-    overlap,
     spread_claim,
     versus_input,
     versus_predictive,
 )
+from benchmark.report.evidence import Evidence
 from benchmark.report.load import Study
 
 M = "pesq_wb"
@@ -31,13 +32,17 @@ def study(**axes) -> Study:
     return Study(name="s", title="t", claim="c", axes=axes)
 
 
-def test_overlap():
-    assert overlap(1.0, 0.1, 1.15, 0.1) is True
-    assert overlap(1.0, 0.1, 1.25, 0.1) is False
-    assert overlap(1.0, float("nan"), 1.25, 0.1) is None
+def test_the_rule_reads_holms_p_and_falls_back_to_the_ci_only_without_one():
+    nan = float("nan")
+    assert paired_stats.verdict(0.02, 0.01, 1.0) == 0            # the reviewer's case: CI clear of 0, p not
+    assert paired_stats.verdict(-0.02, 0.05, 0.01) == -1         # p decides, the CI does not
+    assert paired_stats.verdict(0.02, 0.01, nan) == 1            # no p: the CI decides
+    assert paired_stats.verdict(0.02, 0.03, nan) == 0
+    assert paired_stats.verdict(nan, 0.01, 0.01) == 0 and paired_stats.verdict(0.1, nan, nan) == 0
+    assert paired_stats.by_ci(nan) and not paired_stats.by_ci(0.2)
 
 
-def test_axis_claim_separated_only_when_cis_do_not_overlap():
+def test_axis_claim_separated_only_when_the_difference_counts():
     order = ["ouve", "ouvp", "oucosine"]
     tight = summary(("diffusion", ["ouve"], 1.4, 0.01, 0, 0, 16),
                     ("diffusion", ["ouvp"], 1.5, 0.01, 0, 0, 16),
@@ -50,6 +55,14 @@ def test_axis_claim_separated_only_when_cis_do_not_overlap():
     assert axis_claim(loose, "sde", order, M).verdict == "not resolved"
     one = axis_claim(tight[tight["sde"] == "ouve"], "sde", order, M)
     assert one.verdict == "one value" and "Only sde = ouve" in one.text
+    # A paired test the report holds decides, not the CIs: Holm p ≥ 0.05 with an interval clear of 0
+    pairs = pd.DataFrame({"axis": "sde", "value": "oucosine", "reference": "ouvp", "context": "", "metric": M,
+                          "mean": [0.2], "ci95": [0.01], "cell": tight["cell"][2], "reference_cell": tight["cell"][1],
+                          "p_holm": [0.3]})
+    held = axis_claim(tight, "sde", order, M, evidence=Evidence("test", pairs=pairs))
+    assert held.verdict == "not resolved" and "p = 0.30" in held.text and "Holm-adjusted" in held.text
+    settled = axis_claim(loose, "sde", order, M, evidence=Evidence("test", pairs=pairs.assign(p_holm=0.001)))
+    assert settled.verdict == "separated"
 
 
 def test_axis_claim_uses_best_cells_when_values_do_not_share_the_other_axes():
@@ -68,11 +81,11 @@ def test_drift_claim_follows_the_data():
     cells = summary(("diffusion", ["with (γ=1.5)"], 1.50, 0.05, 0, 0, 16),
                     ("diffusion", ["without (γ=0)"], 1.49, 0.05, 0, 0, 16), axes=("drift",))
     same = drift_claim(cells, "drift", M)
-    assert same.verdict == "consistent with the paper" and "+0.01 ± 0.07" in same.text
-    assert "unpaired" in same.text
+    assert same.verdict == "consistent with the paper" and "-0.01 ± 0.07" in same.text
+    assert "unpaired" in same.text and same.text.startswith("Without − with the drift")   # treatment − control
     cells.loc[0, M] = 1.90
     helps = drift_claim(cells, "drift", M)
-    assert helps.verdict == "contradicts the paper" and "+0.41" in helps.text
+    assert helps.verdict == "contradicts the paper" and "-0.41" in helps.text
     cells.loc[0, M] = 1.10
     hurts = drift_claim(cells, "drift", M)
     assert hurts.verdict == "consistent with the paper"
@@ -91,7 +104,7 @@ def test_drift_is_compared_within_each_sde_and_a_bridge_is_left_out():
                     ("diffusion", ["bbed", "built in"], 1.90, 0.05, 0, 0, 5), axes=axes)
     claim = drift_claim(cells, "drift", M, axes=list(axes))
     assert claim.verdict == "mixed" and "helps beyond the CI in 1 of 2" in claim.text
-    assert "sde=ouve +0.20" in claim.text and "sde=ouvp -0.02" in claim.text and "bbed" not in claim.text
+    assert "sde=ouve -0.20" in claim.text and "sde=ouvp +0.02" in claim.text and "bbed" not in claim.text
     s = study(sde=["ouve", "ouvp"], drift=["with", "without"])
     verdicts = {c.topic: c.verdict for c in claim_check(cells, s, (1.3, 0.05), M)}
     assert verdicts["progressive transformation"] == "mixed"
@@ -101,7 +114,7 @@ def test_drift_is_compared_within_each_sde_and_a_bridge_is_left_out():
                           "context": ["sde=ouve", "sde=ouvp"], "metric": M,
                           "mean": [-0.20, 0.02], "ci95": [0.01, 0.01]})
     paired = drift_claim(cells, "drift", M, pairs, list(axes))
-    assert "paired over the same utterances" in paired.text and "sde=ouvp -0.02 ± 0.01" in paired.text
+    assert "paired over the same utterances" in paired.text and "sde=ouvp +0.02 ± 0.01" in paired.text
     assert "without the drift is better beyond the CI in 1 of 2" in paired.text
 
 
