@@ -34,7 +34,7 @@ def choose(results: str | Path | None, reports: str | Path | None, reference: bo
         if results is not None or reports is not None:
             raise PreflightError("--reference writes the committed reference (results/, reports/): "
                                  "give it without --results and --reports")
-        return REFERENCE_RESULTS, REFERENCE_REPORTS
+        return _from_here(REFERENCE_RESULTS), _from_here(REFERENCE_REPORTS)
     chosen = (Path(results) if results is not None else RUNS, Path(reports) if reports is not None else RUNS_REPORTS)
     for path, option in zip(chosen, ("--results", "--reports")):
         if is_reference(path):
@@ -42,6 +42,16 @@ def choose(results: str | Path | None, reports: str | Path | None, reference: bo
                                  "(to check itself against it); write elsewhere (default runs/), or add "
                                  "--reference for a reference run on purpose")
     return chosen
+
+
+def _from_here(path: Path) -> Path:
+    """`path` relative to the working directory where it lies inside it: a page names its sources by
+    the paths it is given, and the committed pages name them from the checkout (results/<study>/…),
+    as tests/report/test_committed_rebuild.py rebuilds them, not by one machine's absolute path."""
+    try:
+        return path.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 def reference_cells(hashes, reference: Path = REFERENCE_RESULTS) -> set[str]:

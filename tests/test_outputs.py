@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_a_run_writes_under_runs_unless_told_otherwise(tmp_path):
     assert outputs.choose(None, None, False) == (Path("runs"), Path("runs/reports"))
     assert outputs.choose(tmp_path / "r", tmp_path / "p", False) == (tmp_path / "r", tmp_path / "p")
-    assert outputs.choose(None, None, True) == (ROOT / "results", ROOT / "reports")
+    assert [p.resolve() for p in outputs.choose(None, None, True)] == [ROOT / "results", ROOT / "reports"]
 
 
 @pytest.mark.parametrize("results, reports", [

@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: reference={args['reference']}: expected true or false", file=sys.stderr)
         return 2
     try:
-        results, reports = map(_from_here, choose(args["results"], args["reports"], args["reference"] == "true"))
+        results, reports = choose(args["results"], args["reports"], args["reference"] == "true")
     except PreflightError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -64,16 +64,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-def _from_here(path: Path) -> Path:
-    """`path` relative to the working directory where it lies inside it. A page names its sources by
-    the paths it is given, and the committed pages name them from the checkout (results/<study>/…),
-    as tests/report/test_committed_rebuild.py rebuilds them, not by one machine's absolute path."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return path
 
 
 if __name__ == "__main__":
