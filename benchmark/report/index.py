@@ -24,6 +24,9 @@ def render(data: dict, studies_dir: Path, reports_dir: Path, results_dir: Path |
         findings=found, gated=gated, studies=study_lines(data), pages=pages,
         elsewhere=[[(split, f[i]) for split, f in others.items()] for i in range(len(found))],
         not_run=[n for n in known if n not in data], n_studies=len(data), split=scorecard.SPLIT,
+        two_sets=[{"cell": r.cell, "metric": tables.metric_name(r.metric), "used": r.used, "why": r.why,
+                   # four decimals: the two sets usually differ in the third
+                   "means": [(s, f"{v:.4f}") for s, v in sorted(r.means.items())]} for r in scorecard.two_sets(data)],
         rule=paired_stats.RULE, sign_convention=paired_stats.SIGN,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 

@@ -4,53 +4,63 @@ the end of every `benchmark.run`.
 
 Each finding names the study that tests it; where that study has no results the verdict is "not
 yet run" with the command that would run it. Verdicts are computed on the split `test` (the
-matched condition) and each study's primary metric; none quotes a paper number.
+matched condition) and each study's primary metric; none quotes a paper number. The findings
+themselves are findings.py (drift, spread, headline, sampler) and findings_prior.py (the prior
+mismatch); this module loads what they read and gates what they say (validity.py).
 
     1. drift       sde_ablation: `without` − `with` drift, paired per utterance, per SDE
-    2. mismatch    every study whose cells' priors match their marginals differently: a plain start
-                   at σ₀ draws x̃ with std σ₀ where the marginal has √(σ₀² + σ_d²), so a lower σ₀
-                   means a larger mismatch; a matched start has none (drift_and_prior varies
-                   only the start on one model)
-    3. spread      the spread (max − min of the axis values' means) over SDEs (sde_ablation) against
-                   that over preconditionings and over loss weightings, each with a 95% bootstrap
-                   interval over utterances (paired across cells), or from the cells' CIs when the
-                   per-utterance scores are not at hand
+    2. mismatch    drift_and_prior: the same model from the plain start (a prior mismatch) against the
+                   matched start (none), per model/SDE context; cells of different systems that start
+                   further from their marginal shown as context, confounded
+    3. spread      each axis' effect from SGMSE+'s choice to the recommended one: SDE against
+                   preconditioning and loss weighting (axis_effects.py)
     4. headline    the recommended setting against SGMSE+ at a quarter of its NFE (headline)
     5. sampler     EDM Heun with churn against the same solver without, and that against PC, at each
                    N (sampler_ablation): the stochasticity injected in the reverse process
+
+One set of scores per cell hash. A cell's hash is its whole configuration, so studies share cells
+(shared_cells.py); but a study that trained its models again on another host scores the same hash
+differently. The scorecard then uses one study's scores of that cell everywhere it appears (its
+mean, its per-utterance outputs, the paired tests that involve it; `owner` says which and why) and
+the index lists each such hash with both means (`two_sets`).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from benchmark.audio.metrics import mean_ci95
 from benchmark.driver import training_record
-from benchmark.report import axis_effects, paired_stats, tables, validity
-from benchmark.report.claims import pm as _pm
+from benchmark.report import paired_stats, tables, validity
+from benchmark.report.findings import Finding, drift_finding, headline_finding, sampler_finding, spread_finding
+from benchmark.report.findings_prior import mismatch_finding
 from benchmark.report.load import ReportError, Study, load_cells, load_meta, load_study
-from benchmark.report.priors import cell_config, prior_match, start_levels
+from benchmark.report.priors import cell_config
 
 SPLIT = "test"
 SPLITS = ("test", "test_mismatched", "real")     # each verdict is also read on the other splits
-# Which study and axis each finding reads; the axis value that stands for "no drift".
-DRIFT = ("sde_ablation", "drift", "without", "with")
-HEADLINE = ("headline", "system")
-# The sampler finding: at each step count, EDM Heun with S_churn = ∞ against the same solver without
-# churn (the stochasticity), and that deterministic Heun against PC (the second-order step).
-SAMPLER = ("sampler_ablation", "sampler", "steps", "Heun churn ∞", "Heun", "PC")
-NFE_FACTOR = 4          # "reducing the computational cost by a factor of four" (abstract)
+SCORES = ("mean", "ci95", "n", "n_nan", "n_floored")   # the columns of cells.csv that are the cell's scores
+SAME = 1e-9              # two means closer than this are one set of scores (a shared cell's copy)
+LATE = "9999"            # no time recorded: after every recorded one
+
+
+@dataclass(frozen=True)
+class TwoSets:
+    """A cell hash that two or more studies scored differently; the scorecard uses `used`'s scores."""
+    cell: str
+    metric: str
+    means: dict          # study -> its mean of the cell on the split and `metric`
+    used: str
+    why: str
 
 
 @dataclass
 class StudyData:
     name: str
     study: Study
-    table: pd.DataFrame
+    table: pd.DataFrame              # cells.csv, each shared cell's scores its owner's (one_set)
     meta: dict
     summary: pd.DataFrame            # the split's cell summary (tables.cell_summary), best first
     metric: str
@@ -61,6 +71,7 @@ class StudyData:
     grid: int = 0                                            # the study's diffusion grid points (tables.grid_points)
     training: pd.DataFrame | None = None                     # training.csv: each model's convergence
     split: str = SPLIT                                       # the split this summary and its outputs are of
+    two_sets: dict = field(default_factory=dict)             # cell -> TwoSets, its cells another study scored otherwise
 
     def outputs(self, cell: str) -> pd.Series | None:
         """The cell's per-utterance outputs on the split and the metric, by utterance name."""
@@ -71,30 +82,22 @@ class StudyData:
         return part.set_index("name")["output"] if len(part) else None
 
 
-@dataclass
-class Finding:
-    number: int
-    title: str
-    verdict: str
-    tone: str                        # good | bad | neutral
-    text: str
-    numbers: list[str] = field(default_factory=list)
-    studies: list[str] = field(default_factory=list)
-    systems: list[tuple[str, str]] = field(default_factory=list)     # (study, cell) the verdict compares
-    baselines: list[tuple[str, str]] = field(default_factory=list)   # those standing for the paper's SGMSE+
-    checks: list = field(default_factory=list)                       # validity.Check, once gated
-
 
 def load_all(results_dir: Path, studies_dir: Path, split: str = SPLIT) -> dict[str, StudyData]:
-    """Every study file under `studies_dir` whose results/<name>/cells.csv exists and holds `split`."""
-    out = {}
+    """Every study file under `studies_dir` whose results/<name>/cells.csv exists and holds `split`,
+    each shared cell with one set of scores (`owner`)."""
+    results_dir = Path(results_dir)
+    found = {}
     for path in sorted(Path(studies_dir).glob("*.y*ml")):
-        name = path.stem
-        cells = Path(results_dir) / name / "cells.csv"
-        if name == "smoke" or not cells.is_file():
-            continue
-        study = load_study(path)
-        table = load_cells(cells, study)
+        cells = results_dir / path.stem / "cells.csv"
+        if path.stem != "smoke" and cells.is_file():
+            study = load_study(path)
+            found[path.stem] = (study, load_cells(cells, study), load_meta(results_dir / path.stem / "meta.json"))
+    owners, records = owner(results_dir, {n: (t, m) for n, (_, t, m) in found.items()}, split,
+                            {n: s.primary_metric for n, (s, _, _) in found.items()})
+    out = {}
+    for name, (study, own, meta) in found.items():
+        table = one_set(own, name, owners, {n: t for n, (_, t, _) in found.items()})
         if split not in set(table["split"]):
             continue
         metrics = tables.report_metrics(table[table["split"] == split], study.primary_metric)
@@ -103,289 +106,135 @@ def load_all(results_dir: Path, studies_dir: Path, split: str = SPLIT) -> dict[s
         summary = tables.cell_summary(table, split, list(study.axes), metrics, metrics[0])
         scores = {}
         for cell in summary["cell"]:
-            f = per_utterance_file(Path(results_dir), name, cell)
+            f = per_utterance_file(results_dir, owners.get(cell, name), cell)
             if f is not None:
                 scores[cell] = pd.read_csv(f, usecols=lambda c: c in ("split", "name", "metric", "input", "output"))
-        out[name] = StudyData(name, study, table, load_meta(Path(results_dir) / name / "meta.json"),
-                              summary, metrics[0], paired_stats.load_or_compute(Path(results_dir) / name, study, table),
-                              paired_stats.load_or_compute_best(Path(results_dir) / name, table), scores,
-                              tables.missing_points(table, study), len(tables.grid_points(study)),
-                              training_record.read(Path(results_dir) / name), split)
+        # pairs.csv is the study's own record (its page reads it too): kept as it is on disk, and
+        # re-paired here only where the scorecard uses another study's scores of a cell
+        d = StudyData(name, study, table, meta, summary, metrics[0],
+                      paired_stats.load_or_compute(results_dir / name, study, own),
+                      paired_stats.load_or_compute_best(results_dir / name, own), scores,
+                      tables.missing_points(table, study), len(tables.grid_points(study)),
+                      training_record.read(results_dir / name), split,
+                      {c: r for c, r in records.items() if r.used != name and name in r.means})
+        out[name] = replace(d, pairs=repaired(d))
     return out
 
 
+def owner(results_dir: Path, studies: dict[str, tuple[pd.DataFrame, dict]], split: str,
+          primary: dict[str, str]) -> tuple[dict[str, str], dict[str, TwoSets]]:
+    """For each cell hash that more than one study's cells.csv holds (`studies`: name -> (table,
+    meta)), the study whose scores of it the scorecard uses; and a TwoSets for each hash whose
+    scores on `split` differ between them.
+
+    The rule: first, a study that keeps the cell's per-utterance scores, since only those can be
+    paired, and the cell's mean and its paired tests then come from the same outputs (a study
+    without them would show its own mean beside differences paired on another study's outputs);
+    then the one that scored the cell first (its cells.csv `finished_at`, else its meta.json's
+    `started_at`): the origin, which a later study re-scored with its model retrained or its
+    samples redrawn on another host. The rule does not look at the scores, so it cannot pick the
+    set that flatters a finding, and it is the same on every split."""
+    holders: dict[str, list[str]] = {}
+    for name, (table, _) in studies.items():
+        for cell in dict.fromkeys(table["cell"]):
+            holders.setdefault(str(cell), []).append(name)
+    owners, records = {}, {}
+    for cell, names in holders.items():
+        if len(names) < 2:
+            continue
+        kept = {n: (results_dir / n / "cells" / cell / "per_utterance.csv").is_file() for n in names}
+
+        def first(n):
+            rows = studies[n][0][studies[n][0]["cell"] == cell]
+            done = str(rows["finished_at"].iloc[-1]) if "finished_at" in rows and len(rows) else ""
+            return done or str(studies[n][1].get("started_at") or "") or LATE
+        used = min(names, key=lambda n: (not kept[n], first(n), n))
+        owners[cell] = used
+        metric = primary.get(used, "")
+        means = {n: _mean(studies[n][0], cell, split, metric) for n in names}
+        seen = [v for v in means.values() if v is not None]
+        if len(seen) > 1 and max(seen) - min(seen) > SAME:
+            others = [n for n in names if n != used]
+            if kept[used] and not any(kept[n] for n in others):
+                why = (f"only {used} keeps the cell's per-utterance scores, so its mean and its paired tests "
+                       "come from the same outputs")
+            elif all(first(n) == first(used) for n in others):
+                why = f"no study scored it before the others (finished_at), so {used}, the first by name"
+            else:
+                why = f"{used} scored it first ({first(used)}); {', '.join(others)} scored it again later"
+            records[cell] = TwoSets(cell, metric, {n: v for n, v in means.items() if v is not None}, used, why)
+    return owners, records
+
+
+def _mean(table: pd.DataFrame, cell: str, split: str, metric: str) -> float | None:
+    rows = table[(table["cell"] == cell) & (table["split"] == split) & (table["metric"] == metric)
+                 & (table["which"] == "output")]
+    return float(rows["mean"].iloc[-1]) if len(rows) and pd.notna(rows["mean"].iloc[-1]) else None
+
+
+def one_set(table: pd.DataFrame, name: str, owners: dict[str, str],
+            all_tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """`name`'s cells.csv with each shared cell's scores (SCORES) replaced by its owner's, row by
+    row (split, metric, which); the labels, axes and timing stay the study's own."""
+    out, key = table.copy(), ["split", "metric", "which"]
+    for cell, used in owners.items():
+        mine = out.index[out["cell"] == cell]
+        if used == name or not len(mine):
+            continue
+        theirs = all_tables[used]
+        theirs = theirs[theirs["cell"] == cell].drop_duplicates(key, keep="last").set_index(key)
+        keys = list(zip(*(out.loc[mine, k] for k in key)))
+        for column in SCORES:
+            if column in out and column in theirs:
+                out.loc[mine, column] = [theirs[column].get(k, out.at[i, column]) for i, k in zip(mine, keys)]
+    return out
+
+
+def repaired(d: StudyData) -> pd.DataFrame | None:
+    """The study's pairs.csv, its rows of the split and metric that involve a cell scored with another
+    study's set (d.two_sets) redone on that set: paired where both cells' outputs are at hand, else
+    from their means and CIs (no p: the CI decides); Holm's adjustment redone over that family."""
+    if d.pairs is None or not d.two_sets:
+        return d.pairs
+    pairs = d.pairs.copy()
+    family = (pairs["split"] == d.split) & (pairs["metric"] == d.metric)
+    touched = family & (pairs["cell"].isin(d.two_sets) | pairs["reference_cell"].isin(d.two_sets))
+    if not touched.any():
+        return d.pairs
+    means = d.summary.set_index("cell")
+    for i in pairs.index[touched]:
+        if not {pairs.at[i, "cell"], pairs.at[i, "reference_cell"]} <= set(means.index):
+            continue                 # a kept comparison of a cell this split no longer has: as kept
+        a, b = d.outputs(pairs.at[i, "cell"]), d.outputs(pairs.at[i, "reference_cell"])
+        if a is not None and b is not None:
+            diff = (a - b.reindex(a.index)).dropna().to_numpy(dtype=float)
+            mean, ci, n, _ = mean_ci95(diff)
+            p = paired_stats.wilcoxon_p(diff)
+        else:
+            ra, rb = means.loc[pairs.at[i, "cell"]], means.loc[pairs.at[i, "reference_cell"]]
+            mean, n, p = ra[d.metric] - rb[d.metric], pairs.at[i, "n"], float("nan")
+            ci = float((ra[f"{d.metric}_ci"] ** 2 + rb[f"{d.metric}_ci"] ** 2) ** 0.5)
+        pairs.loc[i, ["mean", "ci95", "n", "p_wilcoxon"]] = [mean, ci, n, p]
+    pairs.loc[family, "p_holm"] = paired_stats.holm(pairs.loc[family, "p_wilcoxon"])
+    return pairs
+
+
+def two_sets(data: dict[str, StudyData]) -> list[TwoSets]:
+    """Every cell hash scored differently by two studies, once each (the index's note)."""
+    return list({r.cell: r for d in data.values() for r in d.two_sets.values()}.values())
+
+
 def per_utterance_file(results_dir: Path, study: str, cell: str) -> Path | None:
-    """The cell's per-utterance scores: its study's own, else those another study kept for the same
-    cell (the hash is the whole configuration, shared_cells.py), never a superseded folder's. So a
-    study run before per-utterance files were kept is still compared paired where others hold them."""
+    """The cell's per-utterance scores: `study`'s own (load_all passes the cell's owner), else those
+    another study kept for the same cell (the hash is the whole configuration, shared_cells.py), never
+    a superseded folder's. So a study run before per-utterance files were kept is still compared
+    paired where others hold them."""
     own = results_dir / study / "cells" / cell / "per_utterance.csv"
     if own.is_file():
         return own
     found = [f for f in sorted(results_dir.glob(f"*/cells/{cell}/per_utterance.csv"))
              if ".superseded-" not in f.parts[-4]]
     return found[0] if found else None
-
-
-def _not_run(number: int, title: str, missing: list[str], what: str) -> Finding:
-    commands = "; ".join(f"python -m benchmark.run study={m}" for m in missing)
-    return Finding(number, title, "not yet run", "neutral",
-                   f"{what} No results for {', '.join(missing)} yet: {commands}.", studies=missing)
-
-
-def compare(d: StudyData, a: pd.Series, b: pd.Series) -> tuple[float, float, float]:
-    """(mean, 95% CI, Wilcoxon p) of cell a − cell b on the study's metric: paired per utterance
-    where both cells' scores are here, else from their means and CIs (p NaN)."""
-    sa, sb = d.outputs(a["cell"]), d.outputs(b["cell"])
-    if sa is not None and sb is not None:
-        diff = (sa - sb.reindex(sa.index)).dropna().to_numpy(dtype=float)
-        mean, ci, _, _ = mean_ci95(diff)
-        return mean, ci, paired_stats.wilcoxon_p(diff)
-    m = d.metric
-    return float(a[m] - b[m]), float(math.hypot(a[f"{m}_ci"], b[f"{m}_ci"])), math.nan
-
-
-def above(diff: float, ci: float, p: float) -> bool:
-    """a − b is significantly above zero by the reports' rule (paired_stats.verdict; `p`: Holm's)."""
-    return paired_stats.verdict(diff, ci, p) > 0
-
-
-def not_worse(diff: float, ci: float, p: float) -> bool:
-    """a − b is not significantly below zero by the same rule."""
-    return paired_stats.verdict(diff, ci, p) >= 0
-
-
-def drift_finding(data: dict[str, StudyData]) -> Finding:
-    name, axis, without, with_ = DRIFT
-    title = "The drift toward y is not what makes these systems work"
-    if name not in data:
-        return _not_run(1, title, [name], "Tested by removing the drift (γ = 0) within each SDE.")
-    d = data[name]
-    m = d.metric
-    if axis not in d.study.axes:
-        return Finding(1, title, "no data", "neutral", f"{name} has no `{axis}` axis to compare.", studies=[name])
-    rows = []
-    if d.pairs is not None:
-        part = d.pairs[(d.pairs["axis"] == axis) & (d.pairs["value"] == without)
-                       & (d.pairs["reference"] == with_) & (d.pairs["split"] == d.split) & (d.pairs["metric"] == m)]
-        rows = [(r["context"], float(r["mean"]), float(r["ci95"]), float(r["p_holm"])) for _, r in part.iterrows()]
-        basis = ("paired per utterance, Wilcoxon p Holm-adjusted" if part["p_holm"].notna().any()
-                 else "paired per utterance, 95% CI (the kept pairs.csv predates the p-values)")
-    if not rows:                     # no paired scores: per SDE, the two cells' means and CIs
-        s = d.summary[d.summary["kind"] == "diffusion"]
-        others = [a for a in d.study.axes if a != axis]
-        for ctx, group in s.groupby(others) if others else [("", s)]:
-            a, b = group[group[axis] == without], group[group[axis] == with_]
-            if len(a) and len(b):
-                diff = float(a[m].iloc[0] - b[m].iloc[0])
-                ci = float(math.hypot(a[f"{m}_ci"].iloc[0], b[f"{m}_ci"].iloc[0]))
-                label = " · ".join(f"{o}={v}" for o, v in zip(others, ctx if isinstance(ctx, tuple) else (ctx,)))
-                rows.append((label, diff, ci, math.nan))
-        basis = "unpaired/CI: the two cells' CIs combined (per-utterance scores not at hand)"
-    if not rows:
-        return Finding(1, title, "no data", "neutral", f"{name} has no cell pair with and without drift.",
-                       studies=[name])
-    hurts = [r for r in rows if above(-r[1], r[2], r[3])]
-    helps = [r for r in rows if above(r[1], r[2], r[3])]
-    numbers = [f"{ctx or 'all'}: Δ {tables.metric_name(m)} (without − with) {_pm(diff, ci, m, True)}"
-               + (f", p = {p:.3g}" if math.isfinite(p) else f" ({paired_stats.CI_MARK})") for ctx, diff, ci, p in rows]
-    if not hurts:
-        verdict, tone = "supported", "good"
-        text = (f"Removing the drift lowers {tables.metric_name(m)} significantly in none of the "
-                f"{len(rows)} SDE(s) ({len(helps)} improve); {basis}.")
-    elif len(hurts) == len(rows):
-        verdict, tone = "not supported", "bad"
-        text = f"Removing the drift lowers {tables.metric_name(m)} significantly in every SDE; {basis}."
-    else:
-        verdict, tone = "mixed", "neutral"
-        text = (f"Removing the drift lowers {tables.metric_name(m)} significantly in {len(hurts)} of "
-                f"{len(rows)} SDE(s) and not in the others; {basis}.")
-    compared = d.summary[(d.summary["kind"] == "diffusion") & d.summary[axis].isin([without, with_])]
-    return Finding(1, title, verdict, tone, text, numbers, [name],
-                   systems=[(name, c) for c in compared["cell"]])
-
-
-def mismatch_finding(data: dict[str, StudyData], known: dict[str, Study] | None = None) -> Finding:
-    title = "A prior mismatch is not necessarily responsible for a performance drop"
-    lines, tested, spared, systems = [], [], [], []
-    for name, d in data.items():
-        cells = d.summary[d.summary["kind"] == "diffusion"].copy()
-        cells["match"] = [prior_match(d.study, {a: r[a] for a in d.study.axes}) for _, r in cells.iterrows()]
-        cells = cells[cells["match"].notna() & cells[d.metric].notna()]
-        levels = sorted(set(cells["match"].round(3)))
-        if len(levels) < 2:
-            continue
-        tested.append(name)
-        small = cells[cells["match"].round(3) == levels[-1]]     # the prior closest to the marginal
-        large = cells[cells["match"].round(3) < levels[-1]]
-        best_small = small.iloc[0]
-        tests = [compare(d, r, best_small) for _, r in large.iterrows()]
-        adjusted = paired_stats.holm([p for _, _, p in tests])
-        unharmed = [r for (_, r), (diff, ci, _), p in zip(large.iterrows(), tests, adjusted)
-                    if not_worse(diff, ci, p)]
-        if unharmed:
-            spared.append(name)
-        top = max(unharmed or [large.iloc[0]], key=lambda r: r[d.metric])
-        systems += [(name, best_small["cell"]), (name, top["cell"])]
-        lines.append(f"{name}: prior std / marginal std from {levels[0]:.3f} to {levels[-1]:.3f}; the best "
-                     f"cell with the least mismatch ({best_small['label']}, {best_small['match']:.3f}) "
-                     f"{tables.fmt(best_small[d.metric], d.metric)}; with a larger one "
-                     f"({top['label']}, {top['match']:.3f}) {tables.fmt(top[d.metric], d.metric)}"
-                     + (" — not worse" if unharmed else " — worse"))
-    if not tested:
-        waiting = [n for n, st in (known or {}).items() if n not in data and len(start_levels(st)) > 1]
-        text = ("In the studies run, every diffusion cell's prior matches its marginal equally well, so the "
-                "prior mismatch does not vary and cannot explain a difference.")
-        if waiting:
-            return _not_run(2, title, waiting, text + " Studies whose cells start at different levels:")
-        return Finding(2, title, "not tested", "neutral", text, studies=list(data))
-    if spared:
-        verdict, tone = "supported", "good"
-        text = (f"In {', '.join(spared)}, a cell whose prior is further from the true marginal scores "
-                "as well as (not distinguishable from, or above) the best cell with the least mismatch.")
-    else:
-        verdict, tone = "not supported", "bad"
-        text = ("In every study that varies it, the cells with a larger prior mismatch score below the "
-                "best cell with the least mismatch, consistent with the mismatch costing quality.")
-    text += (" Cells also differ in the SDE or the sampler, so the comparison is not of the mismatch alone"
-             " (drift_and_prior's `embedded` and `matched start` cells differ in the start only).")
-    return Finding(2, title, verdict, tone, text, lines, tested, systems=systems)
-
-
-def spread_finding(data: dict[str, StudyData], seed: int = 0) -> Finding:
-    title = "The SDE matters more than preconditioning and loss weighting"
-    what = ("Compared: the effect of moving each axis alone from SGMSE+'s choice to the recommended one "
-            "(axis_effects.py), SDE against preconditioning and loss weighting.")
-    missing = [study for _, study, *_ in axis_effects.AXES if study not in data]
-    found = {label: (study, axis_effects.axis_effect(data[study], axis, base, rec))
-             for label, study, axis, base, rec in axis_effects.AXES if study in data}
-    if "SDE" not in found or len(found) < 2:
-        return _not_run(3, title, missing, what)
-    metric = data[axis_effects.AXES[0][1]].metric
-    effects = {label: e for label, (_, e) in found.items() if e}
-    if "SDE" not in effects or len(effects) < 2:
-        return Finding(3, title, "no data", "neutral", "Too few cells with results to measure an axis' effect.",
-                       [], [v[0] for v in found.values()])
-    draws, basis = axis_effects.effect_draws(effects, np.random.default_rng(seed))
-
-    def f(v):
-        return tables.fmt(v, metric)
-    numbers = [f"{label} ({found[label][0]}: {e['base']} → {e['rec']}, {e['pairs']} pair(s)): "
-               f"Δ {f(e['effect'])} [{f(axis_effects.interval(draws[label])[0])}, "
-               f"{f(axis_effects.interval(draws[label])[1])}], {e['basis']}" for label, e in effects.items()]
-    rivals = {}
-    for label in effects:
-        if label != "SDE":
-            gap = np.abs(draws["SDE"]) - np.abs(draws[label])
-            rivals[label] = axis_effects.interval(gap)
-            gap_mean = abs(effects["SDE"]["effect"]) - abs(effects[label]["effect"])
-            numbers.append(f"|Δ SDE| − |Δ {label}| = {f(gap_mean)} [{f(rivals[label][0])}, {f(rivals[label][1])}], "
-                           f"{basis}")
-    steps = {tuple(e["steps"]) for e in effects.values()}
-    caveat = ("" if len(steps) == 1
-              else f" The studies trained for different steps ({sorted(steps)}): compare with care.")
-    above = [r for r, (lo, _) in rivals.items() if lo > 0]
-    below = [r for r, (_, hi) in rivals.items() if hi < 0]
-    name = tables.metric_name(metric)
-    if below:
-        verdict, tone = "not supported", "bad"
-        text = (f"Moving {' or '.join(below)} alone from SGMSE+'s choice to the recommended one changes {name} "
-                f"more than moving the SDE does, beyond the interval{'s' if len(below) > 1 else ''}.")
-    elif len(above) == len(rivals) and not missing:
-        verdict, tone = "supported", "good"
-        text = (f"Moving the SDE from SGMSE+'s to the recommended one changes {name} more than moving "
-                f"{' or '.join(above)} does, beyond the intervals.")
-    elif above and len(above) == len(rivals):
-        verdict, tone = "partly tested", "neutral"
-        text = (f"The SDE's effect exceeds that of {' and '.join(above)}; "
-                f"{', '.join(missing)} not yet run (python -m benchmark.run study={missing[0]}).")
-    else:
-        verdict, tone = "not resolved", "neutral"
-        text = f"The intervals of |Δ SDE| − |Δ other axis| on {name} include zero: these data do not rank them."
-    systems = [(found[label][0], c) for label, e in effects.items() for c in e["cells"]]
-    return Finding(3, title, verdict, tone, text + caveat, numbers, [v[0] for v in found.values()],
-                   systems=systems)
-
-
-def headline_finding(data: dict[str, StudyData]) -> Finding:
-    study, axis = HEADLINE
-    title = "The recommended setting matches or beats SGMSE+ at a quarter of its NFE"
-    if study not in data:
-        return _not_run(4, title, [study], "Tested by the recommended setting (NFE 15) against SGMSE+ (NFE 60).")
-    d = data[study]
-    cells = d.summary[d.summary["kind"] == "diffusion"]
-    if axis not in cells:
-        return Finding(4, title, "no data", "neutral", f"{study} has no `{axis}` axis.", studies=[study])
-    sgmse = cells[cells[axis].str.contains("SGMSE", case=False)]
-    ours = cells[~cells[axis].str.contains("SGMSE", case=False)]
-    if sgmse.empty or ours.empty:
-        return Finding(4, title, "no data", "neutral", "Both systems need results.", studies=[study])
-    a, b = ours.iloc[0], sgmse.iloc[0]
-    m, name = d.metric, tables.metric_name(d.metric)
-    ratio = float(b["nfe"]) / float(a["nfe"]) if a["nfe"] else math.nan
-    diff, ci, p = compare(d, a, b)
-    level = not_worse(diff, ci, p)
-    basis = ("paired per utterance, Wilcoxon" if math.isfinite(p)
-             else "unpaired/CI: the two cells' CIs combined (per-utterance scores not at hand)")
-    numbers = [f"{a['label']}: {name} {_pm(a[m], a[f'{m}_ci'], m)} at NFE {a['nfe']:.0f}",
-               f"{b['label']}: {name} {_pm(b[m], b[f'{m}_ci'], m)} at NFE {b['nfe']:.0f}",
-               f"Δ {_pm(diff, ci, m, True)}" + (f", p = {p:.3g}" if math.isfinite(p) else ""),
-               f"NFE ratio {ratio:.1f}"]
-    cheap = math.isfinite(ratio) and ratio >= NFE_FACTOR - 1e-9
-    if level and cheap:
-        verdict, tone = "supported", "good"
-        text = f"The recommended setting matches or beats SGMSE+ on {name} with {ratio:.1f}× fewer NFE ({basis})."
-    elif not level:
-        verdict, tone = "not supported", "bad"
-        text = f"The recommended setting is below SGMSE+ on {name} ({basis})."
-    else:
-        verdict, tone = "not supported", "bad"
-        text = (f"The recommended setting matches SGMSE+ on {name}, but with {ratio:.1f}× fewer NFE, "
-                f"not {NFE_FACTOR}× ({basis}).")
-    return Finding(4, title, verdict, tone, text, numbers, [study],
-                   systems=[(study, a["cell"]), (study, b["cell"])], baselines=[(study, b["cell"])])
-
-
-def sampler_finding(data: dict[str, StudyData]) -> Finding:
-    study, axis, steps, churned, plain, pc = SAMPLER
-    title = ("The stochasticity injected in the reverse process, not the sampler's second-order step, is "
-             "what makes the EDM sampler beat predictor-corrector")
-    if study not in data:
-        return _not_run(5, title, [study], "Tested by EDM Heun with and without churn against PC at each N.")
-    d = data[study]
-    cells = d.summary[d.summary["kind"] == "diffusion"]
-    if axis not in cells or steps not in cells:
-        return Finding(5, title, "no data", "neutral", f"{study} has no `{axis}` × `{steps}` grid.", studies=[study])
-    rows, systems = [], []
-    for n, group in cells.groupby(steps, sort=False):
-        pick = {v: group[group[axis] == v] for v in (churned, plain, pc)}
-        if any(p.empty for p in pick.values()):
-            continue
-        a, b, c = (pick[v].iloc[0] for v in (churned, plain, pc))
-        rows.append((n, compare(d, a, b), compare(d, b, c)))
-        systems += [(study, a["cell"]), (study, b["cell"]), (study, c["cell"])]
-    if not rows:
-        return Finding(5, title, "no data", "neutral", "No step count has all three samplers.", studies=[study])
-    adjusted = paired_stats.holm([r[1][2] for r in rows] + [r[2][2] for r in rows])
-    churn_p, order_p = adjusted[:len(rows)], adjusted[len(rows):]
-    churn_wins = [r[0] for r, p in zip(rows, churn_p) if above(r[1][0], r[1][1], p)]
-    order_wins = [r[0] for r, p in zip(rows, order_p) if above(r[2][0], r[2][1], p)]
-    m, name = d.metric, tables.metric_name(d.metric)
-    numbers = [f"N = {n}: churn ∞ − none {_pm(ch[0], ch[1], m, True)}, p = {cp:.3g}; "
-               f"Heun − PC {_pm(od[0], od[1], m, True)}, p = {op:.3g}"
-               for (n, ch, od), cp, op in zip(rows, churn_p, order_p)]
-    if len(churn_wins) == len(rows) and len(order_wins) < len(rows):
-        verdict, tone = "supported", "good"
-        text = (f"Churn raises {name} significantly at every N ({len(rows)}); the deterministic second-order "
-                f"step beats PC at {len(order_wins)} of {len(rows)}.")
-    elif not churn_wins:
-        verdict, tone = "not supported", "bad"
-        text = f"Churn raises {name} significantly at none of the {len(rows)} step counts."
-    else:
-        verdict, tone = "mixed", "neutral"
-        text = (f"Churn raises {name} significantly at {len(churn_wins)} of {len(rows)} step counts; the "
-                f"deterministic second-order step beats PC at {len(order_wins)}.")
-    text += " Paired per utterance, Wilcoxon p Holm-adjusted over the finding's comparisons; one trained model."
-    return Finding(5, title, verdict, tone, text, numbers, [study], systems=systems)
 
 
 def known_studies(studies_dir: Path) -> dict[str, Study]:
@@ -425,4 +274,4 @@ def provisional(finding: Finding, data: dict[str, StudyData]) -> Finding:
                    text=f"{finding.text} Provisional: {counts}; the rest may change this verdict.")
 
 
-__all__ = ["Finding", "findings", "known_studies", "load_all", "ReportError"]
+__all__ = ["Finding", "ReportError", "TwoSets", "findings", "known_studies", "load_all", "two_sets"]

@@ -13,6 +13,8 @@ from benchmark.driver.cell import cell_rows
 from benchmark.driver.grid import expand, load_study
 from benchmark.report import axis_effects, scorecard
 from benchmark.report.index import build_index
+from benchmark.report.load import load_study as load_study_file
+from benchmark.report.priors import prior_match
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 N = 60
@@ -73,7 +75,7 @@ def test_nothing_run_means_every_finding_says_which_study_would_test_it(root):
     assert {f.verdict for f in found.values()} == {"not yet run"}
     assert "study=sde_ablation" in found[1].text and "study=headline" in found[4].text
     assert "study=preconditioning_ablation" in found[3].text
-    assert "study=headline" in found[2].text             # the study whose cells start at different σ
+    assert "study=drift_and_prior" in found[2].text      # the study that varies the start alone
 
 
 def test_drift_supported_when_removing_it_does_not_hurt_and_not_when_it_does(root, tmp_path):
@@ -145,33 +147,79 @@ def test_headline_and_prior_mismatch_from_the_headline_study(root):
     fake_study(root, "headline", headline_effect(0.0), noise=0.05)
     found = verdicts(root)
     assert found[4].verdict == "supported" and "4.0" in found[4].numbers[-1]
-    # SGMSE+ starts at σ 1.7 (a larger mismatch than the recommended σ 90) and is not worse
-    assert found[2].verdict == "supported" and found[2].studies == ["headline"]
+    # SGMSE+ starts at σ 1.7 (a larger mismatch than the recommended σ 90): a comparison of two
+    # systems, shown as context; the verdict waits for the controlled one (drift_and_prior)
+    assert found[2].verdict == "not yet run" and "study=drift_and_prior" in found[2].text
+    assert found[2].studies == ["drift_and_prior"] and found[2].context == ["headline"]
+    assert found[2].numbers[0].startswith("context: different systems, confounded — headline:")
+    assert found[2].numbers[0].endswith("— not worse")
+    html = build_index(root / "results", root / "reports", root / "studies").read_text()
+    assert re.search(r"From: drift_and_prior; context only \(different systems, confounded\): headline", html)
     shutil.rmtree(root / "results")
     fake_study(root, "headline", headline_effect(-0.3))
     found = verdicts(root)
     assert found[4].verdict == "not supported" and "below SGMSE+" in found[4].text
     shutil.rmtree(root / "results")
     fake_study(root, "headline", headline_effect(+0.3))
-    assert verdicts(root)[2].verdict == "not supported"    # the larger mismatch is worse here
+    found = verdicts(root)[2]
+    assert found.numbers[0].endswith("— worse") and found.verdict == "not yet run"    # context decides nothing
+
+
+def start_effect(gain, others=None):
+    """drift_and_prior: `gain` for the matched start (a number, or per drift value), `others(axes)`
+    added to every diffusion cell (a difference between systems, not starts)."""
+    def effect(axes, kind):
+        if kind == "predictive":
+            return 0.2
+        g = gain.get(axes["drift"], 0.0) if isinstance(gain, dict) else gain
+        return (g if axes["sampler"] == "matched start" else 0.0) + (others(axes) if others else 0.0)
+    return effect
 
 
 def test_prior_mismatch_from_the_matched_start_of_drift_and_prior(root):
     # only the start's effect: the matched start (prior std / marginal std 1.00) against the plain
-    # one (0.93) and σ₀ 0.5 (0.98); every other sampler scores like the plain start
-    def start_effect(gain):
-        return lambda axes, kind: 0.2 if kind == "predictive" else (gain if axes["sampler"] == "matched start" else 0.0)
-    study = scorecard.load_study(root / "studies" / "drift_and_prior.yaml")
-    match = scorecard.prior_match(study, {"sde": "cosine", "drift": "with", "sampler": "embedded"})
+    # one (0.93) on the same model, per context (cosine with and without drift: OUVE (SGMSE+) has no
+    # matched start); every other sampler scores like the plain start
+    study = load_study_file(root / "studies" / "drift_and_prior.yaml")
+    match = prior_match(study, {"sde": "cosine", "drift": "with", "sampler": "embedded"})
     assert match == pytest.approx(0.928, abs=1e-3)
-    assert scorecard.prior_match(study, {"sde": "cosine", "drift": "with", "sampler": "matched start"}) == 1.0
+    assert prior_match(study, {"sde": "cosine", "drift": "with", "sampler": "matched start"}) == 1.0
     fake_study(root, "drift_and_prior", start_effect(0.0))
     found = verdicts(root)[2]
-    assert found.verdict == "supported" and found.studies == ["drift_and_prior"]
-    assert "from 0.928 to 1.000" in found.numbers[0] and "matched start" in found.numbers[0]
+    assert found.verdict == "supported" and found.studies == ["drift_and_prior"], found.text
+    assert "0.928 against 1.000" in found.text and "in none of the 2 model/SDE context(s)" in found.text
+    controlled = [n for n in found.numbers if not n.startswith("context:")]
+    assert [n.split(" (model")[0] for n in controlled] == ["sde=cosine · drift=with", "sde=cosine · drift=without"]
+    assert all("(matched − plain start)" in n and "Holm p = " in n for n in controlled)
+    assert any(n.startswith("context: different systems, confounded — drift_and_prior") for n in found.numbers)
+    # only the controlled cells are gated: the plain and matched start of each context
+    assert len(found.systems) == 4 and {s for s, _ in found.systems} == {"drift_and_prior"}
     shutil.rmtree(root / "results")
     fake_study(root, "drift_and_prior", start_effect(0.3))
-    assert verdicts(root)[2].verdict == "not supported"      # every mismatched cell is worse
+    found = verdicts(root)[2]
+    assert found.verdict == "not supported" and "in every model/SDE context (2)" in found.text
+
+
+def test_the_prior_verdict_reads_the_controlled_comparison_not_the_confounded_one(root):
+    # σ-space cells (another sampler, started as far from the marginal as the plain start) score 0.5
+    # higher: the confounded comparison finds a larger mismatch "not worse", but on the same model the
+    # matched start beats the plain one everywhere: not supported
+    fake_study(root, "drift_and_prior", start_effect(0.3, lambda axes: 0.5 if axes["sampler"] == "σ-space" else 0.0))
+    found = verdicts(root)[2]
+    assert found.verdict == "not supported", found.text
+    assert any(n.startswith("context: different systems, confounded — drift_and_prior") and n.endswith("— not worse")
+               for n in found.numbers)
+    # the matched start better in one context only (with drift), worse in none: the mismatch is not
+    # necessarily what limits the cells, so the claim stands
+    shutil.rmtree(root / "results")
+    fake_study(root, "drift_and_prior", start_effect({"with": 0.3}))
+    found = verdicts(root)[2]
+    assert found.verdict == "supported" and "in 1 of 2 model/SDE contexts" in found.text
+    shutil.rmtree(root / "results")
+    # the matched start worse everywhere: the mismatch costs nothing, the claim stands
+    fake_study(root, "drift_and_prior", start_effect(-0.3))
+    found = verdicts(root)[2]
+    assert found.verdict == "supported" and "(2 lower)" in found.text
 
 
 def test_index_page_lists_studies_links_pages_and_names_what_is_missing(root):
