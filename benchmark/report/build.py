@@ -17,7 +17,19 @@ import jinja2
 import pandas as pd
 
 from benchmark.preflight import PreflightError, writable_dir, writable_file
-from benchmark.report import claims, diagnosis, export, listening, paired_stats, plots, reproduction, tables
+from benchmark.report import (
+    claims,
+    costs,
+    diagnosis,
+    export,
+    figures,
+    listening,
+    methods,
+    opening,
+    paired_stats,
+    reproduction,
+    tables,
+)
 from benchmark.report import conditions as by_condition
 from benchmark.report.evidence import Evidence
 from benchmark.report.load import ReportError, Study, check_scores, data_name, load_cells, load_meta, load_study
@@ -30,7 +42,8 @@ DATA_DESCRIPTIONS = {
     "folder": "a user-supplied folder of clean/noisy pairs",
 }
 # Other people's numbers, for scale only (docs/anchors.md A2, A5; docs/design-space.md §8). Never ours, and
-# never the paper's own tables, which could not be retrieved.
+# never the paper's own tables, which could not be retrieved. The scorecard shows them once; a study page
+# links there instead of repeating them.
 REFERENCES = (
     ("VoiceBank-DEMAND noisy test input", "PESQ-WB ≈ 1.97",
      "community reports (gtcrn#70, BSRNN#5)"),
@@ -60,18 +73,6 @@ def _with_display(summary: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def _nfe_hue_axis(summary: pd.DataFrame, axes: list[str]) -> str | None:
-    """The first axis that does not itself set the NFE (a steps axis would only repeat x)."""
-    cells = summary[summary["kind"] == "diffusion"]
-    for axis in axes:
-        values = cells[cells[axis] != ""]
-        sets_nfe = (values[axis].nunique() > 1
-                    and (values.groupby(axis)["nfe"].nunique() <= 1).all())
-        if not sets_nfe:
-            return axis
-    return axes[0] if axes else None
-
-
 def _number(value, decimals: int = 0) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
@@ -91,9 +92,10 @@ def bold_flags(summary: pd.DataFrame, split: str, metrics: list[str],
 
 
 def _main_rows(summary: pd.DataFrame, study: Study, metrics: list[str],
-               best: dict[str, pd.Series]) -> list[dict]:
+               best: dict[str, pd.Series], table: pd.DataFrame | None = None) -> list[dict]:
     rows = []
-    for index, cell in summary.iterrows():
+    _, rtf = costs.table_columns(summary, table)              # a column per host: RTFs of two hosts never share one
+    for (index, cell), rtf_by_host in zip(summary.iterrows(), rtf):
         scores = []
         for m in metrics:
             ci, n_nan = cell[f"{m}_ci"], cell[f"{m}_n_nan"]
@@ -107,8 +109,7 @@ def _main_rows(summary: pd.DataFrame, study: Study, metrics: list[str],
             })
         rows.append({"kind": cell["kind"], "label": cell["label"], "cell": cell["cell"],
                      "axes": [cell[a] or "—" for a in study.axes],
-                     "nfe": _number(cell.get("nfe")), "rtf": _number(cell.get("rtf"), 3),
-                     "scores": scores})
+                     "nfe": _number(cell.get("nfe")), "rtf": rtf_by_host, "scores": scores})
     return rows
 
 
@@ -171,9 +172,10 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
                    pairs: pd.DataFrame | None = None, export_prefix: str | None = None,
                    cond: pd.DataFrame | None = None, cells_dir: Path | None = None,
                    vs_best: pd.DataFrame | None = None, diagnosed=None,
-                   clips_dir: Path | None = None) -> dict:
+                   clips_dir: Path | None = None, method_of: dict | None = None,
+                   colours: dict | None = None) -> dict:
+    """`method_of` (cell → method) and `colours` (method → colour): the page's, one for every split."""
     summary, metrics, primary = _split_summary(table, split, study)
-    axes = list(study.axes)
     section = {"split": split, "metrics": [tables.metric_name(m) for m in metrics],
                "exports": ([(ext.upper(), f"{export_prefix}/{split}.{ext}") for ext in ("csv", "tex")]
                            + [("Markdown, every split", f"{export_prefix}/tables.md")]
@@ -181,7 +183,9 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
                "primary": tables.metric_name(primary) if primary else None,
                "n_cells": int((summary["kind"] != "input").sum()), "figures": [],
                "claims": [], "rows": [], "pivots": [], "paired": [], "references": [],
-               "conditions": [], "listening": None, "tested_bold": False}
+               "conditions": [], "listening": None, "tested_bold": False, "overview": None,
+               "hosts": costs.table_columns(summary)[0], "hosts_text": costs.hosts_text(summary),
+               "contended": costs.contended_note(summary, table)}
     if primary is None:
         return section
     section["listening"] = listening.section(cells_dir, summary, split, clips_dir,
@@ -189,7 +193,7 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
     reference = tables.noisy_reference(table, split, primary)
     section["references"] = [(tables.metric_name(m), tables.fmt(tables.noisy_reference(
         table, split, m)[0], m)) for m in metrics]
-    section["rows"] = _main_rows(summary, study, metrics, bold_flags(summary, split, metrics, vs_best))
+    section["rows"] = _main_rows(summary, study, metrics, bold_flags(summary, split, metrics, vs_best), table)
     section["tested_bold"] = any(paired_stats.tied_with_best(vs_best, split, m) for m in metrics)
     section["pivots"] = _pivots(summary, study, metrics)
     split_pairs = pairs[pairs["split"] == split] if pairs is not None else None
@@ -201,35 +205,12 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
         found = diagnosis.drift_diagnosis(diagnosed[1], split, primary, diagnosed[0].name)
         section["claims"] += [found] if found else []
     section["conditions"] = by_condition.section(cond, summary, split, primary, cells_dir)
-    name = tables.metric_name(primary)
-    figures = [(plots.cell_plot(summary, primary, reference),
-                f"{name} per cell, 95% CI; dashed: the noisy input (band: its CI).")]
-    hue = _nfe_hue_axis(summary, axes)
-    figures.append((plots.nfe_plot(summary, primary, reference, hue),
-                    f"{name} against NFE, one line per {hue or 'cell'}; dotted: the Pareto front (best "
-                    "score at or below each NFE); star: the predictive baseline; dashed: the noisy "
-                    f"input; dash-dotted: SGMSE+'s {plots.SGMSE_NFE} NFE (PC, N = 30, one corrector step)."))
-    figures.append((plots.nfe_plot(summary, primary, reference, hue, x="rtf"),
-                    f"{name} against the measured real-time factor on {meta_device(table)}; as above."))
-    present = [a for a in axes if summary[a].replace("", pd.NA).dropna().nunique() >= 2]
-    if len(present) >= 2:
-        rows_axis, columns_axis = present[:2]
-        grid = tables.two_axis_grid(summary, rows_axis, columns_axis, study.axes, primary)
-        others = [a for a in axes if a not in (rows_axis, columns_axis)]
-        figures.append((plots.heatmap(grid, primary),
-                        f"Mean {name} by {rows_axis} × {columns_axis}"
-                        + (f", averaged over {', '.join(others)}" if others else "")
-                        + "; blank squares have no finished cell."))
-    figures.append((by_condition.snr_plot(cond, summary, split, primary),
-                    f"Δ {name} over the noisy input by input-SNR band, 95% CI: the best diffusion "
-                    "cell of this split and the predictive baseline; dashed: no change."))
-    section["figures"] = [{"png": png, "caption": caption} for png, caption in figures if png]
+    section["overview"] = opening.split_row(summary, split, primary, reference)
+    method_of = method_of or methods.method_names(table, study)
+    colours = colours or methods.colour_map(table, method_of, study)
+    section["figures"] = figures.section_figures(summary.assign(method=summary["cell"].map(method_of)), table,
+                                                 split, study, metrics, primary, cond, colours)
     return section
-
-
-def meta_device(table: pd.DataFrame) -> str:
-    devices = sorted(set(table.get("device", pd.Series(dtype=str)).dropna()) - {""})
-    return ", ".join(devices) or "the device that ran it"
 
 
 def _cells_appendix(table: pd.DataFrame) -> list[dict]:
@@ -261,18 +242,26 @@ def render(study: Study, table: pd.DataFrame, meta: dict, source: Path | None = 
     diffusion = table[table["kind"] == "diffusion"]["cell"].nunique()
     finished = sorted(v for v in table.get("finished_at", pd.Series(dtype=str)) if v)
     missing = tables.missing_points(table, study)
+    method_of = methods.method_names(table, study)            # one method name and colour per page
+    colours = methods.colour_map(table, method_of, study)
+    sections = [_split_section(table, s, study, pairs, export_prefix, cond, cells_dir, vs_best, diagnosed,
+                               clips_dir, method_of, colours)
+                for s in tables.split_order(table)]
+    scored = [s for s in sections if s["claims"]]
     context = {
         "study": study, "meta": meta, "data": data,
         "data_description": DATA_DESCRIPTIONS.get(data, f"data set '{data}'"),
-        "is_vbdmd": data == "vbdmd", "references": REFERENCES,
         "n_cells": cells["cell"].nunique(), "n_diffusion": diffusion,
         "grid_size": len(tables.grid_points(study)), "missing": missing[:MISSING_SHOWN],
         "n_missing": len(missing),
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "last_finished": finished[-1] if finished else None,
-        "sections": [_split_section(table, s, study, pairs, export_prefix, cond, cells_dir, vs_best, diagnosed,
-                                    clips_dir)
-                     for s in tables.split_order(table)],
+        "sections": sections,
+        # the first split's claim check (test's, where there is one), in its own words
+        "findings": opening.findings(scored[0]["claims"]) if scored else [],
+        "findings_split": scored[0]["split"] if scored else None,
+        "overview": [s["overview"] for s in sections if s["overview"]],
+        "overview_metric": scored[0]["primary"] if scored else None,
         "appendix": _cells_appendix(table),
         "twins": twins(table),
         "source": source,
