@@ -9,7 +9,7 @@ from benchmark.config import ConfigError, compose
 from benchmark.data import dataset_id
 from benchmark.preflight import PreflightError, readable_dir, writable_dir, writable_file
 from benchmark.report import paired_stats, scorecard, tables, validity
-from benchmark.report.build import template, write_page
+from benchmark.report.build import REFERENCES, template, write_page
 from benchmark.report.claims import pm as _pm
 from benchmark.report.load import ReportError, Study, check_per_utterance, load_cells, load_study
 
@@ -27,7 +27,7 @@ def render(data: dict, studies_dir: Path, reports_dir: Path, results_dir: Path |
         two_sets=[{"cell": r.cell, "metric": tables.metric_name(r.metric), "used": r.used, "why": r.why,
                    # four decimals: the two sets usually differ in the third
                    "means": [(s, f"{v:.4f}") for s, v in sorted(r.means.items())]} for r in scorecard.two_sets(data)],
-        rule=paired_stats.RULE, sign_convention=paired_stats.SIGN,
+        rule=paired_stats.RULE, sign_convention=paired_stats.SIGN, references=REFERENCES,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
 

@@ -60,7 +60,7 @@ def test_header_footer_and_a_link_to_the_published_figures(dirs):
     assert "10 cells in the table" in html and "9 of 9 diffusion grid points" in html
     # Other people's figures are the scorecard's, once; a study page points there.
     assert "2.93 at 60 NFE" not in html and "Other sources" not in html
-    assert 'Published figures for scale (other systems, VoiceBank-DEMAND): see <a href="index.html">' in html
+    assert 'Published figures for scale (other systems, VoiceBank-DEMAND): see <a href="index.html#published">' in html
 
 
 def test_claim_sentence_follows_the_data(dirs):
