@@ -112,8 +112,10 @@ def section(cond: pd.DataFrame | None, summary: pd.DataFrame, split: str, metric
     return out
 
 
-def snr_plot(cond: pd.DataFrame | None, summary: pd.DataFrame, split: str, metric: str) -> str | None:
-    """Δ of the chosen systems against the input-SNR band."""
+def snr_plot(cond: pd.DataFrame | None, summary: pd.DataFrame, split: str, metric: str,
+             colours: dict | None = None) -> str | None:
+    """Δ of the chosen systems against the input-SNR band; `colours`: the page's method -> colour map
+    (methods.py), so a system keeps the colour it has in the page's other plots."""
     if cond is None:
         return None
     part = cond[(cond["split"] == split) & (cond["metric"] == metric) & (cond["condition"] == "snr")
@@ -126,7 +128,10 @@ def snr_plot(cond: pd.DataFrame | None, summary: pd.DataFrame, split: str, metri
     with sns.axes_style(STYLE):
         fig = Figure(figsize=(WIDTH, 3.2))
         ax = fig.add_subplot()
-        for colour, (system, rows) in zip(sns.color_palette("deep"), part.groupby("system", sort=False)):
+        method = (summary.set_index("cell")["method"].to_dict()
+                  if colours and "method" in summary.columns else {})
+        for fallback, (system, rows) in zip(sns.color_palette("deep"), part.groupby("system", sort=False)):
+            colour = (colours or {}).get(method.get(rows["cell"].iloc[0]), fallback)
             rows = rows.set_index("value").reindex(order)
             x = list(range(len(order)))
             ax.errorbar(x, rows["mean"], yerr=rows["ci95"], marker="o", capsize=3, color=colour, label=system)

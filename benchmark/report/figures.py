@@ -48,7 +48,7 @@ def section_figures(summary: pd.DataFrame, table: pd.DataFrame, split: str, stud
                         f"Mean {name} by {rows_axis} × {columns_axis}"
                         + (f", averaged over {', '.join(others)}" if others else "")
                         + "; blank squares have no finished cell."))
-    figures.append((by_condition.snr_plot(cond, summary, split, primary),
+    figures.append((by_condition.snr_plot(cond, summary, split, primary, colours),
                     f"Δ {name} over the noisy input by input-SNR band, 95% CI: the best diffusion "
                     "cell of this split and the predictive baseline; dashed: no change."))
     return [{"png": png, "caption": caption} for png, caption in figures if png]

@@ -6,6 +6,7 @@ import re
 import pandas as pd
 
 from benchmark.report import build_report, costs, plots
+from benchmark.report import conditions as by_condition
 from benchmark.report.load import load_study
 from benchmark.report.methods import method_names
 
@@ -121,7 +122,13 @@ def test_every_plot_of_the_page_gets_the_one_colour_map(dirs, monkeypatch):
             seen.append(args[3])                                 # each plot's colours argument
             return _original(*args, **kwargs)
         monkeypatch.setattr(plots, name, spy)
+    original_snr = by_condition.snr_plot
+
+    def snr_spy(*args, **kwargs):
+        seen.append(args[4])                                     # the input-SNR plot's colours too
+        return original_snr(*args, **kwargs)
+    monkeypatch.setattr(by_condition, "snr_plot", snr_spy)
     build_report(*dirs.args())
-    assert len(seen) == 2 * 3 and all(colours is seen[0] for colours in seen)   # two splits, one map
+    assert len(seen) == 2 * 4 and all(colours is seen[0] for colours in seen)   # two splits, one map
     study = load_study(dirs.studies / f"{STUDY}.yaml")
     assert set(method_names(dirs.table(), study).values()) - {"noisy input"} <= set(seen[0])
