@@ -54,13 +54,16 @@ def _from_here(path: Path) -> Path:
         return path
 
 
+def reference_tables(reference: Path = REFERENCE_RESULTS) -> list[Path]:
+    """cells.csv of each current study of the reference run (a superseded folder is no reference)."""
+    return [p for p in sorted(Path(reference).glob("*/cells.csv")) if ".superseded-" not in p.parent.name]
+
+
 def reference_cells(hashes, reference: Path = REFERENCE_RESULTS) -> set[str]:
     """The hashes among `hashes` that a current study of the reference run scored (--dry-run's count;
     report/reproduction.py compares them)."""
     found: set[str] = set()
-    for path in sorted(Path(reference).glob("*/cells.csv")):
-        if ".superseded-" in path.parent.name:
-            continue
+    for path in reference_tables(reference):
         try:
             with path.open(newline="") as f:
                 found |= {row.get("cell") for row in csv.DictReader(f)} & set(hashes)

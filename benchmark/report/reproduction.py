@@ -23,11 +23,13 @@ rerun's seed spread (issue 49) replaces it where measured.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from benchmark import outputs
 from benchmark.audio.metrics import mean_ci95
 from benchmark.report.paired_stats import wilcoxon_p
 
@@ -48,9 +50,7 @@ def _outputs(frame: pd.DataFrame) -> pd.DataFrame:
 def reference_tables(reference: Path) -> list[tuple[Path, pd.DataFrame]]:
     """(study folder, its cells.csv's output rows) for each current study of the reference run."""
     out = []
-    for path in sorted(Path(reference).glob("*/cells.csv")):
-        if ".superseded-" in path.parent.name:
-            continue
+    for path in outputs.reference_tables(reference):
         try:
             out.append((path.parent, _outputs(pd.read_csv(path, dtype={"cell": str, "split": str}))))
         except (OSError, ValueError, KeyError):
@@ -66,6 +66,7 @@ def _where(tables, study: str, cell: str) -> tuple[Path, pd.DataFrame] | None:
     return hits[0] if hits else None
 
 
+@functools.lru_cache(maxsize=None)     # compare() pairs each (split, metric) of a cell: one read a file
 def _scores(path: Path) -> pd.DataFrame | None:
     try:
         return pd.read_csv(path, dtype={"name": str, "split": str}, usecols=["split", "name", "metric", "output"])
@@ -95,6 +96,7 @@ def _metric_verdict(metric: str, diff: np.ndarray | None, ref_mean: float, run_m
 def compare(study: str, run_dir: Path, table: pd.DataFrame, reference: Path) -> pd.DataFrame:
     """One row per (cell, split, metric) of this run's table: the reference's mean, this run's, the
     difference (paired where both kept per-utterance scores), its verdict, and both sides' devices."""
+    _scores.cache_clear()                 # files may have been rewritten since the last report
     tables = reference_tables(reference)
     rows = []
     for (cell, split, metric), mine in _outputs(table).groupby(["cell", "split", "metric"], sort=False):
