@@ -54,6 +54,7 @@ def main():
                    help="the issue's naive settings instead of the recipe: n_fft 512, lr 5e-4, no decay")
     p.add_argument("--splits", default="valid", help="comma-separated: valid, real, test, ...")
     p.add_argument("--config-sampler", action="store_true", help="only the config's own sampler")
+    p.add_argument("--one-step", action="store_true", help="with --config-sampler: one step D(σ_max) too")
     p.add_argument("--out", default=None, help="keep the trained model here (default: a temporary folder)")
     p.add_argument("overrides", nargs="*")
     a = p.parse_args()
@@ -70,8 +71,8 @@ def main():
         splits[name] = [ds[i] for i in range(min(a.val_utterances, len(ds)))]
     samplers = ({"predictive": None} if cfg.model.kind == "predictive"
                 else {f"the config's sampler (N={cfg.sampler.steps})": sampler_from_config(cfg, model),
-                      **({} if a.config_sampler else
-                         {k: build_sampler(n, model.sde, **s) for k, (n, s) in SAMPLERS.items()})})
+                      **{k: build_sampler(n, model.sde, **s) for k, (n, s) in SAMPLERS.items()
+                         if not a.config_sampler or (a.one_step and k == "one step D(σ_max)")}})
     t0 = time.perf_counter()
     rows = []
     validating = [0.0, 0]             # seconds spent validating; validations done

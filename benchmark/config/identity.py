@@ -7,6 +7,7 @@ first 8 hex digits of the sha256 of key-sorted JSON. What is left out, and why, 
   GAMMA_FREE_SDES          γ under all-EDM preconditioning (docs/design-space.md §1)
   LATER_NEUTRAL            data settings added after models were trained, at their neutral value
                            (owned by data/synthetic.py, whose dataset hash drops them the same way)
+  _ADDED_NET_DEFAULTS      network settings added after models were trained, at their old behaviour
   _ADDED_SAMPLER_DEFAULTS  sampler settings added after cells were scored, at their old behaviour
   eval.precision           numerics, not a different experiment (as the device is)
 """
@@ -26,6 +27,8 @@ def stable_hash(obj, n: int = 8) -> str:
     """sha256 of the key-sorted JSON, first n hex digits (brever's `Config.get_hash`)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
+
+_ADDED_NET_DEFAULTS = {"patch": 1}
 
 _NOT_TRAINING = {"trainer": ("log_every", "checkpoint_every", "threads", "val_every", "val_utterances"),
                  "data": ("cache_dir", "workers")}
@@ -51,6 +54,8 @@ def training_config(cfg, canonical: bool = True) -> dict:
                        if not (k in LATER_NEUTRAL and v == LATER_NEUTRAL[k])}
     for group, keys in _NOT_TRAINING.items():
         out[group] = {k: v for k, v in out[group].items() if k not in keys}
+    out["net"] = {k: v for k, v in out["net"].items()
+                  if not (k in _ADDED_NET_DEFAULTS and v == _ADDED_NET_DEFAULTS[k])}
     if d["model"]["kind"] == "diffusion":
         out["sde"] = dict(d["sde"], name=_sde_name(d["sde"]) if canonical else d["sde"]["name"])
         out["preconditioning"] = d["preconditioning"]

@@ -261,6 +261,7 @@ RANGES: dict[str, Number | ListOf | Pair] = {
     "net.aux_out_channels": COUNT,
     "net.in_channels": integer(ge=4, le=4, why="the models feed Re/Im of the state and of y"),
     "net.out_channels": integer(ge=2, le=2, why="the models read Re/Im of the output"),
+    "net.patch": integer(ge=1, le=8, why="the space-to-depth tile; beyond 8 a 256-bin input has under 32 rows"),
 
     # data/synthetic.yaml (the bounds of data.synthetic.check_settings, at config time)
     "data.seed": integer(ge=0, why="numpy's SeedSequence refuses negative seeds"),

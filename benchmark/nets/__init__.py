@@ -5,6 +5,7 @@ Presets (docs/design-space.md section 6; counts asserted in tests/nets):
 - "ncsnpp":   NCSN++, the large variant, 65,590,694 parameters.
 - "small":    the same architecture sized for the embedded default on 2 CPU cores
               (chosen from perf/net_throughput.py; see that script for the measurements).
+- "cpu":      small's depth on a 2 x 2 space-to-depth grid, for CPU training (docs/performance.md).
 - "tiny":     for tests; a forward on 4×256×32 takes milliseconds.
 """
 from __future__ import annotations
@@ -24,6 +25,9 @@ NETS: dict[str, NCSNppSettings] = {
     # level is nearly free. On 2 cores this trains about 2x faster than base 16 with [1,2,4,8]
     # (2.79 M): measurements in perf/net_throughput.py and the nets report.
     "small": NCSNppSettings(base_channels=16, channel_mult=(1, 1, 2, 4, 4)),
+    # The same depth on a 2 x 2 space-to-depth grid: the full-resolution 16-channel layers that held
+    # most of small's CPU step are gone, and every layer is at least 32 wide (issue 45's CPU lever).
+    "cpu": NCSNppSettings(base_channels=32, channel_mult=(1, 1, 2, 2, 2), patch=2),
     # Four levels so tests push odd sizes through three resamplings; with fewer, the bottleneck
     # attention runs over F/2 × T/2 positions and dominates (about 1 s for 256 × 189).
     "tiny": NCSNppSettings(base_channels=8, channel_mult=(1, 1, 1, 2)),

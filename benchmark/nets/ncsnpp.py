@@ -5,6 +5,12 @@ Input  x: [B, in_channels, F, T]  (Re/Im of the state and Re/Im of y), c_noise: 
 Output    [B, out_channels, F, T], the raw network output F_θ (preconditioning lives elsewhere).
 Any F and T ≥ 1 work: every downsampling remembers the size it came from and the matching
 upsampling returns to it.
+
+`patch` = p > 1 folds each p × p tile of bins and frames into channels before the U-Net
+(space-to-depth, `pixel_unshuffle`) and unfolds the output after it, so no layer runs at full
+resolution. Why: on a CPU the full-resolution 16-channel convolutions are memory-bound (45 GFLOP/s
+against 83 for 32 channels at half resolution, the same FLOPs; docs/performance.md), and they
+carried most of the small net's step.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from benchmark.nets.layers import AuxDown, AuxUp, FIRResampler, NoiseEmbedding, ResBlock, group_norm
 
@@ -43,6 +50,8 @@ class NCSNppSettings:
     aux_out_channels: int = 4
     in_channels: int = 4
     out_channels: int = 2
+    # Space-to-depth factor: 1 runs at the spectrogram's own resolution (every paper net).
+    patch: int = 1
 
     def __post_init__(self):
         # Lists from YAML become tuples so settings stay hashable and comparable.
@@ -50,7 +59,7 @@ class NCSNppSettings:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         problems = []
         for name in ("base_channels", "num_blocks_per_res", "num_freqs", "noise_channel_mult",
-                     "emb_channel_mult", "aux_out_channels", "in_channels", "out_channels"):
+                     "emb_channel_mult", "aux_out_channels", "in_channels", "out_channels", "patch"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
@@ -83,10 +92,11 @@ class NCSNpp(nn.Module):
         levels = len(chans)
         last = levels - 1
         block = dict(emb_ch=emb_ch, skip_scale=s.skip_scale, dropout=s.dropout)
+        in_ch, out_ch = s.in_channels * s.patch**2, s.out_channels * s.patch**2
 
         self.resampler = FIRResampler(list(s.fir_kernel))
         self.emb = NoiseEmbedding(base * s.noise_channel_mult, emb_ch, s.fourier_scale)
-        self.input_conv = nn.Conv2d(s.in_channels, base, 3, padding=1)
+        self.input_conv = nn.Conv2d(in_ch, base, 3, padding=1)
 
         # Encoder: per level, `num_blocks_per_res` blocks then (except at the coarsest level) one
         # downsampling block. Every block output except the downsampling one is kept for the
@@ -106,7 +116,7 @@ class NCSNpp(nn.Module):
                 blocks.append(ResBlock(ch, ch, resample="down", resampler=self.resampler, **block))
                 skip_chans.append(ch)
                 if s.encoder_type == "skip":
-                    self.aux_down.append(AuxDown(s.in_channels, ch, self.resampler))
+                    self.aux_down.append(AuxDown(in_ch, ch, self.resampler))
             self.encoder.append(blocks)
 
         self.mid_1 = ResBlock(ch, ch, attention=s.attn_bottleneck, **block)
@@ -135,9 +145,9 @@ class NCSNpp(nn.Module):
         if s.decoder_type == "skip":
             # sgmse's 4→2 output conv, applied before any output scaling (preconditioning is
             # outside), so the raw network is isolated as in Karras et al.
-            self.output_conv = nn.Conv2d(s.aux_out_channels, s.out_channels, 1)
+            self.output_conv = nn.Conv2d(s.aux_out_channels, out_ch, 1)
         else:
-            self.output_conv = nn.Sequential(group_norm(ch), nn.Conv2d(ch, s.out_channels, 3, padding=1))
+            self.output_conv = nn.Sequential(group_norm(ch), nn.Conv2d(ch, out_ch, 3, padding=1))
 
     def _check(self, x: Tensor, c_noise: Tensor) -> Tensor:
         want = self.settings.in_channels
@@ -157,6 +167,16 @@ class NCSNpp(nn.Module):
 
     def forward(self, x: Tensor, c_noise: Tensor) -> Tensor:
         c_noise = self._check(x, c_noise)
+        p = self.settings.patch
+        if p == 1:
+            return self._unet(x, c_noise)
+        size = x.shape[-2:]
+        # zero bins and frames fill the last tile; the output is cropped back to the input's size
+        x = F.pad(x, (0, -size[1] % p, 0, -size[0] % p))
+        out = F.pixel_shuffle(self._unet(F.pixel_unshuffle(x, p), c_noise), p)
+        return out[..., :size[0], :size[1]]
+
+    def _unet(self, x: Tensor, c_noise: Tensor) -> Tensor:
         s = self.settings
         emb = self.emb(c_noise)
         aux = x

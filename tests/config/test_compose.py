@@ -65,6 +65,17 @@ def test_training_hash_ignores_what_training_does_not_read():
     assert "sampler" not in training_config(base)
 
 
+def test_the_patch_setting_leaves_earlier_model_ids_alone_and_a_patched_net_is_another_model():
+    base = compose()
+    assert base.net.patch == 1 and "patch" not in training_config(base)["net"]
+    assert training_hash(compose(["net.patch=1"])) == training_hash(base)
+    patched, cpu = compose(["net.patch=2"]), compose(["net=cpu"])
+    assert training_config(patched)["net"]["patch"] == 2
+    assert len({training_hash(base), training_hash(patched), training_hash(cpu)}) == 3
+    with pytest.raises(ConfigError, match="net.patch"):
+        compose(["net.patch=0"])
+
+
 def test_predictive_model_ignores_diffusion_settings():
     a = compose(["model.kind=predictive", "sde=ouve"])
     b = compose(["model.kind=predictive", "sde=oucosine", "preconditioning.bundle=richter"])

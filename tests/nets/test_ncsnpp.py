@@ -137,3 +137,50 @@ def test_bf16_autocast_forward_is_close_to_fp32(tiny):
 def test_bad_input_is_named(tiny, x, c, match):
     with pytest.raises(ValueError, match=match):
         tiny(x, c)
+
+
+def test_cpu_preset_has_its_stated_parameter_count():
+    assert count_parameters(build_net("cpu")) == 1_896_220
+
+
+@pytest.mark.parametrize("freqs, frames", [(256, 95), (255, 33), (7, 1), (1, 2)])
+@pytest.mark.parametrize("patch", [2, 3])
+def test_a_patched_net_returns_the_input_size(patch, freqs, frames):
+    net = build_net("tiny", patch=patch)
+    with torch.no_grad():
+        out = net(torch.randn(2, 4, freqs, frames), torch.randn(2))
+    assert out.shape == (2, 2, freqs, frames)
+    assert torch.isfinite(out).all()
+
+
+def test_a_patched_net_runs_every_layer_below_full_resolution():
+    net = build_net("tiny", patch=2)
+    seen = []
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape[-2:])))
+    with torch.no_grad():
+        net(torch.randn(1, 4, 64, 31), torch.zeros(1))
+    assert max(seen) == (32, 16)                # 31 frames padded to 32, then halved
+    assert net.input_conv.in_channels == 16 and net.output_conv.out_channels == 8
+
+
+@pytest.mark.parametrize("patch", [2, 3])
+def test_the_fold_and_unfold_around_the_unet_are_inverse(patch):
+    # with a U-Net that hands back its input's first channels, the net returns the state's Re/Im
+    # bin for bin and frame for frame: tiles unfold where they were folded from, padding is cropped
+    net = build_net("tiny", patch=patch)
+    net._unet = lambda x, c_noise: x[:, : 2 * patch**2]
+    x = torch.randn(2, 4, 13, 8)
+    assert torch.equal(net(x, torch.zeros(2)), x[:, :2])
+
+
+def test_a_patched_net_passes_gradient_to_every_parameter_and_keeps_batch_items_apart():
+    torch.manual_seed(0)
+    net = build_net("tiny", patch=2)
+    x, c = torch.randn(3, 4, 20, 11), torch.randn(3)
+    out = net(x, c)
+    out.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    with torch.no_grad():
+        assert torch.allclose(net(x[1:2], c[1:2]), out[1:2], atol=1e-5)

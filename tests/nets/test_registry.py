@@ -12,7 +12,7 @@ CONFIG_DIR = Path(benchmark.__file__).parent / "configs" / "net"
 
 
 def test_presets_exist():
-    assert {"ncsnpp_m", "ncsnpp", "small", "tiny"} <= set(NETS)
+    assert {"ncsnpp_m", "ncsnpp", "small", "cpu", "tiny"} <= set(NETS)
 
 
 def test_overrides_apply_and_leave_the_preset_alone():
@@ -35,6 +35,7 @@ def test_unknown_name_and_setting_are_named():
         (dict(channel_mult=[]), "channel_mult"),
         (dict(dropout=1.5), "dropout"),
         (dict(base_channels=0), "base_channels"),
+        (dict(patch=0), "patch"),
     ],
 )
 def test_bad_settings_are_named(override, match):
