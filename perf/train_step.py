@@ -1,6 +1,7 @@
 """One training step of the embedded recipe, before and after each kept speed change, in one run.
 
     python perf/train_step.py [--net small] [--steps 10] [--repeats 3] [--threads N] [--profile] [--dropped]
+    python perf/train_step.py --net small --against cpu      # issue 45's CPU net beside the default
 
 Same model, batch (8 × 1.5 s, the embedded front end), bf16 autocast where the CPU has it, 2 threads. Rows:
   fir-autocast   the FIR resampler under autocast (bf16 depthwise convolutions): the old path
@@ -8,7 +9,9 @@ Same model, batch (8 × 1.5 s, the embedded front end), bf16 autocast where the 
   --dropped adds the layouts measured and dropped, each a model of its own beside the kept path:
   channels-last  the net's weights and activations in channels-last memory format
   compile        torch.compile of the net (inductor; its compile time is left out of the rows)
-Prints the median step time of each and the ratio, and the kept path's arithmetic rate: the step's
+--against NET adds another network's kept path as a row of its own (same batch, same precision),
+with its FLOPs, its arithmetic rate and its share of the same matmul peak. Prints the median step
+time of each and the ratio, and the kept path's arithmetic rate: the step's
 FLOPs (torch.utils.flop_counter: convolutions and matrix products, forward and backward) over its
 time, against the peak of a large matrix product in the step's precision timed in the same run, so
 "% of peak" needs no figure from another host or day. --profile prints the kept path's top operators
@@ -75,20 +78,22 @@ def main():
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--profile", action="store_true")
     p.add_argument("--dropped", action="store_true")
+    p.add_argument("--against", default=None, help="another network preset, timed beside --net")
     a = p.parse_args()
     set_threads(a.threads)
     cache = Path(tempfile.gettempdir()) / "benchmark_perf_cache"
-    cfg = compose([f"net={a.net}", f"data.cache_dir={cache}", "data.sizes.train=64", "data.sizes.valid=2",
-                   "data.sizes.test=2", "data.sizes.test_mismatched=2"])
+    data = [f"data.cache_dir={cache}", "data.sizes.train=64", "data.sizes.valid=2", "data.sizes.test=2",
+            "data.sizes.test_mismatched=2"]
+    cfg = compose([f"net={a.net}", *data])
     device = torch.device("cpu")
     precision = resolve_precision(cfg.trainer.precision, device)
     first = next(iter(train_batches(load_split(cfg.data, "train"), batch_size=int(cfg.trainer.batch_size),
                                     crop_seconds=float(cfg.trainer.crop_seconds), seed=0, epoch=0)))
     x0, y, mask = spectrograms(frontend_from(cfg), {k: first[k] for k in ("clean", "noisy")}, device)
 
-    def stepper(layout: str = "kept"):
+    def stepper(layout: str = "kept", net_cfg=cfg):
         torch.manual_seed(0)
-        model = build_model(cfg)
+        model = build_model(net_cfg)
         if layout == "channels-last":
             model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -111,6 +116,8 @@ def main():
     variants = {"fir-autocast": (step, (_old_down, _old_up)), "fir-fp32": (step, kept)}
     if a.dropped:
         variants |= {layout: (stepper(layout), kept) for layout in ("channels-last", "compile")}
+    if a.against:
+        variants[f"net {a.against}"] = (stepper(net_cfg=compose([f"net={a.against}", *data])), kept)
     for name, (fn, _) in variants.items():
         t0 = time.perf_counter()
         for _ in range(3):
@@ -130,10 +137,14 @@ def main():
     for name in variants:
         if name != "fir-fp32":
             print(f"{name} / fir-fp32 = {rows[name] / rows['fir-fp32']:.3f}")
-    gflop = step_flops(step) / 1e9
-    rate, peak = gflop / (rows["fir-fp32"] / 1000), matmul_peak_gflops(precision)
-    print(f"kept path: {gflop:.1f} GFLOP a step, {rate:.0f} GFLOP/s = {100 * rate / peak:.0f}% of the "
-          f"{precision} matmul peak ({peak:.0f} GFLOP/s, 2048² product, same run, {torch.get_num_threads()} threads)")
+    peak = matmul_peak_gflops(precision)
+    for name, fn in [("kept path", step)] + ([(f"net {a.against}", variants[f"net {a.against}"][0])]
+                                              if a.against else []):
+        gflop = step_flops(fn) / 1e9
+        rate = gflop / (rows["fir-fp32" if fn is step else name] / 1000)
+        print(f"{name}: {gflop:.1f} GFLOP a step, {rate:.0f} GFLOP/s = {100 * rate / peak:.0f}% of the "
+              f"{precision} matmul peak ({peak:.0f} GFLOP/s, 2048² product, same run, "
+              f"{torch.get_num_threads()} threads)")
     if a.profile:
         from torch.profiler import ProfilerActivity, profile
         with profile(activities=[ProfilerActivity.CPU]) as prof:
