@@ -17,6 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..audio.metrics import resolve_metrics
 from ..config import ConfigError, cell_hash, compose, sampler_from_config, to_dict, training_hash
+from .study_contrast import contrast_problem
 
 STUDIES_DIR = Path("studies")
 PREDICTIVE = "predictive"
@@ -87,7 +88,7 @@ def _read(path: Path) -> dict:
 # (`full_key: l` for axes.x.l), where this message must name the key as written in the file.
 _KEYS = {"name": str, "title": str, "claim": str, "question": str, "primary_metric": str, "baseline": str,
          "diagnosis": str, "data": str, "few_step": dict, "base": list, "axes": dict, "exclude": list,
-         "extra": list, "baselines": bool}
+         "extra": list, "baselines": bool, "contrast": dict}
 _TYPE_NAMES = {str: "text", dict: "a mapping", list: "a list", bool: "true or false"}
 
 
@@ -128,6 +129,9 @@ def _check_shape(path: Path, raw: dict) -> None:
         if not isinstance(entry, dict) or "overrides" not in entry or not isinstance(entry.get("axes", {}), dict):
             refuse(f"`extra` entries are mappings {{axes: {{axis: label}}, overrides: [...]}}, not {entry!r}")
         overrides("extra.overrides", entry["overrides"])
+    problem = contrast_problem(raw)
+    if problem:
+        refuse(problem)
 
 
 def _check_name(path: Path, raw: dict, studies_dir: Path) -> None:

@@ -189,7 +189,8 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
     if primary is None:
         return section
     section["listening"] = listening.section(cells_dir, summary, split, clips_dir,
-                                             f"{export_prefix}/clips", sorted(set(table["split"])))
+                                             f"{export_prefix}/clips", sorted(set(table["split"])),
+                                             study.contrast)
     reference = tables.noisy_reference(table, split, primary)
     section["references"] = [(tables.metric_name(m), tables.fmt(tables.noisy_reference(
         table, split, m)[0], m)) for m in metrics]

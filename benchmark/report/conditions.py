@@ -113,14 +113,15 @@ def section(cond: pd.DataFrame | None, summary: pd.DataFrame, split: str, metric
 
 
 def snr_plot(cond: pd.DataFrame | None, summary: pd.DataFrame, split: str, metric: str,
-             colours: dict | None = None) -> str | None:
-    """Δ of the chosen systems against the input-SNR band; `colours`: the page's method -> colour map
-    (methods.py), so a system keeps the colour it has in the page's other plots."""
+             colours: dict | None = None, chosen: list[tuple[str, str]] | None = None) -> str | None:
+    """Δ of the `chosen` systems ((cell, label); default: `systems`) against the input-SNR band;
+    `colours`: the page's method -> colour map (methods.py), so a system keeps the colour it has in
+    the page's other plots."""
     if cond is None:
         return None
     part = cond[(cond["split"] == split) & (cond["metric"] == metric) & (cond["condition"] == "snr")
                 & (cond["which"] == "delta")]
-    chosen = dict(systems(summary))
+    chosen = dict(chosen if chosen is not None else systems(summary))
     part = part[part["cell"].isin(chosen)].assign(system=lambda d: d["cell"].map(chosen))
     if part.empty or part["value"].nunique() < 2:
         return None

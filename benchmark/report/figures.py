@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark.report import conditions as by_condition
-from benchmark.report import costs, plots, tables
+from benchmark.report import contrast, costs, plots, tables
 from benchmark.report.load import Study
 
 
@@ -48,7 +48,9 @@ def section_figures(summary: pd.DataFrame, table: pd.DataFrame, split: str, stud
                         f"Mean {name} by {rows_axis} × {columns_axis}"
                         + (f", averaged over {', '.join(others)}" if others else "")
                         + "; blank squares have no finished cell."))
-    figures.append((by_condition.snr_plot(cond, summary, split, primary, colours),
-                    f"Δ {name} over the noisy input by input-SNR band, 95% CI: the best diffusion "
-                    "cell of this split and the predictive baseline; dashed: no change."))
+    chosen = contrast.systems(summary, study.contrast)
+    figures.append((by_condition.snr_plot(cond, summary, split, primary, colours, chosen),
+                    f"Δ {name} over the noisy input by input-SNR band, 95% CI: "
+                    f"{contrast.describe(summary, study.contrast, 'the best diffusion cell of this split')}; "
+                    "dashed: no change."))
     return [{"png": png, "caption": caption} for png, caption in figures if png]

@@ -11,8 +11,9 @@ embedded). The page therefore needs its folder: copy reports/<study>.html with r
 
 What bounds the folder: excerpts of at most EXCERPT_S seconds, MP3 at MP3_KBPS kb/s mono 16 kHz (a
 format every current browser plays; Opus is smaller but Safari plays Ogg only recently), JPEG
-spectrograms, and the systems limited to the split's best MAX_DIFFUSION diffusion cells plus the
-predictive baseline: about 24 kB per clip, a three-utterance split with four cells about 0.5 MB.
+spectrograms, and the systems limited to the study's contrast (its two arms, contrast.py) plus the
+predictive baseline, or without a contrast the split's best MAX_DIFFUSION diffusion cells: about 24 kB
+per clip, a three-utterance split with four cells about 0.5 MB.
 
 The audio comes from results/<study>/cells/<hash>/examples/<split>_<name>_<role>.wav, which a run
 writes on the machine that ran it (not in git). A run spread over sessions on fresh machines has
@@ -35,6 +36,7 @@ from matplotlib.figure import Figure
 from scipy.signal import stft
 
 from benchmark.durable import read_json, write_atomic, write_bytes_atomic
+from benchmark.report import contrast as study_contrast
 
 EXCERPT_S = 4.0
 MP3_KBPS = 32
@@ -105,12 +107,10 @@ def _kept(folder: Path, name: str, who: str) -> dict[str, bytes] | None:
     return {ext: f.read_bytes() for ext, f in files.items()} if all(f.is_file() for f in files.values()) else None
 
 
-def chosen_systems(summary: pd.DataFrame) -> list[tuple[str, str]]:
-    """(cell, display label): the best MAX_DIFFUSION diffusion cells (summary is sorted best first)
-    and the predictive baseline."""
-    diffusion = summary[summary["kind"] == "diffusion"].head(MAX_DIFFUSION)
-    predictive = summary[summary["kind"] == "predictive"].head(1)
-    return [(r["cell"], r["display"]) for _, r in pd.concat([diffusion, predictive]).iterrows()]
+def chosen_systems(summary: pd.DataFrame, contrast: dict | None = None) -> list[tuple[str, str]]:
+    """(cell, display label): the contrast's two arms, or without one the best MAX_DIFFUSION
+    diffusion cells; then the predictive baseline."""
+    return study_contrast.systems(summary, contrast, fallback=MAX_DIFFUSION)
 
 
 def input_snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
@@ -121,13 +121,15 @@ def input_snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
 
 
 def section(cells_dir: Path | None, summary: pd.DataFrame, split: str,
-            clips_dir: Path | None = None, href: str = "clips", splits=()) -> dict:
+            clips_dir: Path | None = None, href: str = "clips", splits=(), contrast: dict | None = None) -> dict:
     """{"utterances": [{name, snr, clips: [{label, mp3, spectrogram}]}], "bytes", "missing": why
-    there are no players}; mp3 and spectrogram are the clip files' addresses, `href`/<split>/….
+    there are no players, "systems": what they show, in words}; mp3 and spectrogram are the clip
+    files' addresses, `href`/<split>/….
     Utterances are ordered by input SNR, lowest first. Writes the clips into clips_dir/<split>/
     (without a clips_dir there is nowhere to put them, and the section says so). `splits`: every
     split of the study, so that another split's examples are never shown under this one."""
-    systems = chosen_systems(summary)
+    systems = chosen_systems(summary, contrast)
+    words = study_contrast.describe(summary, contrast, "the split's best diffusion cells")
     folder = clips_dir / split if clips_dir else None
     index = clips_dir / f"{split}.json" if clips_dir else None
     on_disk = (read_json(index) if index else None) or {}
@@ -137,7 +139,7 @@ def section(cells_dir: Path | None, summary: pd.DataFrame, split: str,
                    | {n for n, u in kept.items() if set(u.get("clips", [])) & {c for c, _ in systems}})
     if not names or folder is None:
         where = f"{cells_dir}/<cell>/examples/" if cells_dir else "results/<study>/cells/<cell>/examples/"
-        return {"utterances": [], "bytes": 0,
+        return {"utterances": [], "bytes": 0, "systems": words,
                 "missing": f"No audio examples of this split were found in {where} or among the "
                            "clips a report keeps beside its page (reports/<study>/clips/): a run "
                            "keeps its wavs on the machine that ran it, outside git. Re-running the "
@@ -181,4 +183,9 @@ def section(cells_dir: Path | None, summary: pd.DataFrame, split: str,
     if shown != on_disk:
         write_atomic(index, json.dumps(shown, indent=1, sort_keys=True) + "\n")   # sorted: stable diffs
     utterances.sort(key=lambda u: u["snr_db"])
-    return {"utterances": utterances, "bytes": sum(len(d) for d in made.values()), "missing": ""}
+    silent = [label for cell, label in systems if not any(cell in u["clips"] for u in shown.values())]
+    if silent:
+        words += (f"; no clip of {', '.join(silent)}: {'its' if len(silent) == 1 else 'their'} audio "
+                  "examples are not on this machine (a rerun of the study here makes them)")
+    return {"utterances": utterances, "bytes": sum(len(d) for d in made.values()), "missing": "",
+            "systems": words}

@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from benchmark.driver.study_contrast import contrast_problem
+
 REQUIRED_COLUMNS = ("cell", "kind", "label", "split", "metric", "which", "mean", "ci95", "nfe")
 NUMERIC_COLUMNS = ("mean", "ci95", "n", "n_nan", "nfe", "rtf", "train_steps", "train_minutes")
 KINDS = ("diffusion", "predictive", "input")
@@ -37,6 +39,7 @@ class Study:
     data: str | None = None             # data group named by the study (data=vbdmd), if any
     path: Path | None = None
     raw: dict = field(default_factory=dict, repr=False)
+    contrast: dict | None = None        # {control: {axis: label}, treatment: {…}}: contrast.py
 
 
 def _find_data_override(node) -> str | None:
@@ -74,11 +77,16 @@ def load_study(path: Path) -> Study:
             raise ReportError(f"{path}: axis {axis!r} must map value labels to override lists")
         # YAML may read a label such as 8 or 1.5 as a number; the CSV holds it as text.
         order[str(axis)] = [str(label) for label in values]
+    problem = contrast_problem(raw)
+    if problem:
+        raise ReportError(f"{path}: {problem}")
     data = raw.get("data") if isinstance(raw.get("data"), str) else _find_data_override(raw)
     return Study(name=str(raw["name"]), title=str(raw["title"]), claim=str(raw["claim"]).strip(),
                  axes=order, primary_metric=str(raw.get("primary_metric") or "pesq_wb"),
                  question=(str(raw["question"]).strip() if raw.get("question") else None),
-                 data=data, path=path, raw=raw)
+                 data=data, path=path, raw=raw,
+                 contrast=({role: {str(a): str(v) for a, v in arm.items()} for role, arm in raw["contrast"].items()}
+                           if isinstance(raw.get("contrast"), dict) else None))
 
 
 def _read_text(path: Path, what: str) -> str:

@@ -159,3 +159,38 @@ def test_a_split_never_shows_the_examples_of_a_split_named_after_it(dirs):
     section = html[html.index('id="split-test"'):html.index("</section>", html.index('id="split-test"'))]
     assert [name for name, _ in HEADER.findall(section)] == ["utt0"]
     assert set(json.loads(index.read_text())) == {"utt0"}
+
+
+def _with_contrast(dirs, control=("ouve", "pc N=30"), treatment=("oucosine", "heun N=8")):
+    path = dirs.studies / f"{STUDY}.yaml"
+    path.write_text(path.read_text() + (
+        f"contrast:\n  control: {{sde: {control[0]}, sampler: {control[1]}}}\n"
+        f"  treatment: {{sde: {treatment[0]}, sampler: {treatment[1]}}}\n"))
+
+
+def test_the_players_show_the_studys_contrast_not_its_best_cells(dirs):
+    # ouve · pc N=30 ranks 7th of 9 on the fixture: a best-cells rule would never pick it
+    _with_contrast(dirs)
+    _write_examples(dirs)
+    html = build_report(*dirs.args()).read_text()
+    section = html[html.index('id="split-test"'):html.index("</section>", html.index('id="split-test"'))]
+    shown = {re.search(r"_(\w+)\.mp3$", c).group(1) for c in AUDIO.findall(section)}
+    assert shown == {"noisy", "clean", "efa83ce8", "55bcdb52", "827bc782"}   # control, treatment, predictive
+    labels = re.findall(r"<tr><td>([^<]+)</td>\s*<td><audio", section)
+    assert labels[:2] == ["noisy input", "clean reference"] and len(labels) == 10
+    assert labels[2].startswith("ouve") and labels[2].endswith("pc N=30 (control)")
+    assert labels[3].startswith("oucosine") and labels[3].endswith("heun N=8 (treatment)")
+    assert labels[4].startswith("predictive")
+    assert ("Systems: the contrast the study is about, its control and its treatment, and the predictive "
+            "baseline.") in section
+
+
+def test_a_contrast_arm_without_audio_is_named_not_silently_dropped(dirs):
+    _with_contrast(dirs)
+    _write_examples(dirs)
+    shutil.rmtree(dirs.results / STUDY / "cells" / "efa83ce8" / "examples")
+    html = build_report(*dirs.args()).read_text()
+    section = html[html.index('id="split-test"'):html.index("</section>", html.index('id="split-test"'))]
+    assert "efa83ce8" not in "".join(AUDIO.findall(section))
+    assert re.search(r"no clip of ouve[^<]* pc N=30 \(control\): its audio examples are not on this machine",
+                     section)
