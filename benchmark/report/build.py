@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
+from benchmark.driver import training_record
 from benchmark.preflight import PreflightError, writable_dir, writable_file
 from benchmark.report import (
     claims,
@@ -28,7 +29,9 @@ from benchmark.report import (
     opening,
     paired_stats,
     reproduction,
+    scorecard,
     tables,
+    validity,
 )
 from benchmark.report import conditions as by_condition
 from benchmark.report.evidence import Evidence
@@ -201,7 +204,8 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
     section["paired"] = _paired(split_pairs, study, metrics)
     split_best = vs_best[vs_best["split"] == split] if vs_best is not None else None
     evidence = Evidence(split, split_pairs, split_best, cells_dir)
-    section["claims"] = claims.claim_check(summary, study, reference, primary, split_pairs, evidence)
+    section["claims"] = _gated(claims.claim_check(summary, study, reference, primary, split_pairs, evidence),
+                               study, table, split, primary, cells_dir)
     if diagnosed is not None:                 # another study's cells that explain one of this one's
         found = diagnosis.drift_diagnosis(diagnosed[1], split, primary, diagnosed[0].name)
         section["claims"] += [found] if found else []
@@ -212,6 +216,20 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
     section["figures"] = figures.section_figures(summary.assign(method=summary["cell"].map(method_of)), table,
                                                  split, study, metrics, primary, cond, colours)
     return section
+
+
+def _gated(found: list, study: Study, table: pd.DataFrame, split: str, metric: str,
+           cells_dir: Path | None) -> list:
+    """The claims with validity's gate applied: a comparison of systems that do not enhance, or whose
+    models have not shown that they converged, is not a finding (validity.gate_claim)."""
+    results = cells_dir.parent.parent if cells_dir else None
+    compared = {c for claim in found for c in claim.cells}
+    files = {c: scorecard.per_utterance_file(results, study.name, c) if results else None for c in compared}
+    scores = {c: pd.read_csv(f, usecols=lambda k: k in ("split", "name", "metric", "input", "output"))
+              for c, f in files.items() if f is not None}
+    d = validity.PageData(study.name, table, scores, metric)
+    training = training_record.read(results / study.name) if results else None
+    return [validity.gate_claim(claim, d, split, training) for claim in found]
 
 
 def _cells_appendix(table: pd.DataFrame) -> list[dict]:

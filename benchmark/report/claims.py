@@ -34,7 +34,8 @@ class Claim:
     topic: str
     text: str
     verdict: str          # a few words shown as a badge
-    tone: str             # good | bad | neutral: the badge colour
+    tone: str             # good | bad | neutral | invalid: the badge colour
+    cells: tuple = ()     # the systems the verdict compares: each must work (validity.gate_claim)
 
 
 def _finite(x) -> bool:
@@ -84,7 +85,7 @@ def axis_claim(summary: pd.DataFrame, axis: str, order: list[str], metric: str,
                      "CI.", "CI unknown", "neutral")
     if d.sign > 0:
         return Claim(axis, text + f"The best is above {runner_text}: {shown(d, metric)}.",
-                     "separated", "good")
+                     "separated", "good", _compared(summary, axis))
     return Claim(axis, text + f"The best and {runner_text} are not distinguishable ({shown(d, metric)}), "
                  "so the ranking along this axis is not resolved by these data.", "not resolved", "neutral")
 
@@ -154,12 +155,13 @@ def spread_claim(summary: pd.DataFrame, study: Study, metric: str) -> Claim | No
     sde_spread = max(spreads[a] for a in sde_axes)
     if paper_axes:
         rival = max(paper_axes, key=spreads.get)
+        cells = tuple(summary[summary["kind"] == "diffusion"]["cell"])
         if sde_spread > spreads[rival]:
             return Claim("axes compared", text + " The SDE axis moves the metric more than "
                          f"{', '.join(paper_axes)}, as the paper reports.",
-                         "consistent with the paper", "good")
+                         "consistent with the paper", "good", cells)
         return Claim("axes compared", text + f" {rival} moves the metric at least as much as "
-                     "the SDE, unlike the paper's finding.", "differs from the paper", "bad")
+                     "the SDE, unlike the paper's finding.", "differs from the paper", "bad", cells)
     across = (" This is not the paper's comparison, which sets the SDE against preconditioning and "
               "loss weighting, across studies: the scorecard (index.html) makes it.")
     if ranked[0][0] in sde_axes:
@@ -222,6 +224,7 @@ def drift_claim(summary: pd.DataFrame, axis: str, metric: str,
                      "neutral")
     signs = [paired_stats.verdict(d, ci, p) for d, ci, p in known]
     helps, hurts, n = signs.count(-1), signs.count(1), len(known)   # a drift that helps: without is lower
+    cells = _compared(summary, axis)
     if fallback == n:
         helped, better = "helps beyond the CI", "is better beyond the CI"
     else:
@@ -232,12 +235,18 @@ def drift_claim(summary: pd.DataFrame, axis: str, metric: str,
     if helps == 0:
         return Claim(topic, text + counts + "These data do not "
                      "attribute performance to the progressive transformation, consistent with "
-                     "the paper.", "consistent with the paper", "good")
+                     "the paper.", "consistent with the paper", "good", cells)
     if helps == n:
         return Claim(topic, text + counts + "The drift helps everywhere, unlike the paper's "
-                     "claim.", "contradicts the paper", "bad")
+                     "claim.", "contradicts the paper", "bad", cells)
     return Claim(topic, text + counts + "The gain from the drift is not systematic.", "mixed",
-                 "neutral")
+                 "neutral", cells)
+
+
+def _compared(summary: pd.DataFrame, axis: str) -> tuple:
+    """The diffusion cells with a value on `axis`: the systems a claim about that axis compares."""
+    rows = summary[(summary["kind"] == "diffusion") & (summary[axis].astype(str) != "")]
+    return tuple(rows["cell"])
 
 
 def _best(cells: pd.DataFrame, metric: str) -> pd.Series | None:
@@ -337,7 +346,7 @@ def _judged(topic: str, text: str, best: pd.Series, ref: pd.Series, metric: str,
     if not d.judged:
         return Claim(topic, text + "Neither a test nor a CI is known.", "CI unknown", "neutral")
     sentence, verdict, tone = matches if d.sign == 0 else beats if d.sign > 0 else short
-    return Claim(topic, text + f"{sentence} ({shown(d, metric)}).", verdict, tone)
+    return Claim(topic, text + f"{sentence} ({shown(d, metric)}).", verdict, tone, (best["cell"], ref["cell"]))
 
 
 def few_step_claim(summary: pd.DataFrame, study: Study, metric: str,

@@ -128,6 +128,41 @@ def gate(finding, data: dict, split: str, training: dict[str, pd.DataFrame], con
                    numbers=[f"✗ {c.text}" for c in failed] + finding.numbers)
 
 
+@dataclass(frozen=True)
+class PageData:
+    """What the checks read of one study on a study page (the scorecard passes its StudyData)."""
+    name: str
+    table: pd.DataFrame            # cells.csv
+    scores: dict                   # cell -> its per-utterance scores (split, metric, input, output)
+    metric: str
+
+
+def gate_claim(claim, d, split: str, training: pd.DataFrame | None):
+    """A study page's claim as it stands, or "not valid at this scale" where a system it compares
+    (`claim.cells`) is not above its input or its model has not shown that it converged: the same
+    checks, and the same words, as the scorecard's findings (gate)."""
+    if not getattr(claim, "cells", ()):
+        return claim
+    checks, models = [], set()
+    for cell in dict.fromkeys(claim.cells):
+        checks.append(above_input(d, cell, split))
+        model = _training_hash(d, cell)
+        if model not in models:
+            models.add(model)
+            checks.append(converged(d, cell, training))
+    failed = sorted((c for c in checks if not c.passed), key=lambda c: c.name != "above input")
+    if not failed:
+        return claim
+    kinds = list(dict.fromkeys(c.name for c in failed))
+    unit = {"converged": "model(s)"}
+    why = "; ".join(f"{sum(c.name == k for c in failed)} of {sum(c.name == k for c in checks)} "
+                    f"{unit.get(k, 'system(s)')} fail '{k}'" for k in kinds)
+    shown = "; ".join(c.text for c in failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
+    return replace(claim, verdict=INVALID, tone="invalid",
+                   text=f"Not a finding: {why} ({shown}). The comparison would have read "
+                        f"\"{claim.verdict}\": {claim.text}")
+
+
 def _training_hash(d, cell: str) -> str | None:
     rows = d.table[d.table["cell"] == cell]
     return str(rows["training_hash"].iloc[0]) if len(rows) and "training_hash" in rows else None
