@@ -11,22 +11,27 @@ import pandas as pd
 ROLES = ("control", "treatment")
 
 
-def arms(summary: pd.DataFrame, contrast: dict | None) -> list[tuple[str, str]]:
-    """(cell, label) of the contrast's control and treatment that this split's summary holds, in
-    that order; [] without a contrast."""
-    out = []
+def _found(summary: pd.DataFrame, contrast: dict | None) -> dict[str, tuple[str, str]]:
+    """role -> (cell, label) of the contrast's arms that this split's summary holds."""
+    out = {}
     for role in ROLES if contrast else ():
         match = summary[summary["kind"] != "input"]
         for axis, label in contrast[role].items():
             match = match[match[axis].astype(str) == str(label)]
         if len(match) == 1:
-            out.append((match["cell"].iloc[0], f"{match['display'].iloc[0]} ({role})"))
+            out[role] = (match["cell"].iloc[0], f"{match['display'].iloc[0]} ({role})")
     return out
+
+
+def arms(summary: pd.DataFrame, contrast: dict | None) -> list[tuple[str, str]]:
+    """(cell, label) of the contrast's control and treatment that this split's summary holds, in
+    that order; [] without a contrast."""
+    return list(_found(summary, contrast).values())
 
 
 def missing(summary: pd.DataFrame, contrast: dict | None) -> list[str]:
     """The contrast's arms this split has no finished cell of, as 'role: axis label, …'."""
-    found = {label.rsplit(" (", 1)[1].rstrip(")") for _, label in arms(summary, contrast)}
+    found = _found(summary, contrast)
     return [f"{role}: {', '.join(str(v) for v in contrast[role].values())}"
             for role in ROLES if contrast and role not in found]
 

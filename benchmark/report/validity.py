@@ -117,12 +117,7 @@ def gate(finding, data: dict, split: str, training: dict[str, pd.DataFrame], con
     failed = [c for c in checks if not c.passed]
     if not failed:
         return replace(finding, checks=checks)
-    kinds = list(dict.fromkeys(c.name for c in failed))
-    counts = {k: sum(c.name == k for c in failed) for k in kinds}
-    total = {k: sum(c.name == k for c in checks) for k in kinds}
-    unit = {"converged": "model(s)"}
-    why = "; ".join(f"{counts[k]} of {total[k]} {unit.get(k, 'system(s)')} fail '{k}'" for k in kinds)
-    text = (f"Not a finding: {why}. The comparison would have read \"{finding.verdict}\": "
+    text = (f"Not a finding: {_why(checks, failed)}. The comparison would have read \"{finding.verdict}\": "
             f"{finding.text}")
     return replace(finding, verdict=INVALID, tone="invalid", text=text, checks=checks,
                    numbers=[f"✗ {c.text}" for c in failed] + finding.numbers)
@@ -153,14 +148,18 @@ def gate_claim(claim, d, split: str, training: pd.DataFrame | None):
     failed = sorted((c for c in checks if not c.passed), key=lambda c: c.name != "above input")
     if not failed:
         return claim
-    kinds = list(dict.fromkeys(c.name for c in failed))
-    unit = {"converged": "model(s)"}
-    why = "; ".join(f"{sum(c.name == k for c in failed)} of {sum(c.name == k for c in checks)} "
-                    f"{unit.get(k, 'system(s)')} fail '{k}'" for k in kinds)
+    why = _why(checks, failed)
     shown = "; ".join(c.text for c in failed[:3]) + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
     return replace(claim, verdict=INVALID, tone="invalid",
                    text=f"Not a finding: {why} ({shown}). The comparison would have read "
                         f"\"{claim.verdict}\": {claim.text}")
+
+
+def _why(checks: list[Check], failed: list[Check]) -> str:
+    """'2 of 3 system(s) fail 'above input'; …': each failed kind of check, counted."""
+    unit = {"converged": "model(s)"}
+    return "; ".join(f"{sum(c.name == k for c in failed)} of {sum(c.name == k for c in checks)} "
+                     f"{unit.get(k, 'system(s)')} fail '{k}'" for k in dict.fromkeys(c.name for c in failed))
 
 
 def _training_hash(d, cell: str) -> str | None:
