@@ -129,18 +129,19 @@ class DbClaims:
                               "AND heartbeat >= now() - make_interval(secs => :grace)",
                               h=folder.name, host=self.host, pid=self.pid, grace=self.grace))
 
-    def _take(self, training_hash: str, holder: str, folder: str) -> bool:
+    def _take(self, training_hash: str, holder: str, folder: str) -> int | None:
         """Claim the model if nobody does, or if its claim is stale, or done here but since deleted
         (the caller retrains only what its folder lacks): one atomic statement, so two workers
-        taking over at once cannot both win."""
-        return bool(self._sql(
+        taking over at once cannot both win. The row's takeover count if claimed, else None."""
+        rows = self._sql(
             f"INSERT INTO {TABLE} (training_hash, holder, host, pid) VALUES (:h, :holder, :host, :pid) "
             "ON CONFLICT (training_hash) DO UPDATE SET holder = EXCLUDED.holder, host = EXCLUDED.host, "
             "pid = EXCLUDED.pid, claimed_at = now(), heartbeat = now(), done_dir = NULL, "
             f"takeovers = {TABLE}.takeovers + (CASE WHEN {TABLE}.done_dir IS NULL THEN 1 ELSE 0 END) "
             f"WHERE ({TABLE}.done_dir IS NULL AND {TABLE}.heartbeat < now() - make_interval(secs => :grace)) "
-            f"OR {TABLE}.done_dir = :dir RETURNING holder",
-            h=training_hash, holder=holder, host=self.host, pid=self.pid, grace=self.grace, dir=folder))
+            f"OR {TABLE}.done_dir = :dir RETURNING takeovers",
+            h=training_hash, holder=holder, host=self.host, pid=self.pid, grace=self.grace, dir=folder)
+        return rows[0]["takeovers"] if rows else None
 
     @contextmanager
     def hold(self, folder: Path):
@@ -160,7 +161,8 @@ class DbClaims:
                     f"model {thash} was trained by {before['host']}:{before['pid']} into {before['done_dir']}, "
                     f"which this machine cannot see at {folder}: give every worker one shared --models "
                     "folder (docs/scaling.md)")
-            if self._take(thash, holder, where):
+            takeovers = self._take(thash, holder, where)
+            if takeovers is not None:
                 break
             if not said:
                 print(f"model {thash}: waiting for {before['host']}:{before['pid']} to train it (taken over "
@@ -168,7 +170,9 @@ class DbClaims:
                       f"model {thash}: waiting for its claim", flush=True)
                 said = True
             time.sleep(self.poll)
-        if before and before["done_dir"] is None and before["silent"] > self.grace:
+        # A takeover is told by the count the claiming statement returned, not by `before`'s
+        # silence: that was read a moment before the claim and may have been just under the grace.
+        if before and before["done_dir"] is None and takeovers > before["takeovers"]:
             print(f"model {thash}: took over the claim of {before['host']}:{before['pid']} (heartbeat silent "
                   f"{before['silent']:.0f} s); resuming from its last checkpoint", flush=True)
         held = _Held()
