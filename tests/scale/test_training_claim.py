@@ -40,6 +40,14 @@ def _holder(url, folder, seconds):
     return proc
 
 
+def _killed_holder(url, folder):
+    """The pid of a holder of the folder's claim, killed with -9: its row stays behind."""
+    proc = _holder(url, folder, 600)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return proc.pid
+
+
 @pytest.fixture(scope="module")
 def url(servers):
     return fresh_db(servers[0], "claims")
@@ -60,10 +68,7 @@ def test_a_live_holder_keeps_its_claim_past_the_grace_period(url, tmp_path):
 
 def test_a_killed_holder_is_taken_over_after_the_grace_period(url, tmp_path, capsys):
     folder = tmp_path / "aaaa0002"
-    proc = _holder(url, folder, 600)
-    dead = proc.pid
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    dead = _killed_holder(url, folder)
     claims = DbClaims(sqlalchemy.create_engine(url), grace=GRACE, poll=0.1)
     assert claims.busy(folder)                            # its row outlives it until the grace period ends
     began = time.monotonic()
@@ -80,10 +85,7 @@ def test_a_takeover_is_announced_though_the_holder_was_read_just_before_its_grac
     """The row read before the claiming statement may still be inside the grace period when the
     statement finds it stale (CI once read it 0.0x s early): the announcement follows the claim."""
     folder = tmp_path / "aaaa0004"
-    proc = _holder(url, folder, 600)
-    dead = proc.pid
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    dead = _killed_holder(url, folder)
     claims = DbClaims(sqlalchemy.create_engine(url), grace=GRACE, poll=0.1)
     read = claims.holder_of
 
