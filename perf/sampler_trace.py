@@ -2,6 +2,7 @@
 
     python perf/sampler_trace.py results/models/<hash> \
         '{"PC 4": ["pc", {"steps": 4}], "PC 8": ["pc", {"steps": 8}]}' --utterances 8
+    python perf/sampler_trace.py results/models/<hash> '{}' --sigmas 0.02,0.1,0.3,1   # in distribution only
 
 At every network evaluation it prints σ, the RMS of the denoiser's input x̃ = (x − y)/s against the
 RMS it has in training at that σ, √(σ² + |x0 − y|²) (x̃ = x0 − y + σ·n there), and the RMS error of
@@ -9,7 +10,8 @@ the denoiser's output D against the true x0 − y, all over the first `--utteran
 the trained net and for the exact denoiser of a Gaussian x0 − y with the utterances' own spread
 (docs/design-space.md §5d). A sampler that walks the state off the training distribution shows an input
 ratio far from 1 where the trained net's error grows and the oracle's does not. How the collapse
-of PC at N = 4 on the cosine model (sampler_ablation) was traced.
+of PC at N = 4 on the cosine model (sampler_ablation) was traced. --sigmas adds the net's error
+where its input is what it was trained on, so a poor net and a walk off the distribution part.
 """
 import argparse
 import json
@@ -19,6 +21,7 @@ import torch
 from benchmark.audio.stft import peak_normalise
 from benchmark.data import load_split
 from benchmark.diffusion.samplers import build_sampler, sample
+from benchmark.diffusion.sdes import complex_randn
 from benchmark.store import load_for_inference
 
 
@@ -60,16 +63,42 @@ def snr_db(clean, wav):
     return float(10 * torch.log10(clean.pow(2).sum() / (wav - clean).pow(2).sum().clamp(min=1e-12)))
 
 
+def in_distribution(denoiser, sde, frontend, data, sigmas, utterances, device):
+    """The denoiser fed what it was trained on, x̃ = x0 − y + σ·n: its error / rms(x0 − y) at each
+    σ, beside the Gaussian oracle's and the identity's (D = x̃). Against the walk's errors above,
+    this separates a net that is poor at a σ from a walk that leaves the training distribution."""
+    gen = torch.Generator().manual_seed(0)
+    print("in distribution: σ   err/|x0−y| net | oracle | identity", flush=True)
+    for sig in sigmas:
+        errs = []
+        for i in range(min(utterances, len(data))):
+            _, noisy, clean = peak_normalise(*(torch.as_tensor(data[i][k], dtype=torch.float32, device=device)
+                                               for k in ("noisy", "clean")))
+            y, x0 = frontend.stft(noisy[None]), frontend.stft(clean[None])
+            d0, s = x0 - y, torch.tensor([sig], device=device)
+            x_tilde = d0 + sig * complex_randn(d0, gen)
+            t = sde.sigma_inv(s) if sde.has_sigma_inv else None
+            with torch.no_grad():
+                outs = (denoiser(x_tilde, y, s, t), gaussian_oracle(_rms(d0))(x_tilde, y, s, t), x_tilde)
+            errs.append([_rms(o - d0) / _rms(d0) for o in outs])
+        net, oracle, identity = (sum(e[j] for e in errs) / len(errs) for j in range(3))
+        print(f"  {sig:8.4f}  net {net:6.2f}  oracle {oracle:6.2f}  identity {identity:8.2f}", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("model", help="a model folder, a .pt checkpoint in one, or a training run's id")
     p.add_argument("samplers", help='JSON: {"label": ["name", {settings}], ...}')
     p.add_argument("--split", default="valid")
     p.add_argument("--utterances", type=int, default=8)
+    p.add_argument("--sigmas", default="", help="comma-separated σ: also the denoiser's error in distribution there")
     a = p.parse_args()
     loaded = load_for_inference(a.model)
     model, frontend, device = loaded.model, loaded.frontend, loaded.device
     data = load_split(loaded.config.data, a.split)
+    if a.sigmas:
+        in_distribution(model.denoiser, model.sde, frontend, data, [float(v) for v in a.sigmas.split(",")],
+                        a.utterances, device)
     for label, (name, settings) in json.loads(a.samplers).items():
         sampler = build_sampler(name, model.sde, **settings)
         print(f"{label}: σ   rms x̃ / in training   rms(D − (x0 − y)) net | oracle", flush=True)
