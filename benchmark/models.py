@@ -19,14 +19,15 @@ from .diffusion.samplers import Sample, sample
 class DiffusionModel(nn.Module):
     kind = "diffusion"
 
-    def __init__(self, net: nn.Module, sde, precond: Preconditioning, noise_law):
+    def __init__(self, net: nn.Module, sde, precond: Preconditioning, noise_law, input_perturbation: float = 0.0):
         super().__init__()
         self.net = net
         self.denoiser = Denoiser(net, sde, precond)
-        self.sde, self.noise_law = sde, noise_law
+        self.sde, self.noise_law, self.input_perturbation = sde, noise_law, float(input_perturbation)
 
     def loss(self, x0, y, mask=None, generator=None):
-        return denoising_loss(self.denoiser, self.noise_law, x0, y, mask=mask, generator=generator)
+        return denoising_loss(self.denoiser, self.noise_law, x0, y, mask=mask, generator=generator,
+                              perturb=self.input_perturbation)
 
     def enhance(self, y, sampler, generator=None) -> Sample:
         return sample(sampler, self.denoiser, self.sde, y, generator)

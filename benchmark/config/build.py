@@ -59,7 +59,8 @@ def build_model(cfg) -> torch.nn.Module:
     if kind != "diffusion":
         raise ValueError(f"model.kind={kind!r} is not one of ['diffusion', 'predictive']")
     sde = build_sde_from(cfg)
-    return DiffusionModel(net, sde, precond, noise_law_from(cfg, sde))
+    return DiffusionModel(net, sde, precond, noise_law_from(cfg, sde),
+                          input_perturbation=float(cfg.loss.get("input_perturbation", 0.0)))
 
 
 def frontend_from(cfg) -> Frontend:

@@ -8,6 +8,7 @@ first 8 hex digits of the sha256 of key-sorted JSON. What is left out, and why, 
   LATER_NEUTRAL            data settings added after models were trained, at their neutral value
                            (owned by data/synthetic.py, whose dataset hash drops them the same way)
   _ADDED_NET_DEFAULTS      network settings added after models were trained, at their old behaviour
+  _ADDED_LOSS_DEFAULTS     loss settings added after models were trained, at their old behaviour
   _ADDED_SAMPLER_DEFAULTS  sampler settings added after cells were scored, at their old behaviour
   eval.precision           numerics, not a different experiment (as the device is)
 """
@@ -29,6 +30,7 @@ def stable_hash(obj, n: int = 8) -> str:
 
 
 _ADDED_NET_DEFAULTS = {"patch": 1}
+_ADDED_LOSS_DEFAULTS = {"input_perturbation": 0.0}
 
 _NOT_TRAINING = {"trainer": ("log_every", "checkpoint_every", "threads", "val_every", "val_utterances"),
                  "data": ("cache_dir", "workers")}
@@ -59,7 +61,8 @@ def training_config(cfg, canonical: bool = True) -> dict:
     if d["model"]["kind"] == "diffusion":
         out["sde"] = dict(d["sde"], name=_sde_name(d["sde"]) if canonical else d["sde"]["name"])
         out["preconditioning"] = d["preconditioning"]
-        out["loss"] = d["loss"]
+        out["loss"] = {k: v for k, v in d["loss"].items()
+                       if not (k in _ADDED_LOSS_DEFAULTS and v == _ADDED_LOSS_DEFAULTS[k])}
         if out["sde"]["name"] in GAMMA_FREE_SDES and all_edm(cfg):
             out["sde"].pop("stiffness", None)
     else:

@@ -185,6 +185,7 @@ RANGES: dict[str, Number | ListOf | Pair] = {
     "loss.t_eps": real(gt=0, lt=1, why="t ~ U[t_eps, 1]; at t = 0 σ is 0 and the 1/σ² weight diverges"),
     "loss.p_mean": real(),
     "loss.p_std": real(gt=0),
+    "loss.input_perturbation": real(ge=0, le=1, why="γ scales extra noise relative to the σ·n of training"),
 
     "frontend.n_fft": integer(ge=16, even=True,
                               why="the Nyquist bin is dropped, leaving n_fft/2 bins for the network"),

@@ -68,8 +68,13 @@ def frame_mask(lengths, n_frames: int, hop: int, device=None):
     return (frames[None, :] * hop < lengths.to(device)[:, None]).float()[:, None, :]
 
 
-def denoising_loss(denoiser, noise_law, x0, y, *, mask=None, generator=None):
+def denoising_loss(denoiser, noise_law, x0, y, *, mask=None, generator=None, perturb: float = 0.0):
     """Per-batch loss; x0 and y are complex [B, F, T]; mask is [B, 1, T] or None.
+
+    perturb γ > 0 is input perturbation (Ning et al., ICML 2023, eq. 9): the net sees
+    x̃ = (x0 − y) + σ·(n + γ·ξ) with ξ ~ CN(0, I) drawn apart from n, and is still asked for x0 − y,
+    so it learns to take back states a little off the forward process, which a sampler's own
+    errors produce (the exposure bias docs/embedded-recipe.md traces). γ = 0 is the paper's loss.
 
     Returns (loss, per-example loss, σ) so that training can log the loss against σ.
     """
@@ -77,7 +82,10 @@ def denoising_loss(denoiser, noise_law, x0, y, *, mask=None, generator=None):
     sigma, t = noise_law.draw(denoiser.sde, b, generator=generator, device=x0.device)
     sigma, t = sigma.to(x0.real.dtype), t.to(x0.real.dtype)
     d0 = x0 - y
-    x_tilde = d0 + sigma.view(b, 1, 1) * complex_randn(d0, generator)
+    noise = complex_randn(d0, generator)
+    if perturb:
+        noise = noise + perturb * complex_randn(d0, generator)
+    x_tilde = d0 + sigma.view(b, 1, 1) * noise
     err = (denoiser(x_tilde, y, sigma, t) - d0).abs() ** 2            # complex |·|²: Re² + Im²
     if mask is None:
         per_example = err.mean(dim=(1, 2))

@@ -126,3 +126,16 @@ def test_numbers_are_range_checked_first_naming_key_value_and_range():
     # before the registries: a bridge under the embedded x-space sampler is refused too, later
     with pytest.raises(ConfigError, match=r"^sde\.k=-1: expected a number > 0"):
         compose(["sde=bbed", "sde.k=-1"])
+
+
+def test_input_perturbation_leaves_earlier_model_ids_alone_and_reaches_the_model():
+    from benchmark.config import build_model
+
+    base = compose()
+    assert base.loss.input_perturbation == 0.0 and "input_perturbation" not in training_config(base)["loss"]
+    assert training_hash(compose(["loss.input_perturbation=0.0"])) == training_hash(base)
+    perturbed = compose(["loss.input_perturbation=0.1"])
+    assert training_hash(perturbed) != training_hash(base)
+    assert build_model(perturbed).input_perturbation == 0.1 and build_model(base).input_perturbation == 0.0
+    with pytest.raises(ConfigError, match="loss.input_perturbation"):
+        compose(["loss.input_perturbation=-0.1"])

@@ -137,3 +137,32 @@ def test_velocity_weight_is_flowse_velocity_loss():
     wrong = Denoiser(torch.nn.Identity(), sde, Preconditioning.from_config("edm", weight="richter"))
     theirs = wrong.loss_weight(sigma.reshape(-1), t.reshape(-1), y) * (D - (x0 - y)).abs().pow(2).mean(dim=(1, 2))
     assert not torch.allclose(theirs, sde.t_max ** 2 * flowse, rtol=1e-2)
+
+
+class _Recorder:
+    """Returns its input unchanged and keeps it: what the loss feeds the network."""
+
+    def __init__(self, sde):
+        self.sde, self.seen = sde, []
+
+    def __call__(self, x_tilde, y, sigma, t):
+        self.seen.append((x_tilde, sigma))
+        return x_tilde
+
+    def loss_weight(self, sigma, t, y):
+        return torch.ones_like(sigma)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5])
+def test_input_perturbation_widens_the_noise_the_net_sees_by_one_plus_gamma_squared(gamma):
+    # x̃ − (x0 − y) = σ·(n + γ·ξ): its power over σ² is 1 + γ² (n, ξ independent CN(0, I)); the
+    # target stays x0 − y, so the identity's loss is that same power times σ².
+    sde = build_sde("oucosine", stiffness=0.0)
+    x0, y = _data()
+    rec = _Recorder(sde)
+    loss, per, sigma = denoising_loss(rec, UniformT(), x0, y, generator=torch.Generator().manual_seed(2),
+                                      perturb=gamma)
+    x_tilde, _ = rec.seen[0]
+    power = ((x_tilde - (x0 - y)).abs() ** 2).mean(dim=(1, 2)) / sigma ** 2
+    assert float(power.mean()) == pytest.approx(1 + gamma ** 2, rel=0.02)
+    assert torch.allclose(per, (sigma ** 2 * power).to(per.dtype))
