@@ -23,7 +23,9 @@ import argparse
 
 import numpy as np
 import torch
+from learning_curve import SAMPLERS  # perf/, on the path when run as a script
 from omegaconf import OmegaConf
+from sampler_sweep import METRICS, mean_scores
 
 from benchmark.audio.metrics import score_many
 from benchmark.config import fresh_model, sampler_from_config
@@ -32,7 +34,7 @@ from benchmark.diffusion.samplers import build_sampler
 from benchmark.enhance import enhance_waveform
 from benchmark.fit import load_weights
 
-METRICS = ("pesq_wb", "estoi", "si_sdr")
+ONE_STEP = "one step D(σ_max)"
 
 
 def walks(model, frontend, items, sampler, device, samples):
@@ -86,16 +88,17 @@ def main():
     items = [data[i] for i in range(min(a.utterances, len(data)))]
     sampler = sampler_from_config(cfg, model)
     draws = walks(model, frontend, items, sampler, device, a.samples)
-    noisy, _ = means(items, draws[0], a.jobs)
-    singles = [means(items, d, a.jobs)[1] for d in draws]
+    scored = [means(items, d, a.jobs) for d in draws]
+    noisy, singles = scored[0][0], [out for _, out in scored]
     print(f"{a.model}: {a.split}, {len(items)} utterances, {a.samples} walks each "
           f"({cfg.sampler.name}, N = {cfg.sampler.steps})")
     print(_line("input", noisy))
     print(_line("one walk (mean of draws)", sum(singles) / len(singles)))
     averaged = [np.mean([d[i] for d in draws], axis=0) for i in range(len(items))]
     print(_line(f"average of {a.samples} walks", means(items, averaged, a.jobs)[1]))
-    one_step = build_sampler("euler", model.sde, steps=1, scaling="none")
-    print(_line("one step D(σ_max)", means(items, walks(model, frontend, items, one_step, device, 1)[0], a.jobs)[1]))
+    name, settings = SAMPLERS[ONE_STEP]
+    one_step = build_sampler(name, model.sde, **settings)
+    print(_line(ONE_STEP, mean_scores(model, frontend, items, one_step, device, a.jobs)[1]))
     print(f"spread share of one walk's waveform error: {spread_share(items, draws):.2f}")
 
 

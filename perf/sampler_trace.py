@@ -63,6 +63,13 @@ def snr_db(clean, wav):
     return float(10 * torch.log10(clean.pow(2).sum() / (wav - clean).pow(2).sum().clamp(min=1e-12)))
 
 
+def spectra(item, frontend, device):
+    """(noisy, clean, y, x0): one utterance peak-normalised by its mixture, and their STFTs."""
+    _, noisy, clean = peak_normalise(*(torch.as_tensor(item[k], dtype=torch.float32, device=device)
+                                       for k in ("noisy", "clean")))
+    return noisy, clean, frontend.stft(noisy[None]), frontend.stft(clean[None])
+
+
 def in_distribution(denoiser, sde, frontend, data, sigmas, utterances, device):
     """The denoiser fed what it was trained on, x̃ = x0 − y + σ·n: its error / rms(x0 − y) at each
     σ, beside the Gaussian oracle's and the identity's (D = x̃). Against the walk's errors above,
@@ -72,9 +79,7 @@ def in_distribution(denoiser, sde, frontend, data, sigmas, utterances, device):
     for sig in sigmas:
         errs = []
         for i in range(min(utterances, len(data))):
-            _, noisy, clean = peak_normalise(*(torch.as_tensor(data[i][k], dtype=torch.float32, device=device)
-                                               for k in ("noisy", "clean")))
-            y, x0 = frontend.stft(noisy[None]), frontend.stft(clean[None])
+            _, _, y, x0 = spectra(data[i], frontend, device)
             d0, s = x0 - y, torch.tensor([sig], device=device)
             x_tilde = d0 + sig * complex_randn(d0, gen)
             t = sde.sigma_inv(s) if sde.has_sigma_inv else None
@@ -105,10 +110,7 @@ def main():
         errors = {"net": [], "oracle": []}
         snrs = {"input": [], "net": [], "oracle": []}
         for i in range(min(a.utterances, len(data))):
-            item = data[i]
-            _, noisy, clean = peak_normalise(*(torch.as_tensor(item[k], dtype=torch.float32, device=device)
-                                               for k in ("noisy", "clean")))
-            y, x0 = frontend.stft(noisy[None]), frontend.stft(clean[None])
+            noisy, clean, y, x0 = spectra(data[i], frontend, device)
             with torch.no_grad():
                 net_rows, net_err, net_x = trace(model.denoiser, model.sde, sampler, y, x0 - y)
                 orc_rows, orc_err, orc_x = trace(gaussian_oracle(_rms(x0 - y)), model.sde, sampler, y, x0 - y)
