@@ -5,6 +5,8 @@
     python perf/learning_curve.py model.kind=predictive --minutes 10  # the predictive baseline
     python perf/learning_curve.py --steps 4000 --val-every 1000 --splits valid,real --config-sampler
                                                                       # off-domain: the real split
+    python perf/learning_curve.py --steps 16000 --val-every 4000 --config-sampler --spread 2 sde=...
+                                                                      # and the walk's spread share
 
 Trains one configuration (the embedded default unless overridden) and, every --val-every steps,
 enhances the first --val-utterances utterances of each of --splits (valid: the training data's
@@ -55,9 +57,15 @@ def main():
     p.add_argument("--splits", default="valid", help="comma-separated: valid, real, test, ...")
     p.add_argument("--config-sampler", action="store_true", help="only the config's own sampler")
     p.add_argument("--one-step", action="store_true", help="with --config-sampler: one step D(σ_max) too")
+    p.add_argument("--spread", type=int, default=0, metavar="K",
+                   help="also print the config sampler's spread share (posterior_spread.py) from K ≥ 2 walks "
+                        "at every validation: 0.5 is a calibrated sampler, above it the walk is over-dispersed")
+    p.add_argument("--spread-utterances", type=int, default=50, help="the first this many of each split")
     p.add_argument("--out", default=None, help="keep the trained model here (default: a temporary folder)")
     p.add_argument("overrides", nargs="*")
     a = p.parse_args()
+    if a.spread == 1:
+        p.error("--spread needs at least two walks")
     budget = ([f"trainer.max_steps={a.steps}", "trainer.max_minutes=null"] if a.steps else
               ["trainer.max_steps=null", f"trainer.max_minutes={a.minutes}", "trainer.lr_decay=none"])
     naive = ["frontend.n_fft=512", "trainer.lr=0.0005", "trainer.lr_decay=none"] if a.naive else []
@@ -91,6 +99,12 @@ def main():
                 rows.append((f"{train_min:.1f}", step, split, label, *[out[k] for k in METRICS]))
                 print(f"{train_min:6.1f} min  step {step:5d}  {split:6s} {label:30s} " +
                       "  ".join(f"{k} {out[k]:.3f}" for k in METRICS), flush=True)
+            if a.spread and cfg.model.kind != "predictive":
+                from posterior_spread import spread_share, walks  # it imports this module's SAMPLERS
+                few = items[:a.spread_utterances]
+                draws = walks(m, frontend, few, sampler_from_config(cfg, m), device, a.spread)
+                print(f"{train_min:6.1f} min  step {step:5d}  {split:6s} spread share of one walk's error "
+                      f"({a.spread} walks, {len(few)} utterances): {spread_share(few, draws):.2f}", flush=True)
         validating[0] += time.perf_counter() - started
         validating[1] += 1
         if settings.max_minutes is not None:      # fit's budget counts wall-clock: give validation's time back
