@@ -64,7 +64,7 @@ def main():
     p.add_argument("--out", default=None, help="keep the trained model here (default: a temporary folder)")
     p.add_argument("overrides", nargs="*")
     a = p.parse_args()
-    if a.spread == 1:
+    if a.spread and a.spread < 2:
         p.error("--spread needs at least two walks")
     budget = ([f"trainer.max_steps={a.steps}", "trainer.max_minutes=null"] if a.steps else
               ["trainer.max_steps=null", f"trainer.max_minutes={a.minutes}", "trainer.lr_decay=none"])
