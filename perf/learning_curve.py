@@ -77,8 +77,11 @@ def main():
     for name in a.splits.split(","):
         ds = load_split(cfg.data, name)
         splits[name] = [ds[i] for i in range(min(a.val_utterances, len(ds)))]
-    samplers = ({"predictive": None} if cfg.model.kind == "predictive"
-                else {f"the config's sampler (N={cfg.sampler.steps})": sampler_from_config(cfg, model),
+    own = None if cfg.model.kind == "predictive" else sampler_from_config(cfg, model)
+    if a.spread and own is not None:
+        from posterior_spread import spread_share, walks  # not at the top: it imports this module's SAMPLERS
+    samplers = ({"predictive": None} if own is None
+                else {f"the config's sampler (N={cfg.sampler.steps})": own,
                       **{k: build_sampler(n, model.sde, **s) for k, (n, s) in SAMPLERS.items()
                          if not a.config_sampler or (a.one_step and k == "one step D(σ_max)")}})
     t0 = time.perf_counter()
@@ -99,10 +102,9 @@ def main():
                 rows.append((f"{train_min:.1f}", step, split, label, *[out[k] for k in METRICS]))
                 print(f"{train_min:6.1f} min  step {step:5d}  {split:6s} {label:30s} " +
                       "  ".join(f"{k} {out[k]:.3f}" for k in METRICS), flush=True)
-            if a.spread and cfg.model.kind != "predictive":
-                from posterior_spread import spread_share, walks  # it imports this module's SAMPLERS
+            if a.spread and own is not None:
                 few = items[:a.spread_utterances]
-                draws = walks(m, frontend, few, sampler_from_config(cfg, m), device, a.spread)
+                draws = walks(m, frontend, few, own, device, a.spread)
                 print(f"{train_min:6.1f} min  step {step:5d}  {split:6s} spread share of one walk's error "
                       f"({a.spread} walks, {len(few)} utterances): {spread_share(few, draws):.2f}", flush=True)
         validating[0] += time.perf_counter() - started

@@ -83,7 +83,7 @@ def denoising_loss(denoiser, noise_law, x0, y, *, mask=None, generator=None, per
     sigma, t = sigma.to(x0.real.dtype), t.to(x0.real.dtype)
     d0 = x0 - y
     noise = complex_randn(d0, generator)
-    if perturb:
+    if perturb:        # no second draw at γ = 0: the paper's loss keeps its exact random stream
         noise = noise + perturb * complex_randn(d0, generator)
     x_tilde = d0 + sigma.view(b, 1, 1) * noise
     err = (denoiser(x_tilde, y, sigma, t) - d0).abs() ** 2            # complex |·|²: Re² + Im²
