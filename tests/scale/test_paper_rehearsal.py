@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+
+from benchmark.runtime import inference_precision
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "perf"))
@@ -70,5 +74,7 @@ def test_paper_scale_trains_resumes_samples_scores_and_reports(tmp_path, data_ca
     # perf/paper_rehearsal.py's last step: the trained model on a long file, whole and chunked
     [model_dir] = [p.parent for p in (results / "models").glob("*/done.json")]
     rows = long_file_rows(model_dir, [f"data.cache_dir={data_cache}", *DATA], 0.5, ["EDM Heun N=8"])
-    assert [r[0] for r in rows] == ["EDM Heun N=8 (NFE 15), 0.5 s file, whole, fp32"]
+    # the model is evaluated in the numerics it trained in: bf16 on a host with native bf16, else fp32
+    trained_in = inference_precision(OmegaConf.load(model_dir / "config.yaml"), torch.device("cpu"))
+    assert [r[0] for r in rows] == [f"EDM Heun N=8 (NFE 15), 0.5 s file, whole, {trained_in}"]
     assert all(float(r[4].split(" / ")[0]) > 1.0 for r in rows)      # PESQ-WB scored the enhanced file
