@@ -17,9 +17,12 @@ trains for wall-clock minutes at a constant rate; --val-minutes validates each t
 training minutes have passed instead of every --val-every steps (perf/gpu_session.py: PESQ-WB by
 minute); the minutes printed and the --minutes budget count training only, validation excluded, so
 machines that validate at different speeds are compared at the same training time. --out keeps the
-model folder.
+model folder, and with it the curve: a checkpoint every --checkpoint-every steps and every validation's
+rows in curve.jsonl, so the same command after a kill (or on the next machine, given the folder) goes
+on from the last checkpoint and prints the whole curve.
 """
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -28,10 +31,12 @@ import numpy as np
 from omegaconf import OmegaConf
 from sampler_sweep import METRICS, mean_scores  # perf/, on the path when run as a script
 
-from benchmark.config import compose, fresh_model, sampler_from_config
+from benchmark.config import cell_hash, compose, fresh_model, sampler_from_config, training_hash
 from benchmark.data import load_split
 from benchmark.diffusion.samplers import build_sampler
-from benchmark.fit import TrainerSettings, fit
+from benchmark.fit import LAST, TrainerSettings, fit, load_checkpoint
+
+CURVE = "curve.jsonl"      # with --out: every validation's rows, so a rerun prints the whole curve
 
 SAMPLERS = {
     "one step D(σ_max)": ("euler", dict(steps=1, scaling="none")),
@@ -62,6 +67,8 @@ def main():
                         "at every validation: 0.5 is a calibrated sampler, above it the walk is over-dispersed")
     p.add_argument("--spread-utterances", type=int, default=50, help="the first this many of each split")
     p.add_argument("--out", default=None, help="keep the trained model here (default: a temporary folder)")
+    p.add_argument("--checkpoint-every", type=int, default=250,
+                   help="with --out: steps between the checkpoints a rerun goes on from")
     p.add_argument("overrides", nargs="*")
     a = p.parse_args()
     if a.spread and a.spread < 2:
@@ -70,8 +77,17 @@ def main():
               ["trainer.max_steps=null", f"trainer.max_minutes={a.minutes}", "trainer.lr_decay=none"])
     naive = ["frontend.n_fft=512", "trainer.lr=0.0005", "trainer.lr_decay=none"] if a.naive else []
     val_every = 5 if a.val_minutes else a.val_every     # with --val-minutes: look every 5 steps, validate on the minute
+    checkpoint_every = a.checkpoint_every if a.out else 100000     # a temporary folder is not resumed
     cfg = compose(budget + naive + a.overrides + [
-                                 f"trainer.val_every={val_every}", "trainer.checkpoint_every=100000"])
+                                 f"trainer.val_every={val_every}", f"trainer.checkpoint_every={checkpoint_every}"])
+    curve = Path(a.out) / CURVE if a.out else None
+    if a.out:
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+    if curve is not None and (Path(a.out) / "config.yaml").is_file():
+        kept = OmegaConf.load(Path(a.out) / "config.yaml")
+        if (training_hash(kept), cell_hash(kept)) != (training_hash(cfg), cell_hash(cfg)):
+            p.error(f"{a.out} holds a curve of another model or sampler (its config.yaml differs): "
+                    f"give another --out, or delete it to start again")
     model, frontend, device = fresh_model(cfg)
     splits = {}
     for name in a.splits.split(","):
@@ -84,14 +100,24 @@ def main():
                 else {f"the config's sampler (N={cfg.sampler.steps})": own,
                       **{k: build_sampler(n, model.sde, **s) for k, (n, s) in SAMPLERS.items()
                          if not a.config_sampler or (a.one_step and k == "one step D(σ_max)")}})
+    # A rerun goes on from the checkpoint: its clock and what was validated up to it carry over
+    # (validations after it are made again, so their rows are dropped).
+    asked = {k: getattr(a, k) for k in ("splits", "val_utterances", "val_every", "val_minutes", "config_sampler",
+                                         "one_step", "spread", "spread_utterances")}
+    rows, spreads, validating, elapsed = _kept(curve, asked)   # validating: seconds spent validating, validations done
     t0 = time.perf_counter()
-    rows = []
-    validating = [0.0, 0]             # seconds spent validating; validations done
     settings = TrainerSettings.from_config(cfg.trainer)
+    if settings.max_minutes is not None:
+        settings.max_minutes = a.minutes + validating[0] / 60
+
+    def keep(record):
+        if curve is not None:
+            with open(curve, "a") as f:
+                f.write(json.dumps(record) + "\n")
 
     def validate(m, step):
         started = time.perf_counter()
-        train_min = (started - t0 - validating[0]) / 60
+        train_min = (elapsed + started - t0 - validating[0]) / 60
         if a.val_minutes and train_min < a.val_minutes * (validating[1] + 1) and not finishing(train_min, step):
             return None
         for split, items in splits.items():
@@ -99,16 +125,22 @@ def main():
                 inp, out = mean_scores(m, frontend, items, sampler, device, jobs=a.jobs)
                 if not any(r[2] == split and r[3] == "noisy input" for r in rows):
                     rows.append(("—", 0, split, "noisy input", *[inp[k] for k in METRICS]))
+                    keep({"row": rows[-1]})
                 rows.append((f"{train_min:.1f}", step, split, label, *[out[k] for k in METRICS]))
+                keep({"row": rows[-1]})
                 print(f"{train_min:6.1f} min  step {step:5d}  {split:6s} {label:30s} " +
                       "  ".join(f"{k} {out[k]:.3f}" for k in METRICS), flush=True)
             if a.spread and own is not None:
                 few = items[:a.spread_utterances]
                 draws = walks(m, frontend, few, own, device, a.spread)
+                spreads.append((f"{train_min:.1f}", step, split, f"{a.spread} walks, {len(few)} utterances",
+                                spread_share(few, draws)))
+                keep({"spread": spreads[-1]})
                 print(f"{train_min:6.1f} min  step {step:5d}  {split:6s} spread share of one walk's error "
-                      f"({a.spread} walks, {len(few)} utterances): {spread_share(few, draws):.2f}", flush=True)
+                      f"({spreads[-1][3]}): {spreads[-1][4]:.2f}", flush=True)
         validating[0] += time.perf_counter() - started
         validating[1] += 1
+        keep({"validated": step, "seconds": time.perf_counter() - started})
         if settings.max_minutes is not None:      # fit's budget counts wall-clock: give validation's time back
             settings.max_minutes = a.minutes + validating[0] / 60
         return {"val_score": float(np.nan)}
@@ -126,6 +158,36 @@ def main():
     print(f"\n{'min':>5s} {'step':>5s}  {'split':6s} {'system':30s} " + " ".join(f"{k:>8s}" for k in METRICS))
     for r in sorted(rows, key=lambda r: (list(splits).index(r[2]), r[1])):
         print(f"{r[0]:>5s} {r[1]:5d}  {r[2]:6s} {r[3]:30s} " + " ".join(f"{v:8.3f}" for v in r[4:]))
+    if spreads:
+        print(f"\n{'min':>5s} {'step':>5s}  {'split':6s} spread share of one walk's error (calibrated: 0.5)")
+        for r in sorted(spreads, key=lambda r: (list(splits).index(r[2]), r[1])):
+            print(f"{r[0]:>5s} {r[1]:5d}  {r[2]:6s} {r[4]:.2f}  ({r[3]})")
+
+
+def _kept(curve: Path | None, asked: dict):
+    """The rows, spread shares, [validation seconds, validations] and training clock (s, validation
+    included, as fit counts it) a rerun goes on from: those of validations at or before last.pt's step.
+    The curve file is rewritten to them (a line cut by a kill goes too)."""
+    if curve is None:
+        return [], [], [0.0, 0], 0.0
+    records = []
+    for line in curve.read_text().splitlines() if curve.is_file() else []:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break                                   # cut by a kill: it was the last line written
+    if records and records[0].get("asked", asked) != asked:
+        raise SystemExit(f"{curve}: a curve validated with other options ({records[0]['asked']}): "
+                         f"give another --out, or delete it to start again")
+    state = load_checkpoint(curve.parent / LAST) if (curve.parent / LAST).is_file() else {"step": -1, "elapsed": 0.0}
+    upto = state["step"]
+    kept = [{"asked": asked}] + [r for r in records[1:]
+                                 if (r.get("row") or r.get("spread") or [None, r.get("validated")])[1] <= upto]
+    curve.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    rows = [tuple(r["row"]) for r in kept if "row" in r]
+    spreads = [tuple(r["spread"]) for r in kept if "spread" in r]
+    seconds = [r["seconds"] for r in kept if "validated" in r]
+    return rows, spreads, [sum(seconds), len(seconds)], float(state["elapsed"])
 
 
 if __name__ == "__main__":
