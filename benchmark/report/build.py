@@ -34,6 +34,7 @@ from benchmark.report import (
     validity,
 )
 from benchmark.report import conditions as by_condition
+from benchmark.report import rows as page_rows
 from benchmark.report.evidence import Evidence
 from benchmark.report.load import ReportError, Study, check_scores, data_name, load_cells, load_meta, load_study
 from benchmark.report.twins import twins
@@ -76,93 +77,6 @@ def _with_display(summary: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def _number(value, decimals: int = 0) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:.{decimals}f}"
-
-
-def bold_flags(summary: pd.DataFrame, split: str, metrics: list[str],
-               vs_best: pd.DataFrame | None) -> dict[str, pd.Series]:
-    """Per metric, the cells shown bold: those not distinguishable from the best by a paired test
-    (paired_stats.tied_with_best) where the per-utterance tests are at hand, else the best value only."""
-    out = {}
-    for m in metrics:
-        tied = paired_stats.tied_with_best(vs_best, split, m)
-        out[m] = (summary["cell"].isin(tied) & (summary["kind"] != "input") if tied
-                  else tables.best_flags(summary[m]))
-    return out
-
-
-def _main_rows(summary: pd.DataFrame, study: Study, metrics: list[str],
-               best: dict[str, pd.Series], table: pd.DataFrame | None = None) -> list[dict]:
-    rows = []
-    _, rtf = costs.table_columns(summary, table)              # a column per host: RTFs of two hosts never share one
-    for (index, cell), rtf_by_host in zip(summary.iterrows(), rtf):
-        scores = []
-        for m in metrics:
-            ci, n_nan = cell[f"{m}_ci"], cell[f"{m}_n_nan"]
-            scores.append({
-                "mean": tables.fmt(cell[m], m),
-                "ci": tables.fmt(ci, m) if isinstance(ci, float) and math.isfinite(ci) else "",
-                "delta": ("" if cell["kind"] == "input"
-                          else tables.fmt(cell[f"{m}_delta"], m, signed=True)),
-                "best": bool(best[m][index]),
-                "n_nan": int(n_nan) if isinstance(n_nan, float) and n_nan > 0 else 0,
-            })
-        rows.append({"kind": cell["kind"], "label": cell["label"], "cell": cell["cell"],
-                     "axes": [cell[a] or "—" for a in study.axes],
-                     "nfe": _number(cell.get("nfe")), "rtf": rtf_by_host, "scores": scores})
-    return rows
-
-
-def _pivots(summary: pd.DataFrame, study: Study, metrics: list[str]) -> list[dict]:
-    out = []
-    for axis, order in study.axes.items():
-        pivot = tables.axis_pivot(summary, axis, order, metrics)
-        if pivot.empty:
-            continue
-        best = {m: tables.best_flags(pivot[m]) for m in metrics}
-        rows = [{"value": row["value"], "cells": int(row["cells"]),
-                 "scores": [{"mean": tables.fmt(row[m], m),
-                             "ci": tables.fmt(row[f"{m}_ci"], m)
-                             if math.isfinite(row[f"{m}_ci"]) else "",
-                             "best": bool(best[m][i])} for m in metrics]}
-                for i, row in pivot.iterrows()]
-        out.append({"axis": axis, "rows": rows})
-    return out
-
-
-def _paired(pairs: pd.DataFrame | None, study: Study, metrics: list[str]) -> list[dict]:
-    """Per axis: each value − the reference value, context by context, per metric."""
-    if pairs is None or pairs.empty:
-        return []
-    out = []
-    for axis in study.axes:
-        rows = []
-        part = pairs[pairs["axis"] == axis]
-        for (value, reference, context), group in part.groupby(["value", "reference", "context"],
-                                                               sort=False):
-            by_metric = group.set_index("metric")
-            scores = []
-            for m in metrics:
-                if m not in by_metric.index:
-                    scores.append({"text": "", "sign": "", "p": ""})
-                    continue
-                mean, ci = float(by_metric.at[m, "mean"]), float(by_metric.at[m, "ci95"])
-                p_holm = float(by_metric.at[m, "p_holm"]) if "p_holm" in by_metric else math.nan
-                sign = {1: "up", -1: "down", 0: ""}[paired_stats.verdict(mean, ci, p_holm)]
-                mark = paired_stats.CI_MARK if paired_stats.by_ci(p_holm) and math.isfinite(ci) else ""
-                scores.append({"text": tables.fmt(mean, m, signed=True)
-                               + (f" ± {tables.fmt(ci, m)}" if math.isfinite(ci) else ""), "sign": sign,
-                               "p": paired_stats.p_text(p_holm) or mark})
-            rows.append({"value": value, "reference": reference, "context": context or "—",
-                         "n": _number(float(group["n"].max())), "scores": scores})
-        if rows:
-            out.append({"axis": axis, "rows": rows})
-    return out
-
-
 def _split_summary(table: pd.DataFrame, split: str, study: Study):
     """(summary, metrics, primary) of one split: what the section and the exports are made of."""
     metrics = tables.report_metrics(table[table["split"] == split], study.primary_metric)
@@ -197,11 +111,12 @@ def _split_section(table: pd.DataFrame, split: str, study: Study,
     reference = tables.noisy_reference(table, split, primary)
     section["references"] = [(tables.metric_name(m), tables.fmt(tables.noisy_reference(
         table, split, m)[0], m)) for m in metrics]
-    section["rows"] = _main_rows(summary, study, metrics, bold_flags(summary, split, metrics, vs_best), table)
+    bold = page_rows.bold_flags(summary, split, metrics, vs_best)
+    section["rows"] = page_rows.main_rows(summary, study, metrics, bold, table)
     section["tested_bold"] = any(paired_stats.tied_with_best(vs_best, split, m) for m in metrics)
-    section["pivots"] = _pivots(summary, study, metrics)
+    section["pivots"] = page_rows.pivots(summary, study, metrics)
     split_pairs = pairs[pairs["split"] == split] if pairs is not None else None
-    section["paired"] = _paired(split_pairs, study, metrics)
+    section["paired"] = page_rows.paired(split_pairs, study, metrics)
     split_best = vs_best[vs_best["split"] == split] if vs_best is not None else None
     evidence = Evidence(split, split_pairs, split_best, cells_dir)
     section["claims"] = _gated(claims.claim_check(summary, study, reference, primary, split_pairs, evidence),
@@ -239,8 +154,8 @@ def _cells_appendix(table: pd.DataFrame) -> list[dict]:
     rows = []
     for _, row in first.iterrows():
         item = {c: row.get(c, "") for c in columns}
-        item["train_steps"] = _number(item["train_steps"])
-        item["train_minutes"] = _number(item["train_minutes"], 1)
+        item["train_steps"] = page_rows.number(item["train_steps"])
+        item["train_minutes"] = page_rows.number(item["train_minutes"], 1)
         rows.append({k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
                      for k, v in item.items()})
     return rows
@@ -383,7 +298,7 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
             reference = {m: tables.noisy_reference(table, split, m) for m in metrics}
             tested = any(paired_stats.tied_with_best(vs_best, split, m) for m in metrics)
             frames[split] = export.marked_frame(summary, list(study.axes), metrics, reference,
-                                                bold_flags(summary, split, metrics, vs_best))
+                                                page_rows.bold_flags(summary, split, metrics, vs_best))
             export.write(frames[split], metrics, reports_dir / study_name, split,
                          caption=f"{study.title}: split {split}, mean ± 95% CI; bold: "
                          + (BOLD_TESTED if tested else "best per column"))
