@@ -7,9 +7,8 @@ first 8 hex digits of the sha256 of key-sorted JSON. What is left out, and why, 
   GAMMA_FREE_SDES          γ under all-EDM preconditioning (docs/design-space.md §1)
   LATER_NEUTRAL            data settings added after models were trained, at their neutral value
                            (owned by data/synthetic.py, whose dataset hash drops them the same way)
-  _ADDED_NET_DEFAULTS      network settings added after models were trained, at their old behaviour
-  _ADDED_LOSS_DEFAULTS     loss settings added after models were trained, at their old behaviour
-  _ADDED_SAMPLER_DEFAULTS  sampler settings added after cells were scored, at their old behaviour
+  ADDED_DEFAULTS           net, loss and sampler settings added after models were trained or cells
+                           scored, at the behaviour those had
   eval.precision           numerics, not a different experiment (as the device is)
 """
 from __future__ import annotations
@@ -29,8 +28,9 @@ def stable_hash(obj, n: int = 8) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
 
-_ADDED_NET_DEFAULTS = {"patch": 1}
-_ADDED_LOSS_DEFAULTS = {"input_perturbation": 0.0}
+# A setting added after results existed enters an id only when set away from the behaviour those
+# results had, so their models and cells keep their ids (docs/design-space.md §5 for sampler.start).
+ADDED_DEFAULTS = {"net": {"patch": 1}, "loss": {"input_perturbation": 0.0}, "sampler": {"start": "plain"}}
 
 _NOT_TRAINING = {"trainer": ("log_every", "checkpoint_every", "threads", "val_every", "val_utterances"),
                  "data": ("cache_dir", "workers")}
@@ -56,18 +56,21 @@ def training_config(cfg, canonical: bool = True) -> dict:
                        if not (k in LATER_NEUTRAL and v == LATER_NEUTRAL[k])}
     for group, keys in _NOT_TRAINING.items():
         out[group] = {k: v for k, v in out[group].items() if k not in keys}
-    out["net"] = {k: v for k, v in out["net"].items()
-                  if not (k in _ADDED_NET_DEFAULTS and v == _ADDED_NET_DEFAULTS[k])}
+    out["net"] = _without_added("net", out["net"])
     if d["model"]["kind"] == "diffusion":
         out["sde"] = dict(d["sde"], name=_sde_name(d["sde"]) if canonical else d["sde"]["name"])
         out["preconditioning"] = d["preconditioning"]
-        out["loss"] = {k: v for k, v in d["loss"].items()
-                       if not (k in _ADDED_LOSS_DEFAULTS and v == _ADDED_LOSS_DEFAULTS[k])}
+        out["loss"] = _without_added("loss", d["loss"])
         if out["sde"]["name"] in GAMMA_FREE_SDES and all_edm(cfg):
             out["sde"].pop("stiffness", None)
     else:
         out["preconditioning"] = {"sigma_data": d["preconditioning"]["sigma_data"]}
     return out
+
+
+def _without_added(group: str, settings: dict) -> dict:
+    added = ADDED_DEFAULTS[group]
+    return {k: v for k, v in settings.items() if not (k in added and v == added[k])}
 
 
 def gamma_free(cfg) -> bool:
@@ -78,16 +81,11 @@ def _sde_name(sde: dict) -> str:
     return same_process(sde["name"], sde.get("stiffness"))
 
 
-_ADDED_SAMPLER_DEFAULTS = {("start", "plain")}
-
-
 def inference_config(cfg) -> dict:
     d = to_dict(cfg)
     out = {"eval": d["eval"]}
     if d["model"]["kind"] == "diffusion":
-        # A sampler setting added after results existed enters a cell's id only when set away from
-        # the behaviour those results had, so their cells keep their ids (`sampler.start`, docs/design-space.md §5).
-        out["sampler"] = {k: v for k, v in d["sampler"].items() if (k, v) not in _ADDED_SAMPLER_DEFAULTS}
+        out["sampler"] = _without_added("sampler", d["sampler"])
         out["sde"] = d["sde"]                    # γ acts at sampling time even where training ignores it
     return out
 
