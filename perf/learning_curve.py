@@ -35,6 +35,7 @@ from benchmark.config import cell_hash, compose, fresh_model, sampler_from_confi
 from benchmark.data import load_split
 from benchmark.diffusion.samplers import build_sampler
 from benchmark.fit import LAST, TrainerSettings, fit, load_checkpoint
+from benchmark.store import convergence
 
 CURVE = "curve.jsonl"      # with --out: every validation's rows, so a rerun prints the whole curve
 
@@ -120,9 +121,11 @@ def main():
         train_min = (elapsed + started - t0 - validating[0]) / 60
         if a.val_minutes and train_min < a.val_minutes * (validating[1] + 1) and not finishing(train_min, step):
             return None
+        scores = {}                   # the studied system on the first split: val_log.jsonl, for store.convergence
         for split, items in splits.items():
             for label, sampler in samplers.items():
                 inp, out = mean_scores(m, frontend, items, sampler, device, jobs=a.jobs)
+                scores = scores or {k: float(out[k]) for k in METRICS}
                 if not any(r[2] == split and r[3] == "noisy input" for r in rows):
                     rows.append(("—", 0, split, "noisy input", *[inp[k] for k in METRICS]))
                     keep({"row": rows[-1]})
@@ -143,7 +146,7 @@ def main():
         keep({"validated": step, "seconds": time.perf_counter() - started})
         if settings.max_minutes is not None:      # fit's budget counts wall-clock: give validation's time back
             settings.max_minutes = a.minutes + validating[0] / 60
-        return {"val_score": float(np.nan)}
+        return {"val_score": float(np.nan), **scores}       # val_score NaN: no best.pt, the last model is the one
 
     def finishing(train_min, step):
         """fit validates once more after its last step: that one always runs."""
@@ -158,6 +161,12 @@ def main():
     print(f"\n{'min':>5s} {'step':>5s}  {'split':6s} {'system':30s} " + " ".join(f"{k:>8s}" for k in METRICS))
     for r in sorted(rows, key=lambda r: (list(splits).index(r[2]), r[1])):
         print(f"{r[0]:>5s} {r[1]:5d}  {r[2]:6s} {r[3]:30s} " + " ".join(f"{v:8.3f}" for v in r[4:]))
+    found = convergence(Path(out)) if a.out else None
+    if found is not None:
+        print(f"\nconvergence ({next(iter(splits))}, {next(iter(samplers))}): {found['metric']} "
+              f"{found['from_value']:.3f} at step {found['from_step']} → {found['to_value']:.3f} at "
+              f"{found['steps']}, gain {found['gain']:+.3f} over the last quarter: "
+              f"{'converged' if found['converged'] else 'not converged'} (limit {found['limit']})")
     if spreads:
         print(f"\n{'min':>5s} {'step':>5s}  {'split':6s} spread share of one walk's error (calibrated: 0.5)")
         for r in sorted(spreads, key=lambda r: (list(splits).index(r[2]), r[1])):

@@ -19,9 +19,14 @@ def _command(tiny, out: Path, *extra: str) -> list[str]:
             *extra, *tiny, "sampler=edm", "sampler.steps=8"]
 
 
+def _summary(stdout: str) -> str:
+    """What is printed after training: the table and the convergence line."""
+    return stdout[stdout.index("\n  min "):].strip()
+
+
 def _table(stdout: str) -> list[tuple[int, str]]:
     """(step, system) of the final table's rows."""
-    lines = stdout.split("\n\n")[-1].splitlines()[1:]
+    lines = _summary(stdout).split("\n\n")[0].splitlines()[1:]
     return [(int(ln.split()[1]), ln.split("valid")[1].rsplit(None, 3)[0].strip()) for ln in lines if " valid " in ln]
 
 
@@ -42,12 +47,15 @@ def test_a_killed_curve_goes_on_from_its_checkpoint_and_prints_every_validation_
     again = subprocess.run(_command(tiny, out), cwd=REPO, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     # it went on: fewer validations made by the rerun than the curve has
-    assert again.stdout.split("\n\n")[0].count(f"valid  {SAMPLER}") < 3
+    assert again.stdout[:again.stdout.index("\n  min ")].count(f"valid  {SAMPLER}") < 3
     assert _table(again.stdout) == [(0, "noisy input"), (10, SAMPLER), (20, SAMPLER), (30, SAMPLER)]
     assert _validated(out / "curve.jsonl") == [10, 20, 30]
+    # the studied system's scores reach val_log.jsonl, so the folder's convergence is the store's rule
+    assert f"convergence (valid, {SAMPLER}): pesq_wb" in again.stdout and "at step 20 →" in again.stdout
+    assert "at 30, gain" in again.stdout
     # the same command once more trains and validates nothing, and prints the same curve
     done = subprocess.run(_command(tiny, out), cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0 and done.stdout.strip() == again.stdout.split("\n\n")[-1].strip()
+    assert done.returncode == 0 and _summary(done.stdout) == _summary(again.stdout)
 
 
 def test_a_folder_of_another_model_or_other_options_is_refused(tiny, tmp_path):
