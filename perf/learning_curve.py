@@ -190,13 +190,19 @@ def _kept(curve: Path | None, asked: dict):
                          f"give another --out, or delete it to start again")
     state = load_checkpoint(curve.parent / LAST) if (curve.parent / LAST).is_file() else {"step": -1, "elapsed": 0.0}
     upto = state["step"]
-    kept = [{"asked": asked}] + [r for r in records[1:]
-                                 if (r.get("row") or r.get("spread") or [None, r.get("validated")])[1] <= upto]
+    kept = [{"asked": asked}] + [r for r in records if "asked" not in r and _step(r) <= upto]
     curve.write_text("".join(json.dumps(r) + "\n" for r in kept))
     rows = [tuple(r["row"]) for r in kept if "row" in r]
     spreads = [tuple(r["spread"]) for r in kept if "spread" in r]
     seconds = [r["seconds"] for r in kept if "validated" in r]
     return rows, spreads, [sum(seconds), len(seconds)], float(state["elapsed"])
+
+
+def _step(record: dict) -> int:
+    """The training step a curve.jsonl record was validated at."""
+    if "validated" in record:
+        return record["validated"]
+    return (record.get("row") or record["spread"])[1]
 
 
 if __name__ == "__main__":
