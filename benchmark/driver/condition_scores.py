@@ -7,6 +7,10 @@ condition value into results/<study>/conditions.csv beside cells.csv:
 
     study, cell, kind, label, split, condition, value, metric, which, mean, ci95, n
 
+That table is derived: the `cond_*` columns of the cell's per_utterance.csv give it again
+(condition_means), and the report derives it from there where the file is (report/conditions.load),
+so a results folder in git need not carry it.
+
 Data without metadata (data=folder, data=vbdmd) has no condition rows.
 """
 from __future__ import annotations
@@ -59,8 +63,9 @@ def tag(table: pd.DataFrame, metadata) -> pd.DataFrame:
     return out
 
 
-def condition_rows(study: str, cell, table: pd.DataFrame) -> pd.DataFrame:
-    """Tidy rows of the cell's means per split × condition value × metric × which."""
+def condition_means(table: pd.DataFrame) -> pd.DataFrame:
+    """The table's means per split × condition value × metric × which (columns split, condition,
+    value, metric, which, mean, ci95, n); empty where no utterance is tagged."""
     parts = []
     for c in CONDITIONS:
         col = f"cond_{c}"
@@ -71,7 +76,14 @@ def condition_rows(study: str, cell, table: pd.DataFrame) -> pd.DataFrame:
         parts.append(summary)
     if not parts:
         return pd.DataFrame()
-    rows = pd.concat(parts, ignore_index=True)[["split", "condition", "value", "metric", "which", "mean", "ci95", "n"]]
+    return pd.concat(parts, ignore_index=True)[["split", "condition", "value", "metric", "which", "mean", "ci95", "n"]]
+
+
+def condition_rows(study: str, cell, table: pd.DataFrame) -> pd.DataFrame:
+    """Tidy rows of the cell's means (condition_means) with the cell's identity in front."""
+    rows = condition_means(table)
+    if rows.empty:
+        return rows
     for i, (key, value) in enumerate((("study", study), ("cell", cell.hash), ("kind", cell.kind),
                                       ("label", cell.label))):
         rows.insert(i, key, value)

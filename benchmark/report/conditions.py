@@ -1,8 +1,9 @@
-"""The report's view by condition (results/<study>/conditions.csv, written by benchmark/driver/condition_scores.py):
+"""The report's view by condition (condition_scores.py tags each utterance; load derives the means):
 for each input-SNR band, noise type and speaker group, the noisy input's mean and the Δ over it
 of the split's best diffusion cell and of the predictive baseline, as a table and a plot."""
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from benchmark.driver.condition_scores import CONDITIONS, SNR_EDGES
+from benchmark.driver import ledger
+from benchmark.driver.condition_scores import CONDITIONS, SNR_EDGES, condition_means
 from benchmark.report import paired_stats, tables
 from benchmark.report.plots import STYLE, WIDTH, to_base64
 
@@ -18,12 +20,52 @@ TITLES = {"snr": "input SNR", "noise": "noise type", "speaker": "speaker group"}
 
 
 def load(results_dir: Path) -> pd.DataFrame | None:
-    path = Path(results_dir) / "conditions.csv"
+    """The study's means by condition, one block per cell in cells.csv's order: from the cell's own
+    per_utterance.csv (its `cond_*` tags, condition_scores.condition_means), else from the rows the
+    driver appended to conditions.csv (a cell scored by another study keeps no file here). The
+    per-utterance files are the scores themselves, so the derived table need not be in git. None
+    when neither has a row."""
+    folder = Path(results_dir)
+    kept = _appended(folder / ledger.CONDITIONS_CSV)
+    order = list(dict.fromkeys([*_cells(folder), *([] if kept is None else kept["cell"])]))
+    parts = []
+    for cell in order:
+        path = ledger.per_utterance(folder, cell)
+        derived = condition_means(_per_utterance(path)) if path.is_file() else pd.DataFrame()
+        if len(derived):
+            parts.append(derived.assign(cell=cell))
+        elif kept is not None:
+            parts.append(kept[kept["cell"] == cell])
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _appended(path: Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
-    table = pd.read_csv(path, dtype={"cell": str, "value": str}, keep_default_na=False,
-                        na_values=[""])
+    table = pd.read_csv(path, dtype={"cell": str, "value": str}, keep_default_na=False, na_values=[""])
     return table.drop_duplicates(["cell", "split", "condition", "value", "metric", "which"], keep="last")
+
+
+def _cells(folder: Path) -> list[str]:
+    path = ledger.cells_csv(folder)
+    return list(pd.read_csv(path, usecols=["cell"], dtype=str)["cell"]) if path.is_file() else []
+
+
+@functools.lru_cache(maxsize=64)
+def _read(path: str, _mtime_ns: int, _size: int) -> pd.DataFrame:
+    frame = pd.read_csv(path, dtype={"split": str, "name": str, **{f"cond_{c}": str for c in CONDITIONS}},
+                        keep_default_na=False, na_values=[""])
+    tags = [f"cond_{c}" for c in CONDITIONS if f"cond_{c}" in frame]
+    frame[tags] = frame[tags].fillna("")          # an untagged utterance is "", not a missing score
+    return frame
+
+
+def _per_utterance(path: Path) -> pd.DataFrame:
+    """A cell's per_utterance.csv, read once per page however many tables ask (keyed by its stamp,
+    so a rewritten file is read again)."""
+    stat = Path(path).stat()
+    return _read(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 def _snr_order(value: str) -> float:
@@ -57,10 +99,10 @@ def _tests(cells_dir: Path | None, cells: list[str], split: str, metric: str, co
     over the table's groups and systems; {} where the per-utterance files (and their tags) are not here."""
     raw = {}
     for cell in cells:
-        path = Path(cells_dir) / cell / "per_utterance.csv" if cells_dir else None
+        path = Path(cells_dir) / cell / ledger.PER_UTTERANCE if cells_dir else None
         if path is None or not path.is_file():
             continue
-        frame = pd.read_csv(path, dtype={f"cond_{condition}": str}, keep_default_na=False, na_values=[""])
+        frame = _per_utterance(path)
         if f"cond_{condition}" not in frame or "input" not in frame:
             continue
         part = frame[(frame["split"] == split) & (frame["metric"] == metric)]
