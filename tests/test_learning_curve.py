@@ -67,3 +67,31 @@ def test_a_folder_of_another_model_or_other_options_is_refused(tiny, tmp_path):
     other_options = subprocess.run(_command(tiny, out, "--val-utterances", "2"), cwd=REPO, capture_output=True,
                                    text=True)
     assert other_options.returncode != 0 and "other options" in other_options.stderr
+
+
+def test_a_finished_curve_is_a_model_the_study_finds_trained(tiny, tmp_path):
+    """A budget curve trains a study's model (the same training hash): its folder placed under the
+    models root by that hash, the study's driver (ensure_model) trains and validates nothing more,
+    and only exports it and marks it done."""
+    from omegaconf import OmegaConf
+
+    from benchmark.config import training_hash
+    from benchmark.driver.cell import ensure_model
+    from benchmark.driver.grid import expand, load_study
+
+    cache = next(o for o in tiny if o.startswith("data.cache_dir="))
+    cell = next(c for c in expand(load_study("smoke"), [cache]) if c.kind == "diffusion")
+    folder = tmp_path / "models" / cell.training_hash
+    base = [str(o) for o in load_study("smoke").base]
+    curve = subprocess.run([sys.executable, "perf/learning_curve.py", "--steps", "40", "--val-every", "20",
+                            "--val-utterances", "1", "--splits", "valid", "--config-sampler", "--jobs", "1",
+                            "--out", str(folder), *base, cache, "sde=oucosine", "sde.stiffness=0.0",
+                            "sampler=edm", "sampler.steps=2", "sampler.churn=0"],
+                           cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert curve.returncode == 0, curve.stderr[-2000:]
+    assert training_hash(OmegaConf.load(folder / "config.yaml")) == cell.training_hash
+    logs = {name: (folder / name).read_bytes() for name in ("train_log.jsonl", "val_log.jsonl")}
+    found, info, _ = ensure_model(cell.config, tmp_path / "models", progress=False)
+    assert found == folder and info["steps"] == 40 and info["resumed_from"] == 40
+    assert {name: (folder / name).read_bytes() for name in logs} == logs      # not trained or validated again
+    assert (folder / "done.json").is_file() and (folder / "model.pt").is_file()
