@@ -105,7 +105,7 @@ def _tests(cells_dir: Path | None, cells: list[str], split: str, metric: str, co
         frame = _per_utterance(path)
         if f"cond_{condition}" not in frame or "input" not in frame:
             continue
-        part = frame[(frame["split"] == split) & (frame["metric"] == metric)]
+        part = frame[(frame["split"] == split) & (frame["metric"] == metric) & (frame[f"cond_{condition}"] != "")]
         for value, group in part.groupby(f"cond_{condition}"):
             raw[(cell, str(value))] = paired_stats.wilcoxon_p((group["output"] - group["input"]).to_numpy(float))
     return dict(zip(raw, paired_stats.holm(list(raw.values()))))
