@@ -38,6 +38,8 @@ from benchmark.fit import LAST, TrainerSettings, fit, load_checkpoint
 from benchmark.store import convergence
 
 CURVE = "curve.jsonl"      # with --out: every validation's rows, so a rerun prints the whole curve
+# The studied system's row label: the configuration's own sampler (its N follows), or the predictive model.
+OWN_SAMPLER, PREDICTIVE = "the config's sampler", "predictive"
 
 SAMPLERS = {
     "one step D(σ_max)": ("euler", dict(steps=1, scaling="none")),
@@ -97,8 +99,8 @@ def main():
     own = None if cfg.model.kind == "predictive" else sampler_from_config(cfg, model)
     if a.spread and own is not None:
         from posterior_spread import spread_share, walks  # not at the top: it imports this module's SAMPLERS
-    samplers = ({"predictive": None} if own is None
-                else {f"the config's sampler (N={cfg.sampler.steps})": own,
+    samplers = ({PREDICTIVE: None} if own is None
+                else {f"{OWN_SAMPLER} (N={cfg.sampler.steps})": own,
                       **{k: build_sampler(n, model.sde, **s) for k, (n, s) in SAMPLERS.items()
                          if not a.config_sampler or (a.one_step and k == "one step D(σ_max)")}})
     # A rerun goes on from the checkpoint: its clock and what was validated up to it carry over
@@ -179,12 +181,7 @@ def _kept(curve: Path | None, asked: dict):
     The curve file is rewritten to them (a line cut by a kill goes too)."""
     if curve is None:
         return [], [], [0.0, 0], 0.0
-    records = []
-    for line in curve.read_text().splitlines() if curve.is_file() else []:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            break                                   # cut by a kill: it was the last line written
+    records = read_records(curve)
     if records and records[0].get("asked", asked) != asked:
         raise SystemExit(f"{curve}: a curve validated with other options ({records[0]['asked']}): "
                          f"give another --out, or delete it to start again")
@@ -196,6 +193,18 @@ def _kept(curve: Path | None, asked: dict):
     spreads = [tuple(r["spread"]) for r in kept if "spread" in r]
     seconds = [r["seconds"] for r in kept if "validated" in r]
     return rows, spreads, [sum(seconds), len(seconds)], float(state["elapsed"])
+
+
+def read_records(curve: Path) -> list[dict]:
+    """A curve.jsonl's records up to a line cut by a kill (it was the last line written); [] without
+    the file."""
+    records = []
+    for line in curve.read_text().splitlines() if curve.is_file() else []:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records
 
 
 def _step(record: dict) -> int:

@@ -9,7 +9,6 @@ Each curve is a curve.jsonl that `perf/learning_curve.py --out` keeps (copied ne
 figure rebuilds from git); its rows are (minutes, step, split, system, pesq_wb, estoi, si_sdr).
 """
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
@@ -17,21 +16,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from learning_curve import METRICS, OWN_SAMPLER, PREDICTIVE, read_records  # noqa: E402  (perf/, on the path when run as a script)
 
-COLUMNS = ["minutes", "step", "split", "system", "pesq_wb", "estoi", "si_sdr"]
+COLUMNS = ["minutes", "step", "split", "system", *METRICS]       # a curve row, as learning_curve writes it
 SHOWN = {"pesq_wb": "PESQ-WB", "si_sdr": "SI-SDR (dB)"}
 
 
 def read_curve(path: Path) -> pd.DataFrame:
-    """The rows of one curve.jsonl; a line cut by a kill ends it (learning_curve's own rule)."""
-    rows = []
-    for line in Path(path).read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            break
-        if "row" in record:
-            rows.append(record["row"])
+    """The validation rows of one curve.jsonl, read by its owner's rule (learning_curve.read_records)."""
+    rows = [r["row"] for r in read_records(Path(path)) if "row" in r]
     if not rows:
         raise SystemExit(f"{path}: no validation rows (is it a perf/learning_curve.py curve.jsonl?)")
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -40,7 +33,7 @@ def read_curve(path: Path) -> pd.DataFrame:
 def studied(curve: pd.DataFrame, split: str) -> pd.DataFrame:
     """The studied system's rows on `split`, one per step: the config's sampler, else the predictive model."""
     part = curve[curve["split"] == split]
-    names = [s for s in part["system"].unique() if s.startswith("the config's sampler") or s == "predictive"]
+    names = [s for s in part["system"].unique() if s.startswith(OWN_SAMPLER) or s == PREDICTIVE]
     if not names:
         raise SystemExit(f"no studied system on split {split} (systems: {sorted(part['system'].unique())})")
     return part[part["system"] == names[0]].drop_duplicates("step", keep="last").sort_values("step")

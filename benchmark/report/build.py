@@ -283,7 +283,7 @@ def build_report(study_name: str, results_dir: Path = Path("results"),
     source = results_dir / study_name / "cells.csv"
     meta = load_meta(results_dir / study_name / "meta.json")
     pairs = paired_stats.load_or_compute(results_dir / study_name, study, table)
-    cond = by_condition.load(results_dir / study_name)
+    cond = by_condition.load(results_dir / study_name, table["cell"].unique())
     vs_best = paired_stats.load_or_compute_best(results_dir / study_name, table)
     html = render(study, table, meta, source, pairs, export_prefix=study_name, cond=cond,
                   cells_dir=results_dir / study_name / "cells", vs_best=vs_best,

@@ -19,37 +19,30 @@ from benchmark.report.plots import STYLE, WIDTH, to_base64
 TITLES = {"snr": "input SNR", "noise": "noise type", "speaker": "speaker group"}
 
 
-def load(results_dir: Path) -> pd.DataFrame | None:
-    """The study's means by condition, one block per cell in cells.csv's order: from the cell's own
-    per_utterance.csv (its `cond_*` tags, condition_scores.condition_means), else from the rows the
-    driver appended to conditions.csv (a cell scored by another study keeps no file here). The
-    per-utterance files are the scores themselves, so the derived table need not be in git. None
-    when neither has a row."""
+def load(results_dir: Path, cells) -> pd.DataFrame | None:
+    """The study's means by condition, one block per cell of `cells` (cells.csv's order, from the
+    table the page was built from): from the cell's own per_utterance.csv (its `cond_*` tags,
+    condition_scores.condition_means), else from the rows the driver appended to conditions.csv (a
+    cell scored by another study keeps no file here). The per-utterance files are the scores
+    themselves, so the derived table need not be in git. None when neither has a row."""
     folder = Path(results_dir)
     kept = _appended(folder / ledger.CONDITIONS_CSV)
-    order = list(dict.fromkeys([*_cells(folder), *([] if kept is None else kept["cell"])]))
     parts = []
-    for cell in order:
+    for cell in dict.fromkeys([*cells, *kept["cell"]]):
         path = ledger.per_utterance(folder, cell)
         derived = condition_means(_per_utterance(path)) if path.is_file() else pd.DataFrame()
-        if len(derived):
-            parts.append(derived.assign(cell=cell))
-        elif kept is not None:
-            parts.append(kept[kept["cell"] == cell])
-    parts = [p for p in parts if len(p)]
+        part = derived.assign(cell=cell) if len(derived) else kept[kept["cell"] == cell]
+        if len(part):
+            parts.append(part)
     return pd.concat(parts, ignore_index=True) if parts else None
 
 
-def _appended(path: Path) -> pd.DataFrame | None:
+def _appended(path: Path) -> pd.DataFrame:
+    """conditions.csv's rows, a cell's last ones where it was scored twice; none without the file."""
     if not path.is_file():
-        return None
+        return pd.DataFrame({"cell": []})
     table = pd.read_csv(path, dtype={"cell": str, "value": str}, keep_default_na=False, na_values=[""])
     return table.drop_duplicates(["cell", "split", "condition", "value", "metric", "which"], keep="last")
-
-
-def _cells(folder: Path) -> list[str]:
-    path = ledger.cells_csv(folder)
-    return list(pd.read_csv(path, usecols=["cell"], dtype=str)["cell"]) if path.is_file() else []
 
 
 @functools.lru_cache(maxsize=64)
