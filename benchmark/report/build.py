@@ -37,6 +37,7 @@ from benchmark.report import conditions as by_condition
 from benchmark.report import rows as page_rows
 from benchmark.report.evidence import Evidence
 from benchmark.report.load import ReportError, Study, check_scores, data_name, load_cells, load_meta, load_study
+from benchmark.report.load import scores as read_scores
 from benchmark.report.twins import twins
 
 TEMPLATE = "template.html.j2"
@@ -140,8 +141,7 @@ def _gated(found: list, study: Study, table: pd.DataFrame, split: str, metric: s
     results = cells_dir.parent.parent if cells_dir else None
     compared = {c for claim in found for c in claim.cells}
     files = {c: scorecard.per_utterance_file(results, study.name, c) if results else None for c in compared}
-    scores = {c: pd.read_csv(f, usecols=lambda k: k in ("split", "name", "metric", "input", "output"))
-              for c, f in files.items() if f is not None}
+    scores = {c: read_scores(f) for c, f in files.items() if f is not None}
     d = validity.PageData(study.name, table, scores, metric)
     training = training_record.read(results / study.name) if results else None
     return [validity.gate_claim(claim, d, split, training) for claim in found]

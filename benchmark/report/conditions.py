@@ -3,7 +3,6 @@ for each input-SNR band, noise type and speaker group, the noisy input's mean an
 of the split's best diffusion cell and of the predictive baseline, as a table and a plot."""
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from matplotlib.figure import Figure
 from benchmark.driver import ledger
 from benchmark.driver.condition_scores import CONDITIONS, SNR_EDGES, condition_means
 from benchmark.report import paired_stats, tables
+from benchmark.report.load import scores, scores_file
 from benchmark.report.plots import STYLE, WIDTH, to_base64
 
 TITLES = {"snr": "input SNR", "noise": "noise type", "speaker": "speaker group"}
@@ -30,7 +30,7 @@ def load(results_dir: Path, cells) -> pd.DataFrame | None:
     parts = []
     for cell in dict.fromkeys([*cells, *kept["cell"]]):
         path = ledger.per_utterance(folder, cell)
-        derived = condition_means(_per_utterance(path)) if path.is_file() else pd.DataFrame()
+        derived = condition_means(scores(path)) if path.is_file() else pd.DataFrame()
         part = derived.assign(cell=cell) if len(derived) else kept[kept["cell"] == cell]
         if len(part):
             parts.append(part)
@@ -43,22 +43,6 @@ def _appended(path: Path) -> pd.DataFrame:
         return pd.DataFrame({"cell": []})
     table = pd.read_csv(path, dtype={"cell": str, "value": str}, keep_default_na=False, na_values=[""])
     return table.drop_duplicates(["cell", "split", "condition", "value", "metric", "which"], keep="last")
-
-
-@functools.lru_cache(maxsize=64)
-def _read(path: str, _mtime_ns: int, _size: int) -> pd.DataFrame:
-    frame = pd.read_csv(path, dtype={"split": str, "name": str, **{f"cond_{c}": str for c in CONDITIONS}},
-                        keep_default_na=False, na_values=[""])
-    tags = [f"cond_{c}" for c in CONDITIONS if f"cond_{c}" in frame]
-    frame[tags] = frame[tags].fillna("")          # an untagged utterance is "", not a missing score
-    return frame
-
-
-def _per_utterance(path: Path) -> pd.DataFrame:
-    """A cell's per_utterance.csv, read once per page however many tables ask (keyed by its stamp,
-    so a rewritten file is read again)."""
-    stat = Path(path).stat()
-    return _read(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 def _snr_order(value: str) -> float:
@@ -92,10 +76,10 @@ def _tests(cells_dir: Path | None, cells: list[str], split: str, metric: str, co
     over the table's groups and systems; {} where the per-utterance files (and their tags) are not here."""
     raw = {}
     for cell in cells:
-        path = Path(cells_dir) / cell / ledger.PER_UTTERANCE if cells_dir else None
+        path = scores_file(cells_dir, cell) if cells_dir else None
         if path is None or not path.is_file():
             continue
-        frame = _per_utterance(path)
+        frame = scores(path)
         if f"cond_{condition}" not in frame or "input" not in frame:
             continue
         part = frame[(frame["split"] == split) & (frame["metric"] == metric) & (frame[f"cond_{condition}"] != "")]

@@ -21,6 +21,7 @@ import pandas as pd
 
 from benchmark.audio.metrics import mean_ci95
 from benchmark.report import paired_stats
+from benchmark.report.load import scores, scores_file
 from benchmark.report.tables import fmt
 
 SOURCES = {
@@ -85,10 +86,10 @@ def _kept(frame: pd.DataFrame | None, left: str, right: str, a: str, b: str, met
 def _scores(evidence: Evidence | None, cell: str, metric: str, column: str = "output") -> pd.Series | None:
     if evidence is None or evidence.cells_dir is None:
         return None
-    path = Path(evidence.cells_dir) / str(cell) / "per_utterance.csv"
+    path = scores_file(evidence.cells_dir, cell)
     if not path.is_file():
         return None
-    frame = pd.read_csv(path, usecols=lambda c: c in ("split", "name", "metric", "input", "output"))
+    frame = scores(path)
     part = frame[(frame["split"] == evidence.split) & (frame["metric"] == metric)]
     return part.set_index("name")[column] if column in part and len(part) else None
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from benchmark.config import ConfigError, compose
 from benchmark.data import dataset_id
+from benchmark.driver import ledger
 from benchmark.preflight import PreflightError, readable_dir, writable_dir, writable_file
 from benchmark.report import paired_stats, scorecard, tables, validity
 from benchmark.report.build import REFERENCES, template, write_page
@@ -90,7 +91,7 @@ def preflight(results_dir: Path, reports_dir: Path, studies_dir: Path) -> None:
     for path in studies:
         table = load_cells(results_dir / path.stem / "cells.csv", load_study(path))
         for cell, rows in table.groupby("cell", sort=False):
-            own = results_dir / path.stem / "cells" / str(cell) / "per_utterance.csv"
+            own = ledger.per_utterance(results_dir / path.stem, str(cell))
             found = own if own.exists() else scorecard.per_utterance_file(results_dir, path.stem, str(cell))
             if found is not None:
                 check_per_utterance(found, rows, str(results_dir / path.stem / "cells.csv"))

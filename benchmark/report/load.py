@@ -6,6 +6,7 @@ a schema drift fails here with the file and the column named, not deep inside a 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -15,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from benchmark.driver import ledger
+from benchmark.driver.condition_scores import CONDITIONS
 from benchmark.driver.study_contrast import contrast_problem
 
 REQUIRED_COLUMNS = ("cell", "kind", "label", "split", "metric", "which", "mean", "ci95", "nfe")
@@ -196,9 +199,33 @@ def check_per_utterance(path: Path, rows: pd.DataFrame, said_by: str = "cells.cs
 def check_scores(folder: Path, table: pd.DataFrame) -> None:
     """check_per_utterance for each cell of `table` whose file is in `folder` (results/<study>)."""
     for cell, rows in table.groupby("cell", sort=False):
-        path = Path(folder) / "cells" / str(cell) / "per_utterance.csv"
+        path = ledger.per_utterance(folder, str(cell))
         if path.exists():
             check_per_utterance(path, rows, str(Path(folder) / "cells.csv"))
+
+
+def scores_file(cells_dir: Path, cell: str) -> Path:
+    """The cell's per_utterance.csv under a study's cells folder (ledger names the layout)."""
+    return Path(cells_dir) / str(cell) / ledger.PER_UTTERANCE
+
+
+def scores(path: Path) -> pd.DataFrame:
+    """A cell's per_utterance.csv: split, name, metric and the `cond_*` tags as text ('' where an
+    utterance is untagged), input, output and delta as numbers. Every section of a page and every
+    study of the scorecard asks for the same files, per metric and per split: each is read once
+    (keyed by its stamp, so a file rewritten by a running study is read again). The frame is
+    shared: take a selection, never write into it."""
+    stat = Path(path).stat()
+    return _scores(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _scores(path: str, _mtime_ns: int, _size: int) -> pd.DataFrame:
+    text = {c: str for c in ("split", "name", "metric", *(f"cond_{c}" for c in CONDITIONS))}
+    frame = pd.read_csv(path, dtype=text)
+    tags = [f"cond_{c}" for c in CONDITIONS if f"cond_{c}" in frame]
+    frame[tags] = frame[tags].fillna("")
+    return frame
 
 
 def load_meta(path: Path) -> dict:

@@ -27,8 +27,11 @@ import pandas as pd
 from scipy.stats import wilcoxon
 
 from benchmark.audio.metrics import mean_ci95
-from benchmark.report.load import ReportError, Study
+from benchmark.driver import ledger
+from benchmark.report.load import ReportError, Study, scores_file
+from benchmark.report.load import scores as read_scores
 
+OUTPUTS = ["split", "name", "metric", "output"]     # what a paired difference reads of a per_utterance.csv
 COLUMNS = ["axis", "value", "reference", "context", "split", "metric", "mean", "ci95", "n",
            "cell", "reference_cell"]
 # added later: a pairs.csv kept from before them still loads (its p-values are then missing)
@@ -116,9 +119,8 @@ def compute(table: pd.DataFrame, study: Study, cells_dir: Path) -> pd.DataFrame 
 
     def load(cell: str) -> pd.DataFrame | None:
         if cell not in scores:
-            path = cells_dir / cell / "per_utterance.csv"
-            scores[cell] = (pd.read_csv(path, usecols=["split", "name", "metric", "output"])
-                            if path.is_file() else None)
+            path = scores_file(cells_dir, cell)
+            scores[cell] = read_scores(path)[OUTPUTS] if path.is_file() else None
         return scores[cell]
 
     if not any(load(c) is not None for c in cells["cell"]):
@@ -160,9 +162,9 @@ def versus_best(table: pd.DataFrame, cells_dir: Path) -> pd.DataFrame | None:
     systems = systems.drop_duplicates(["cell", "split", "metric"], keep="last")
     scores = {}
     for cell in systems["cell"].unique():
-        path = cells_dir / cell / "per_utterance.csv"
+        path = scores_file(cells_dir, cell)
         if path.is_file():
-            scores[cell] = pd.read_csv(path, usecols=["split", "name", "metric", "output"])
+            scores[cell] = read_scores(path)[OUTPUTS]
     if not scores:
         return None
     rows = []
@@ -252,7 +254,7 @@ def load_or_compute_best(results: Path, table: pd.DataFrame) -> pd.DataFrame | N
     file missing the kept file is read, if there is one."""
     old = _kept(results / "vs_best.csv", BEST_COLUMNS, ("split", "metric", "cell", "best_cell"))
     systems = set(table[table["kind"] != "input"]["cell"])
-    if old is not None and not all((results / "cells" / c / "per_utterance.csv").is_file() for c in systems):
+    if old is not None and not all(ledger.per_utterance(results, c).is_file() for c in systems):
         return old
     found = versus_best(table, results / "cells")
     return _store(results / "vs_best.csv", found) if found is not None else old

@@ -23,7 +23,6 @@ rerun's seed spread (issue 49) replaces it where measured.
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +30,15 @@ import pandas as pd
 
 from benchmark import outputs
 from benchmark.audio.metrics import mean_ci95
-from benchmark.report.paired_stats import wilcoxon_p
+from benchmark.driver import ledger
+from benchmark.report.load import scores
+from benchmark.report.paired_stats import OUTPUTS, wilcoxon_p
 
 # The report's three headline metrics; the others (PESQ-NB, STOI, SI-SIR, SI-SAR) follow them and
 # have no measured seed spread, so they are not judged.
 TOLERANCE = {"pesq_wb": 0.05, "estoi": 0.015, "si_sdr": 1.0}
 EXACT = 1e-6
 ORDER = ["identical", "reproduced", "not resolved", "differs"]     # worst last
-PER_UTTERANCE = "per_utterance.csv"
 
 
 def _outputs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -62,15 +62,14 @@ def _where(tables, study: str, cell: str) -> tuple[Path, pd.DataFrame] | None:
     """The reference folder holding `cell` (its own study first: a cell borrowed from another study
     is the same system) and its rows, preferring one that kept per-utterance scores."""
     hits = [(folder, rows[rows["cell"] == cell]) for folder, rows in tables if (rows["cell"] == cell).any()]
-    hits.sort(key=lambda h: (not (h[0] / "cells" / cell / PER_UTTERANCE).is_file(), h[0].name != study))
+    hits.sort(key=lambda h: (not ledger.per_utterance(h[0], cell).is_file(), h[0].name != study))
     return hits[0] if hits else None
 
 
-@functools.lru_cache(maxsize=None)     # compare() pairs each (split, metric) of a cell: one read a file
 def _scores(path: Path) -> pd.DataFrame | None:
     try:
-        return pd.read_csv(path, dtype={"name": str, "split": str}, usecols=["split", "name", "metric", "output"])
-    except (OSError, ValueError):
+        return scores(path)[OUTPUTS]       # compare() pairs each (split, metric) of a cell: read once
+    except (OSError, ValueError, KeyError):
         return None
 
 
@@ -96,7 +95,6 @@ def _metric_verdict(metric: str, diff: np.ndarray | None, ref_mean: float, run_m
 def compare(study: str, run_dir: Path, table: pd.DataFrame, reference: Path) -> pd.DataFrame:
     """One row per (cell, split, metric) of this run's table: the reference's mean, this run's, the
     difference (paired where both kept per-utterance scores), its verdict, and both sides' devices."""
-    _scores.cache_clear()                 # files may have been rewritten since the last report
     tables = reference_tables(reference)
     rows = []
     for (cell, split, metric), mine in _outputs(table).groupby(["cell", "split", "metric"], sort=False):
@@ -109,8 +107,7 @@ def compare(study: str, run_dir: Path, table: pd.DataFrame, reference: Path) -> 
             rows.append({**base, "reference": np.nan, "verdict": "no reference", "paired": False})
             continue
         ref_mean = float(theirs["mean"].iloc[0])
-        diff = _paired(run_dir / "cells" / cell / PER_UTTERANCE, hit[0] / "cells" / cell / PER_UTTERANCE,
-                       split, metric)
+        diff = _paired(ledger.per_utterance(run_dir, cell), ledger.per_utterance(hit[0], cell), split, metric)
         rows.append({**base, "reference": ref_mean, "reference_study": hit[0].name,
                      "reference_device": theirs["device"].iloc[0] if "device" in theirs else "",
                      **_metric_verdict(metric, diff, ref_mean, base["this_run"])})

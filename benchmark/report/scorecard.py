@@ -32,11 +32,12 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.audio.metrics import mean_ci95
-from benchmark.driver import training_record
+from benchmark.driver import ledger, training_record
 from benchmark.report import paired_stats, tables, validity
 from benchmark.report.findings import Finding, drift_finding, headline_finding, sampler_finding, spread_finding
 from benchmark.report.findings_prior import mismatch_finding
 from benchmark.report.load import ReportError, Study, load_cells, load_meta, load_study
+from benchmark.report.load import scores as read_scores
 from benchmark.report.priors import cell_config
 
 SPLIT = "test"
@@ -108,7 +109,7 @@ def load_all(results_dir: Path, studies_dir: Path, split: str = SPLIT) -> dict[s
         for cell in summary["cell"]:
             f = per_utterance_file(results_dir, owners.get(cell, name), cell)
             if f is not None:
-                scores[cell] = pd.read_csv(f, usecols=lambda c: c in ("split", "name", "metric", "input", "output"))
+                scores[cell] = read_scores(f)
         # pairs.csv is the study's own record (its page reads it too): kept as it is on disk, and
         # re-paired here only where the scorecard uses another study's scores of a cell
         d = StudyData(name, study, table, meta, summary, metrics[0],
@@ -142,7 +143,7 @@ def owner(results_dir: Path, studies: dict[str, tuple[pd.DataFrame, dict]], spli
     for cell, names in holders.items():
         if len(names) < 2:
             continue
-        kept = {n: (results_dir / n / "cells" / cell / "per_utterance.csv").is_file() for n in names}
+        kept = {n: ledger.per_utterance(results_dir / n, cell).is_file() for n in names}
 
         def first(n):
             rows = studies[n][0][studies[n][0]["cell"] == cell]
@@ -229,10 +230,10 @@ def per_utterance_file(results_dir: Path, study: str, cell: str) -> Path | None:
     another study kept for the same cell (the hash is the whole configuration, shared_cells.py), never
     a superseded folder's. So a study run before per-utterance files were kept is still compared
     paired where others hold them."""
-    own = results_dir / study / "cells" / cell / "per_utterance.csv"
+    own = ledger.per_utterance(results_dir / study, cell)
     if own.is_file():
         return own
-    found = [f for f in sorted(results_dir.glob(f"*/cells/{cell}/per_utterance.csv"))
+    found = [f for f in sorted(results_dir.glob(f"*/cells/{cell}/{ledger.PER_UTTERANCE}"))
              if ".superseded-" not in f.parts[-4]]
     return found[0] if found else None
 

@@ -99,3 +99,25 @@ def test_data_name_prefers_meta_then_study_then_default(tmp_path):
     assert data_name(plain, {"command": "python -m benchmark.run study=s data=vbdmd"}) == "vbdmd"
     assert data_name(plain, {}) == yaml.safe_load(DEFAULTS_FILE.read_text())["data"]
     assert data_name(plain, {"data": {"name": "synthetic"}}) == "synthetic"
+
+
+def test_a_cells_scores_are_read_once_and_again_when_the_file_is_rewritten(tmp_path):
+    """The per-utterance reader every section shares: names and tags as text ('' untagged), scores
+    as numbers, one read per file however often it is asked, and a fresh read once it changes."""
+    import os
+
+    from benchmark.report.load import scores
+
+    path = tmp_path / "per_utterance.csv"
+    path.write_text("split,name,metric,input,output,delta,floored,cond_snr,cond_noise,cond_speaker\n"
+                    "test,0007,pesq_wb,1.5,2.0,0.5,False,≥ 15 dB,,en\n"
+                    "test,0008,pesq_wb,1.25,,,False,< 0 dB,babble,en\n")
+    first = scores(path)
+    assert list(first["name"]) == ["0007", "0008"]                  # not the numbers 7 and 8
+    assert list(first["cond_noise"]) == ["", "babble"]
+    assert first["output"].iloc[0] == 2.0 and first["output"].isna().iloc[1]
+    assert scores(path) is first                                       # read once
+    stat = path.stat()
+    path.write_text(path.read_text().replace("2.0,0.5", "2.5,1.0"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert scores(path)["output"].iloc[0] == 2.5

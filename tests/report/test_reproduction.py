@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmark.driver import ledger
 from benchmark.report import reproduction
 from benchmark.report.build import build_report
 from benchmark.report.load import load_cells, load_study
@@ -27,7 +28,7 @@ def _scores(folder, cell, shift=0.0, noise=0.0, seed=0, swing=0.0):
         out = base + np.linspace(-0.25, 0.25, n) + shift + noise * rng.standard_normal(n) + wide
         rows += [{"split": split, "name": f"{split}_{i:05d}", "metric": metric, "input": base, "output": o,
                   "delta": o - base} for i, o in enumerate(out)]
-    path = folder / "cells" / cell / reproduction.PER_UTTERANCE
+    path = ledger.per_utterance(folder, cell)
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(path, index=False)
 
