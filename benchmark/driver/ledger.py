@@ -85,7 +85,12 @@ def cell_dir(out_dir: Path, cell_hash: str) -> Path:
 
 
 def per_utterance(out_dir: Path, cell_hash: str) -> Path:
-    return cell_dir(out_dir, cell_hash) / PER_UTTERANCE
+    return per_utterance_under(cells_dir(out_dir), cell_hash)
+
+
+def per_utterance_under(cells: Path, cell_hash: str) -> Path:
+    """The same file for a caller holding the study's cells folder (the report's pages)."""
+    return Path(cells) / str(cell_hash) / PER_UTTERANCE
 
 
 def partial_dir(out_dir: Path, cell_hash: str) -> Path:

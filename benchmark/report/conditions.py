@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from benchmark.driver import ledger
 from benchmark.driver.condition_scores import CONDITIONS, SNR_EDGES, condition_means
 from benchmark.report import paired_stats, tables
-from benchmark.report.load import scores, scores_file
+from benchmark.report.load import scores
 from benchmark.report.plots import STYLE, WIDTH, to_base64
 
 TITLES = {"snr": "input SNR", "noise": "noise type", "speaker": "speaker group"}
@@ -76,7 +76,7 @@ def _tests(cells_dir: Path | None, cells: list[str], split: str, metric: str, co
     over the table's groups and systems; {} where the per-utterance files (and their tags) are not here."""
     raw = {}
     for cell in cells:
-        path = scores_file(cells_dir, cell) if cells_dir else None
+        path = ledger.per_utterance_under(cells_dir, cell) if cells_dir else None
         if path is None or not path.is_file():
             continue
         frame = scores(path)

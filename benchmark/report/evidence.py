@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from benchmark.audio.metrics import mean_ci95
+from benchmark.driver import ledger
 from benchmark.report import paired_stats
-from benchmark.report.load import scores, scores_file
+from benchmark.report.load import scores
 from benchmark.report.tables import fmt
 
 SOURCES = {
@@ -86,7 +87,7 @@ def _kept(frame: pd.DataFrame | None, left: str, right: str, a: str, b: str, met
 def _scores(evidence: Evidence | None, cell: str, metric: str, column: str = "output") -> pd.Series | None:
     if evidence is None or evidence.cells_dir is None:
         return None
-    path = scores_file(evidence.cells_dir, cell)
+    path = ledger.per_utterance_under(evidence.cells_dir, cell)
     if not path.is_file():
         return None
     frame = scores(path)

@@ -204,11 +204,6 @@ def check_scores(folder: Path, table: pd.DataFrame) -> None:
             check_per_utterance(path, rows, str(Path(folder) / "cells.csv"))
 
 
-def scores_file(cells_dir: Path, cell: str) -> Path:
-    """The cell's per_utterance.csv under a study's cells folder (ledger names the layout)."""
-    return Path(cells_dir) / str(cell) / ledger.PER_UTTERANCE
-
-
 def scores(path: Path) -> pd.DataFrame:
     """A cell's per_utterance.csv: split, name, metric and the `cond_*` tags as text ('' where an
     utterance is untagged), input, output and delta as numbers. Every section of a page and every

@@ -28,7 +28,7 @@ from scipy.stats import wilcoxon
 
 from benchmark.audio.metrics import mean_ci95
 from benchmark.driver import ledger
-from benchmark.report.load import ReportError, Study, scores_file
+from benchmark.report.load import ReportError, Study
 from benchmark.report.load import scores as read_scores
 
 OUTPUTS = ["split", "name", "metric", "output"]     # what a paired difference reads of a per_utterance.csv
@@ -119,7 +119,7 @@ def compute(table: pd.DataFrame, study: Study, cells_dir: Path) -> pd.DataFrame 
 
     def load(cell: str) -> pd.DataFrame | None:
         if cell not in scores:
-            path = scores_file(cells_dir, cell)
+            path = ledger.per_utterance_under(cells_dir, cell)
             scores[cell] = read_scores(path)[OUTPUTS] if path.is_file() else None
         return scores[cell]
 
@@ -162,7 +162,7 @@ def versus_best(table: pd.DataFrame, cells_dir: Path) -> pd.DataFrame | None:
     systems = systems.drop_duplicates(["cell", "split", "metric"], keep="last")
     scores = {}
     for cell in systems["cell"].unique():
-        path = scores_file(cells_dir, cell)
+        path = ledger.per_utterance_under(cells_dir, cell)
         if path.is_file():
             scores[cell] = read_scores(path)[OUTPUTS]
     if not scores:
