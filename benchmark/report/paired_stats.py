@@ -12,7 +12,8 @@ One rule reads every difference the reports show (`verdict`, `RULE`): the Holm-a
 decides whether it counts, the mean gives its sign, and the t-interval is shown but does not decide
 (a skewed difference, many small losses and a few large gains, can have an interval clear of 0 that
 the rank test does not support). The interval decides only where there is no p: no per-utterance
-scores were kept.
+scores were kept. The p is the rank test's for the direction the mean shows (`wilcoxon_p`), so a
+mean whose sign the ranks contradict (a few large losses among many small gains) never counts.
 
 The per-utterance scores live in results/<study>/cells/<hash>/per_utterance.csv (committed with a
 run's results, the rest of that folder is not); the differences are also kept in
@@ -41,7 +42,9 @@ TESTS = ["p_wilcoxon", "p_holm"]
 ALPHA = 0.05
 # The one rule every page, table, export and claim reads a difference by (verdict below).
 RULE = (f"a difference counts as significant when its Wilcoxon signed-rank p over utterances, Holm-adjusted "
-        f"within the study's split and metric, is below {ALPHA:g}, and takes the sign of its mean; the paired 95% "
+        f"within the study's split and metric, is below {ALPHA:g}, and takes the sign of its mean (the p is the "
+        "rank test's for the mean's direction: twice its one-sided p toward that sign, so a mean the ranks "
+        "contradict has p = 1); the paired 95% "
         "CI is shown beside it but does not decide. Only where no per-utterance scores exist (no p) does the 95% "
         "CI excluding 0 decide, marked CI")
 SIGN = "Every difference is treatment − control: the value − the reference it is set against."
@@ -82,14 +85,22 @@ def p_text(p: float) -> str:
 
 
 def wilcoxon_p(diff: np.ndarray) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of paired differences (zeros dropped, Wilcoxon's
-    own convention); 1 when every difference is zero, NaN with fewer than two values."""
+    """Wilcoxon signed-rank p-value of paired differences (zeros dropped, Wilcoxon's own convention)
+    for the direction their mean shows: twice the one-sided p toward the mean's sign, capped at 1.
+    Where the ranks lean the mean's way this is the usual two-sided p; where they lean the other way
+    (a skewed difference: many small gains, a few large losses) it is 1, so the verdict, which takes
+    its sign from the mean, never reports a direction the rank test contradicts. Twice the one-sided
+    p keeps the two-sided error rate. 1 when every difference is zero, NaN with fewer than two values."""
     diff = diff[np.isfinite(diff)]
     if diff.size < 2:
         return float("nan")
     if not np.any(diff != 0):
         return 1.0
-    return float(wilcoxon(diff, zero_method="wilcox").pvalue)
+    mean = float(np.mean(diff))
+    if mean == 0:
+        return float(wilcoxon(diff, zero_method="wilcox").pvalue)
+    toward = "greater" if mean > 0 else "less"
+    return float(min(1.0, 2 * wilcoxon(diff, zero_method="wilcox", alternative=toward).pvalue))
 
 
 def holm(pvalues) -> np.ndarray:

@@ -121,6 +121,22 @@ def test_holm_matches_a_hand_computation():
     assert paired_stats.holm([0.4, 0.6]) == pytest.approx([0.8, 0.8])       # capped, then monotone
 
 
+def test_a_mean_the_ranks_contradict_is_never_a_verdict():
+    from scipy.stats import wilcoxon
+    rng = np.random.default_rng(0)
+    # 180 utterances a little better, 20 much worse: the mean is below 0, the ranks lean above it
+    skewed = np.concatenate([rng.uniform(0.05, 0.15, 180), rng.uniform(-1.5, -1.0, 20)])
+    assert skewed.mean() < 0 and wilcoxon(skewed).pvalue < 1e-6          # the two-sided test alone: "worse"
+    assert paired_stats.wilcoxon_p(skewed) == 1.0
+    assert paired_stats.verdict(skewed.mean(), 0.01, paired_stats.wilcoxon_p(skewed)) == 0
+    # where the ranks lean the mean's way it is the usual two-sided p, and the sign is the mean's
+    shifted = skewed + 0.3
+    assert shifted.mean() > 0
+    assert paired_stats.wilcoxon_p(shifted) == pytest.approx(wilcoxon(shifted).pvalue)
+    assert paired_stats.verdict(shifted.mean(), 0.01, paired_stats.wilcoxon_p(shifted)) == 1
+    assert paired_stats.wilcoxon_p(-shifted) == pytest.approx(wilcoxon(shifted).pvalue)
+
+
 def test_every_pair_has_a_wilcoxon_p_adjusted_within_its_split_and_metric(dirs):
     from scipy.stats import wilcoxon
     study, table, cells = _write_scores(dirs)
@@ -167,7 +183,10 @@ def test_cells_not_distinguishable_from_the_best_are_bold(dirs):
     assert set(family["best_cell"]) == {ranked[0]} and set(family["cell"]) == set(ranked[1:])
     scores = {c: pd.read_csv(dirs.results / STUDY / "cells" / c / "per_utterance.csv")["output"].to_numpy()
               for c in ranked}
-    raw = [wilcoxon(scores[c] - scores[ranked[0]]).pvalue for c in family["cell"]]
+    diffs = [scores[c] - scores[ranked[0]] for c in family["cell"]]
+    # the two-sided p where the ranks lean the mean's way, else 1 (wilcoxon_p: the mean's direction)
+    raw = [wilcoxon(d).pvalue if wilcoxon(d, alternative="greater" if d.mean() > 0 else "less").pvalue < 0.5
+           else 1.0 for d in diffs]
     assert family["p_wilcoxon"].to_numpy() == pytest.approx(raw)
     assert family["p_holm"].to_numpy() == pytest.approx(paired_stats.holm(raw))
     assert paired_stats.tied_with_best(vs, "test", "pesq_wb") == set(ranked[:3])
