@@ -174,6 +174,13 @@ def plain_step(model, opt, x0, y, mask, generator, precision: str, device) -> fl
     return float(loss.detach())
 
 
+def epoch_batches(train_set, settings: TrainerSettings, seed: int, epoch: int):
+    """One epoch of the training batches as `settings` asks (crops or buckets), seeded by (seed, epoch)."""
+    return train_batches(train_set, mode=settings.batch_mode, batch_size=settings.batch_size,
+                         crop_seconds=settings.crop_seconds, batch_seconds=settings.batch_seconds,
+                         n_buckets=settings.n_buckets, seed=seed, epoch=epoch)
+
+
 def spectrograms(frontend: Frontend, batch: dict, device):
     clean, noisy = batch["clean"].to(device), batch["noisy"].to(device)
     _, noisy, clean = peak_normalise(noisy, clean)
@@ -273,9 +280,7 @@ def fit(model, frontend: Frontend, train_set, settings: TrainerSettings, out_dir
                dynamic_ncols=True, mininterval=1.0)
     with open(out_dir / LOG, "a") as jlog:
         while not done():
-            batches = train_batches(train_set, mode=settings.batch_mode, batch_size=settings.batch_size,
-                                    crop_seconds=settings.crop_seconds, batch_seconds=settings.batch_seconds,
-                                    n_buckets=settings.n_buckets, seed=seed, epoch=epoch)
+            batches = epoch_batches(train_set, settings, seed, epoch)
             for i, batch in enumerate(batches):
                 if i < batch_in_epoch:
                     continue                    # resumed mid-epoch: the epoch's batches are seeded, skip the seen ones

@@ -26,8 +26,7 @@ from omegaconf import OmegaConf
 
 from benchmark.config import fresh_model, trainer_settings
 from benchmark.data import load_split
-from benchmark.data.batching import train_batches
-from benchmark.fit import load_checkpoint, spectrograms
+from benchmark.fit import epoch_batches, load_checkpoint, spectrograms
 from benchmark.runtime import autocast, resolve_precision
 
 
@@ -70,9 +69,7 @@ def batch_gradients(model, frontend, data, settings, device, precision, count: i
     grads, losses = [], []
     epoch = 0
     while len(grads) < count:
-        for batch in train_batches(data, mode=settings.batch_mode, batch_size=settings.batch_size,
-                                   crop_seconds=settings.crop_seconds, batch_seconds=settings.batch_seconds,
-                                   n_buckets=settings.n_buckets, seed=seed, epoch=epoch):
+        for batch in epoch_batches(data, settings, seed, epoch):
             if len(grads) == count:
                 break
             x0, y, mask = spectrograms(frontend, batch, device)
